@@ -1,0 +1,119 @@
+/* pam_extid: PAM glue only. The core (src/) knows nothing of PAM; this file adapts its
+ * prompter and log to the PAM conversation and syslog, and maps its result to a PAM code. */
+#define PAM_SM_AUTH
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+#include <security/pam_modutil.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "src/config.h"
+#include "src/log.h"
+#include "src/login.h"
+#include "src/util.h"
+
+/* The only place core results become PAM codes (DESIGN §6). Unknown values fail closed. */
+static int pam_code_for(enum extid_result r)
+{
+    switch (r) {
+    case EXTID_OK: return PAM_SUCCESS;
+    case EXTID_MAXTRIES: return PAM_MAXTRIES;
+    case EXTID_UNAVAILABLE: return PAM_AUTHINFO_UNAVAIL;
+    case EXTID_USER_UNKNOWN: return PAM_USER_UNKNOWN;
+    case EXTID_IGNORE: return PAM_IGNORE;
+    case EXTID_CONFIG_ERR: return PAM_SERVICE_ERR;
+    case EXTID_CONV_ERR: return PAM_CONV_ERR;
+    case EXTID_SYSTEM_ERR: return PAM_SYSTEM_ERR;
+    case EXTID_AUTH_ERR:
+    case EXTID_WRONG_CODE:
+    case EXTID_UNKNOWN_KID: return PAM_AUTH_ERR;
+    }
+    return PAM_AUTH_ERR;
+}
+
+static void log_to_syslog(void *ctx, int priority, const char *msg)
+{
+    pam_syslog((pam_handle_t *)ctx, priority, "%s", msg);
+}
+
+static enum extid_result conv_ask(void *ctx, bool echo, const char *prompt, char **answer)
+{
+    char *resp = NULL;
+    int rc = pam_prompt((pam_handle_t *)ctx, echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF,
+                        &resp, "%s", prompt);
+
+    if (rc != PAM_SUCCESS || !resp) {
+        extid_free_secret(resp);
+        return EXTID_CONV_ERR;
+    }
+    *answer = resp;
+    return EXTID_OK;
+}
+
+static void conv_show(void *ctx, bool error, const char *message)
+{
+    if (error)
+        pam_error((pam_handle_t *)ctx, "%s", message);
+    else
+        pam_info((pam_handle_t *)ctx, "%s", message);
+}
+
+static const char *item_string(pam_handle_t *pamh, int item)
+{
+    const void *value = NULL;
+
+    if (pam_get_item(pamh, item, &value) != PAM_SUCCESS)
+        return NULL;
+    return value;
+}
+
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    struct extid_log log = { .emit = log_to_syslog, .ctx = pamh };
+    struct extid_prompter prompter = { .ask = conv_ask, .show = conv_show, .ctx = pamh };
+    struct extid_config cfg;
+    struct extid_login_request req = { 0 };
+    const char *user = NULL;
+    enum extid_result rc;
+    int pam_rc;
+
+    (void)flags;
+    memset(&cfg, 0, sizeof cfg);
+    rc = extid_config_load(&cfg, argc, argv, &log);
+    if (rc != EXTID_OK)
+        return pam_code_for(rc);
+    log.debug = cfg.debug;
+
+    pam_rc = pam_get_user(pamh, &user, NULL);
+    if (pam_rc != PAM_SUCCESS || !user || !*user) {
+        pam_syslog(pamh, LOG_ERR, "cannot determine the user name: %s",
+                   pam_strerror(pamh, pam_rc));
+        rc = pam_rc == PAM_CONV_AGAIN ? EXTID_CONV_ERR : EXTID_USER_UNKNOWN;
+        goto out;
+    }
+    /* Only local accounts may be opened; checked before any network call. */
+    if (!pam_modutil_getpwnam(pamh, user)) {
+        pam_syslog(pamh, LOG_NOTICE, "user %s is not a local account", user);
+        rc = cfg.unmapped == EXTID_UNMAPPED_IGNORE ? EXTID_IGNORE : EXTID_USER_UNKNOWN;
+        goto out;
+    }
+    req.account = user;
+    req.service = item_string(pamh, PAM_SERVICE);
+    req.remote_host = item_string(pamh, PAM_RHOST);
+    rc = extid_login(&cfg, &req, &prompter, &log);
+out:
+    extid_config_free(&cfg);
+    return pam_code_for(rc);
+}
+
+PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+    /* No credentials to establish: the ID token is only evidence for this one login. */
+    (void)pamh;
+    (void)flags;
+    (void)argc;
+    (void)argv;
+    return PAM_SUCCESS;
+}

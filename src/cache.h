@@ -1,0 +1,22 @@
+/* Small files under cache_dir, written atomically. */
+#ifndef EXTID_CACHE_H
+#define EXTID_CACHE_H
+
+#include <stddef.h>
+#include "log.h"
+#include "result.h"
+
+/* Ensures dir exists (mkdir 0700) and is a directory owned by root, not group/other-writable. */
+enum extid_result extid_cache_dir_check(const char *dir, const struct extid_log *log);
+
+/* Reads dir/name if it is a regular root-owned file younger than ttl seconds.
+ * EXTID_OK: *out (NUL-terminated) and *len set. EXTID_AUTH_ERR is never returned; a missing,
+ * stale or unsafe file gives EXTID_UNAVAILABLE (meaning "fetch it"). */
+enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, char **out,
+                                   size_t *len, const struct extid_log *log);
+
+/* Writes data to dir/name via a unique temp file, fsync, rename: readers see old or new. */
+enum extid_result extid_cache_write(const char *dir, const char *name, const char *data,
+                                    size_t len, const struct extid_log *log);
+
+#endif

@@ -1,0 +1,24 @@
+/* OpenID discovery and JWKS, with a disk cache under cache_dir. */
+#ifndef EXTID_DISCOVERY_H
+#define EXTID_DISCOVERY_H
+
+#include <stdbool.h>
+#include "http.h"
+#include "result.h"
+
+struct extid_signing_info {
+    char *issuer;     /* "issuer" of the discovery document */
+    char *jwks_json;  /* the JWKS document, as fetched */
+};
+
+/* Returns the issuer and JWKS for cfg->authority. Uses the cache files in cfg->cache_dir when
+ * younger than cfg->jwks_ttl and force_refresh is false; otherwise GETs
+ * {authority}/v2.0/.well-known/openid-configuration, then its jwks_uri (must be https://), and
+ * rewrites the cache atomically (temp file + rename, mode 0600). cache_dir is created 0700 if
+ * missing and refused if not owned by root or group/other-writable. A cache that cannot be
+ * written is logged and not fatal. Fetch failures → EXTID_UNAVAILABLE. */
+enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refresh,
+                                         struct extid_signing_info *out);
+void extid_signing_info_free(struct extid_signing_info *info);
+
+#endif

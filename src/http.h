@@ -1,0 +1,54 @@
+/* One HTTPS session per login: a single reused curl easy handle, so every call of the login
+ * shares one connection. */
+#ifndef EXTID_HTTP_H
+#define EXTID_HTTP_H
+
+#include <stddef.h>
+#include "config.h"
+#include "log.h"
+#include "result.h"
+
+#define EXTID_HTTP_MAX_BODY (1024 * 1024)
+
+struct extid_http {
+    void *curl;                 /* CURL *, opaque to keep curl.h out of other headers */
+    const struct extid_config *cfg;
+    const struct extid_log *log;
+    char request_id[37];        /* client-request-id sent with every request of this login */
+    void *headers;              /* struct curl_slist * */
+    unsigned long requests;     /* requests sent (for debug logs) */
+};
+
+struct extid_form_field {
+    const char *name;
+    const char *value;          /* URL-encoded by extid_http_post_form */
+};
+
+struct extid_http_response {
+    long status;                /* HTTP status code */
+    char *body;                 /* NUL-terminated; may hold secrets: freed with wiping */
+    size_t len;
+    long retry_after;           /* seconds from Retry-After (number or HTTP date), -1 if absent */
+};
+
+/* Creates the handle: HTTPS only (also for redirects, which are not followed), TLS peer and host
+ * verification on, ca_file/proxy/timeout from cfg, no signals, User-Agent "pam_extid/VERSION",
+ * a fresh client-request-id UUID. */
+enum extid_result extid_http_open(struct extid_http *h, const struct extid_config *cfg,
+                                  const struct extid_log *log);
+
+/* POST application/x-www-form-urlencoded. Transport failure (DNS, connect, TLS, timeout, body over
+ * EXTID_HTTP_MAX_BODY) → EXTID_UNAVAILABLE, logged with the URL and curl's reason. Any HTTP
+ * status → EXTID_OK with resp filled; the caller judges the status. The encoded body is wiped. */
+enum extid_result extid_http_post_form(struct extid_http *h, const char *url,
+                                       const struct extid_form_field *fields, size_t nfields,
+                                       struct extid_http_response *resp);
+
+/* GET, same rules. */
+enum extid_result extid_http_get(struct extid_http *h, const char *url,
+                                 struct extid_http_response *resp);
+
+void extid_http_response_free(struct extid_http_response *resp);
+void extid_http_close(struct extid_http *h);
+
+#endif

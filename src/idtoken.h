@@ -1,0 +1,18 @@
+/* Whole ID-token verification: parse, alg, kid → key, signature, claims. */
+#ifndef EXTID_IDTOKEN_H
+#define EXTID_IDTOKEN_H
+
+#include <stddef.h>
+#include "claims.h"
+#include "log.h"
+#include "result.h"
+
+/* header alg must be exactly "RS256" (none, HS*, PS*, ES*... refused), kid a non-empty string;
+ * key from jwks_json; RS256 signature; then extid_claims_check.
+ * EXTID_OK, EXTID_AUTH_ERR, EXTID_UNKNOWN_KID (caller may refetch the JWKS once),
+ * EXTID_UNAVAILABLE (JWKS malformed). */
+enum extid_result extid_idtoken_verify(const char *token, const char *jwks_json, size_t jwks_len,
+                                       const struct extid_claim_policy *policy,
+                                       const struct extid_log *log);
+
+#endif

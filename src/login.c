@@ -1,0 +1,271 @@
+#include "login.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "discovery.h"
+#include "http.h"
+#include "idtoken.h"
+#include "nativeauth.h"
+#include "users.h"
+#include "util.h"
+
+#define PROMPT_MAX 512
+
+/* What the person is told; the precise reason only goes to the log (no account enumeration). */
+static const char *message_for(enum extid_result r)
+{
+    switch (r) {
+    case EXTID_MAXTRIES: return "Too many wrong codes.";
+    case EXTID_UNAVAILABLE: return "The sign-in service cannot be reached; try again later.";
+    case EXTID_CONFIG_ERR:
+    case EXTID_SYSTEM_ERR: return "Sign-in is not available on this system right now.";
+    default: return "Authentication failed.";
+    }
+}
+
+static void show(const struct extid_prompter *p, bool error, const char *msg)
+{
+    if (p->show)
+        p->show(p->ctx, error, msg);
+}
+
+static enum extid_result ask(const struct extid_prompter *p, bool echo, const char *prompt,
+                             char **answer)
+{
+    *answer = NULL;
+    if (p->ask(p->ctx, echo, prompt, answer) != EXTID_OK || !*answer) {
+        extid_free_secret(*answer);
+        *answer = NULL;
+        return EXTID_CONV_ERR;
+    }
+    return EXTID_OK;
+}
+
+/* The email to challenge: the single mapped address, or one the person types that the users
+ * file allows. Refused addresses never reach the network. */
+static enum extid_result choose_email(const struct extid_identities *ids,
+                                      const struct extid_login_request *req,
+                                      const struct extid_prompter *p,
+                                      const struct extid_log *log, char **email)
+{
+    const char *single = extid_identities_single(ids);
+    char prompt[PROMPT_MAX];
+    char *typed = NULL;
+    enum extid_result rc;
+
+    if (single) {
+        *email = strdup(single);
+        return *email ? EXTID_OK : EXTID_SYSTEM_ERR;
+    }
+    snprintf(prompt, sizeof prompt, "Email address for %s: ", req->account);
+    rc = ask(p, true, prompt, &typed);
+    if (rc != EXTID_OK)
+        return rc;
+    /* Trim the whitespace a person may paste around an address. */
+    {
+        char *start = typed, *end;
+        while (*start == ' ' || *start == '\t')
+            start++;
+        end = start + strlen(start);
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        memmove(typed, start, (size_t)(end - start) + 1);
+    }
+    if (!extid_email_valid(typed)) {
+        extid_log(log, LOG_NOTICE, "account %s: typed text is not an email address", req->account);
+        rc = EXTID_AUTH_ERR;
+        goto out;
+    }
+    if (!extid_identities_allow(ids, typed)) {
+        extid_log(log, LOG_NOTICE, "account %s: email %s is not allowed for this account",
+                  req->account, typed);
+        rc = EXTID_AUTH_ERR;
+        goto out;
+    }
+    *email = typed;
+    typed = NULL;
+    rc = EXTID_OK;
+out:
+    free(typed);
+    return rc;
+}
+
+static void code_prompt(char *buf, size_t size, const struct extid_challenge *ch, bool can_resend)
+{
+    snprintf(buf, size, "Code emailed to %s (%d digits%s): ", ch->target_label, ch->code_length,
+             can_resend ? "; empty line for a new code" : "");
+}
+
+/* Asks for codes until one is accepted by /token. *id_token is set on success. */
+static enum extid_result exchange_code(const struct extid_config *cfg, struct extid_http *http,
+                                       struct extid_challenge *ch,
+                                       const struct extid_prompter *p,
+                                       const struct extid_log *log, char **id_token)
+{
+    char prompt[PROMPT_MAX];
+    char *code = NULL;
+    int attempts = 0, resends = 0;
+    enum extid_result rc = EXTID_AUTH_ERR;
+
+    while (attempts < cfg->max_attempts) {
+        code_prompt(prompt, sizeof prompt, ch, resends < cfg->max_resends);
+        rc = ask(p, false, prompt, &code);
+        if (rc != EXTID_OK)
+            goto out;
+        if (code[0] == '\0' && resends < cfg->max_resends) {
+            struct extid_challenge fresh = { 0 };
+            rc = extid_na_challenge(http, ch->continuation_token, &fresh);
+            if (rc != EXTID_OK)
+                goto out;
+            extid_challenge_free(ch);
+            *ch = fresh;
+            resends++;
+            extid_debug(log, "new code sent on request (%d of %d)", resends, cfg->max_resends);
+            extid_free_secret(code);
+            code = NULL;
+            continue;
+        }
+        attempts++;
+        if (!extid_code_valid(code, ch->code_length)) {
+            extid_log(log, LOG_NOTICE, "code entry %d of %d: not %d digits, not sent", attempts,
+                      cfg->max_attempts, ch->code_length);
+            if (attempts < cfg->max_attempts) {
+                char msg[96];
+                snprintf(msg, sizeof msg, "The code is %d digits.", ch->code_length);
+                show(p, true, msg);
+            }
+            rc = EXTID_WRONG_CODE;
+        } else {
+            rc = extid_na_token(http, ch->continuation_token, code, id_token);
+            if (rc == EXTID_WRONG_CODE) {
+                extid_log(log, LOG_NOTICE, "code entry %d of %d: wrong code", attempts,
+                          cfg->max_attempts);
+                if (attempts < cfg->max_attempts)
+                    show(p, true, "Wrong code, try again.");
+            }
+        }
+        extid_free_secret(code);
+        code = NULL;
+        if (rc != EXTID_WRONG_CODE)
+            goto out;
+    }
+    rc = EXTID_MAXTRIES;
+out:
+    extid_free_secret(code);
+    return rc;
+}
+
+/* Signature and claims; an unknown kid refreshes the JWKS once (key rotation). */
+static enum extid_result verify_token(const struct extid_config *cfg, struct extid_http *http,
+                                      const char *id_token, const char *email,
+                                      const struct extid_log *log)
+{
+    struct extid_signing_info info = { 0 };
+    struct extid_claim_policy policy = {
+        .audience = cfg->client_id,
+        .tenant_id = cfg->tenant_id,
+        .identity_claim = cfg->identity_claim,
+        .email = email,
+        .clock_skew = cfg->clock_skew,
+    };
+    enum extid_result rc;
+    int pass;
+
+    for (pass = 0; pass < 2; pass++) {
+        rc = extid_signing_info_get(http, pass > 0, &info);
+        if (rc != EXTID_OK)
+            goto out;
+        policy.issuer = info.issuer;
+        policy.now = time(NULL);
+        rc = extid_idtoken_verify(id_token, info.jwks_json, strlen(info.jwks_json), &policy, log);
+        extid_signing_info_free(&info);
+        if (rc != EXTID_UNKNOWN_KID)
+            goto out;
+        extid_debug(log, "ID token key not in cached JWKS%s", pass ? "" : ": refetching");
+    }
+    extid_log(log, LOG_ERR, "ID token signed by a key the tenant does not publish");
+    rc = EXTID_AUTH_ERR;
+out:
+    extid_signing_info_free(&info);
+    return rc;
+}
+
+static void audit(const struct extid_login_request *req, const char *email,
+                  enum extid_result rc, const struct extid_log *log)
+{
+    extid_log(log, rc == EXTID_OK ? LOG_INFO : LOG_NOTICE,
+              "login %s: user=%s email=%s rhost=%s service=%s",
+              rc == EXTID_OK ? "granted" : "refused", req->account, email ? email : "-",
+              req->remote_host && *req->remote_host ? req->remote_host : "-",
+              req->service ? req->service : "-");
+    if (rc != EXTID_OK)
+        extid_log(log, LOG_NOTICE, "login result for %s: %s", req->account,
+                  extid_result_name(rc));
+}
+
+enum extid_result extid_login(const struct extid_config *cfg,
+                              const struct extid_login_request *req,
+                              const struct extid_prompter *prompter,
+                              const struct extid_log *log)
+{
+    struct extid_identities ids = { 0 };
+    struct extid_http http = { 0 };
+    struct extid_challenge ch = { 0 };
+    char *email = NULL, *continuation = NULL, *id_token = NULL;
+    bool http_open = false;
+    enum extid_result rc;
+
+    if (!cfg || !req || !req->account || !prompter || !prompter->ask)
+        return EXTID_SYSTEM_ERR;
+
+    rc = extid_users_lookup(cfg->users_file, req->account, &ids, log);
+    if (rc == EXTID_USER_UNKNOWN) {
+        extid_log(log, LOG_NOTICE, "account %s is not in %s%s", req->account, cfg->users_file,
+                  cfg->unmapped == EXTID_UNMAPPED_IGNORE ? ": ignored" : "");
+        if (cfg->unmapped == EXTID_UNMAPPED_IGNORE) {
+            rc = EXTID_IGNORE; /* silent: the next module in the stack takes over */
+            goto out_quiet;
+        }
+        goto out;
+    }
+    if (rc != EXTID_OK)
+        goto out;
+
+    rc = choose_email(&ids, req, prompter, log, &email);
+    if (rc != EXTID_OK)
+        goto out;
+
+    rc = extid_http_open(&http, cfg, log);
+    if (rc != EXTID_OK)
+        goto out;
+    http_open = true;
+
+    rc = extid_na_initiate(&http, email, &continuation);
+    if (rc != EXTID_OK)
+        goto out;
+    rc = extid_na_challenge(&http, continuation, &ch);
+    if (rc != EXTID_OK)
+        goto out;
+    rc = exchange_code(cfg, &http, &ch, prompter, log, &id_token);
+    if (rc != EXTID_OK)
+        goto out;
+    rc = verify_token(cfg, &http, id_token, email, log);
+out:
+    if (rc != EXTID_OK && rc != EXTID_CONV_ERR)
+        show(prompter, true, message_for(rc));
+    if (rc == EXTID_WRONG_CODE || rc == EXTID_UNKNOWN_KID)
+        rc = EXTID_AUTH_ERR; /* internal signals never leave the core */
+    audit(req, email, rc, log);
+out_quiet:
+    extid_free_secret(id_token);
+    extid_free_secret(continuation);
+    extid_challenge_free(&ch);
+    if (http_open)
+        extid_http_close(&http);
+    free(email);
+    extid_identities_free(&ids);
+    return rc;
+}

@@ -1,0 +1,31 @@
+/* The login state machine: users file → email → initiate → challenge → code → token → verify. */
+#ifndef EXTID_LOGIN_H
+#define EXTID_LOGIN_H
+
+#include <stdbool.h>
+#include "config.h"
+#include "log.h"
+#include "result.h"
+
+/* How the core talks to the person. */
+struct extid_prompter {
+    /* Ask a question; echo false for secrets. EXTID_OK: *answer malloc'd (caller wipes and
+     * frees). Anything else: the conversation failed (EXTID_CONV_ERR). */
+    enum extid_result (*ask)(void *ctx, bool echo, const char *prompt, char **answer);
+    /* Show a line; error true for failures. */
+    void (*show)(void *ctx, bool error, const char *message);
+    void *ctx;
+};
+
+struct extid_login_request {
+    const char *account;      /* PAM_USER, already known to be a local account */
+    const char *service;      /* PAM_SERVICE, for the audit line; may be NULL */
+    const char *remote_host;  /* PAM_RHOST; may be NULL */
+};
+
+enum extid_result extid_login(const struct extid_config *cfg,
+                              const struct extid_login_request *req,
+                              const struct extid_prompter *prompter,
+                              const struct extid_log *log);
+
+#endif

@@ -1,0 +1,64 @@
+/* Entra External ID native authentication: /initiate, /challenge, /token (email OTP). */
+#ifndef EXTID_NATIVEAUTH_H
+#define EXTID_NATIVEAUTH_H
+
+#include <stddef.h>
+#include "http.h"
+#include "result.h"
+
+/* An Entra error body (nativeauth-api.md §5). Any field may be NULL. */
+struct extid_entra_error {
+    char *error;
+    char *suberror;
+    char *description;     /* control characters stripped */
+    char *trace_id;
+    char *correlation_id;
+    long first_error_code; /* error_codes[0], or 0 */
+};
+
+struct extid_challenge {
+    char *continuation_token;  /* secret */
+    char *target_label;        /* masked address, control characters stripped */
+    int code_length;           /* 4..16 */
+    long interval;             /* seconds before a resend is allowed, 0 if absent */
+};
+
+/* Pure parsers (no I/O), for unit tests and fuzzing. Bodies need not be NUL-terminated. */
+/* Parses an error body; EXTID_OK if it is a JSON object with a string "error". */
+enum extid_result extid_entra_error_parse(const char *body, size_t len,
+                                          struct extid_entra_error *out);
+void extid_entra_error_free(struct extid_entra_error *e);
+
+/* Interprets one HTTP answer of a native-auth endpoint into a result, logging the precise reason
+ * (endpoint, status, error, suberror, trace_id, correlation_id; never a token):
+ *  - 200 with challenge_type "redirect" → EXTID_AUTH_ERR (browser needed)
+ *  - 5xx, 429, other non-200/400/401 statuses, unparseable JSON → EXTID_UNAVAILABLE
+ *  - 400/401 errors: invalid_grant+invalid_oob_value → EXTID_WRONG_CODE; user_not_found,
+ *    mfa_required, registration_required, expired_token, access_denied, invalid_request, other
+ *    invalid_grant → EXTID_AUTH_ERR; invalid_client, unauthorized_client,
+ *    unsupported_challenge_type, invalid_scope, unsupported_grant_type → EXTID_CONFIG_ERR (the app
+ *    registration is wrong: nobody can log in); an unknown error → EXTID_AUTH_ERR
+ *  - 200 otherwise → EXTID_OK and *json set to the parsed object (caller frees with cJSON_Delete)
+ */
+struct cJSON;
+enum extid_result extid_na_interpret(const char *endpoint, const struct extid_http_response *resp,
+                                     struct cJSON **json, const struct extid_log *log);
+
+/* Parses a 200 /challenge object; requires continuation_token, challenge_type "oob",
+ * code_length in 4..16; target_label defaults to "your email address" if absent. A
+ * challenge_type "password" (password account) → EXTID_AUTH_ERR. */
+enum extid_result extid_challenge_from_json(const struct cJSON *json, struct extid_challenge *out,
+                                            const struct extid_log *log);
+void extid_challenge_free(struct extid_challenge *c);
+
+/* The calls. Each posts to {authority}/oauth2/v2.0/<endpoint>. */
+enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
+                                    char **continuation_token);
+enum extid_result extid_na_challenge(struct extid_http *h, const char *continuation_token,
+                                     struct extid_challenge *out);
+/* grant_type=oob, scope=openid. EXTID_OK: *id_token set (secret). EXTID_WRONG_CODE: try again
+ * with the same continuation token. A 200 without id_token → EXTID_AUTH_ERR. */
+enum extid_result extid_na_token(struct extid_http *h, const char *continuation_token,
+                                 const char *code, char **id_token);
+
+#endif

@@ -1,0 +1,117 @@
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#define EXTID_EMAIL_MAX 254
+
+void extid_free_secret(char *s)
+{
+    if (!s)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+void extid_free_secret_n(void *p, size_t n)
+{
+    if (!p)
+        return;
+    explicit_bzero(p, n);
+    free(p);
+}
+
+static bool is_control(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+void extid_strip_controls_inplace(char *s)
+{
+    if (!s)
+        return;
+    for (; *s; s++)
+        if (is_control((unsigned char)*s))
+            *s = '?';
+}
+
+char *extid_strip_controls(const char *s)
+{
+    char *copy;
+
+    if (!s)
+        return NULL;
+    copy = strdup(s);
+    extid_strip_controls_inplace(copy);
+    return copy;
+}
+
+static bool email_char_ok(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && c != '@' && c != '"' && c != '\\' && c != '<' && c != '>'
+           && c != '(' && c != ')' && c != ',' && c != ';' && c != ':' && c != '[' && c != ']';
+}
+
+bool extid_email_valid(const char *s)
+{
+    const char *at, *p, *dot;
+
+    if (!s || strlen(s) > EXTID_EMAIL_MAX)
+        return false;
+    at = strchr(s, '@');
+    if (!at || at == s || strchr(at + 1, '@'))
+        return false;
+    for (p = s; *p; p++)
+        if (p != at && !email_char_ok((unsigned char)*p))
+            return false;
+    dot = strchr(at + 1, '.');
+    /* The domain needs a dot that neither starts nor ends it, and no empty labels. */
+    if (!dot || dot == at + 1 || at[1] == '.' || s[strlen(s) - 1] == '.' || strstr(at, ".."))
+        return false;
+    return true;
+}
+
+bool extid_code_valid(const char *s, int n)
+{
+    int i;
+
+    if (!s || n <= 0)
+        return false;
+    for (i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return s[n] == '\0';
+}
+
+bool extid_str_ieq(const char *a, const char *b)
+{
+    return a && b && strcasecmp(a, b) == 0;
+}
+
+char *extid_strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+bool extid_uuid4(char out[37])
+{
+    unsigned char b[16];
+    ssize_t got;
+
+    do
+        got = getrandom(b, sizeof b, 0);
+    while (got < 0 && errno == EINTR);
+    if (got != (ssize_t)sizeof b)
+        return false;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+    return true;
+}
