@@ -1,0 +1,235 @@
+"""Drives the real pam_extid.so through real libpam (tests/pam_client.c, pam_start_confdir)
+and captures what the module sends to syslog, for the PAM-stack and end-to-end tests."""
+import os
+import pwd
+import select
+import socket
+import subprocess
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULE = os.path.join(ROOT, "pam_extid.so")
+CLIENT = os.path.join(ROOT, "build", "extid-pamclient")
+
+PAM = {"SUCCESS": 0, "SERVICE_ERR": 3, "SYSTEM_ERR": 4, "AUTH_ERR": 7, "AUTHINFO_UNAVAIL": 9,
+       "USER_UNKNOWN": 10, "MAXTRIES": 11, "CONV_ERR": 19, "IGNORE": 25}
+
+
+class SyslogSink:
+    """Receives what the module logs. /dev/log does not exist on a machine without a syslog
+    daemon, so the sink binds it; where a daemon owns it, commands run in a private mount
+    namespace with the sink's socket bound over /dev/log."""
+
+    def __init__(self, workdir):
+        self.lines = []
+        self._lock = threading.Lock()
+        self._stop = False
+        self.owns_dev_log = not os.path.exists("/dev/log")
+        self.path = "/dev/log" if self.owns_dev_log else os.path.join(workdir, "log.sock")
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(self.path)
+        os.chmod(self.path, 0o666)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop:
+            ready, _, _ = select.select([self._sock], [], [], 0.1)
+            if ready:
+                data = self._sock.recv(65536)
+                with self._lock:
+                    self.lines.append(data.decode("utf-8", "replace"))
+
+    def wrap(self, argv):
+        """argv to run so that the command's syslog reaches this sink."""
+        if self.owns_dev_log:
+            return argv
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" /dev/log && exec "$@"', self.path, *argv]
+
+    def mark(self):
+        with self._lock:
+            return len(self.lines)
+
+    def since(self, mark, settle=0.15):
+        # Datagrams are queued before the sender returns; give the reader a moment.
+        time.sleep(settle)
+        with self._lock:
+            return list(self.lines[mark:])
+
+    def close(self):
+        self._stop = True
+        self._thread.join(2)
+        self._sock.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class Outbox:
+    """An answer that is the latest code the mock tenant emailed to `email`."""
+
+    def __init__(self, email=None):
+        self.email = email
+
+
+class Result:
+    def __init__(self):
+        self.rc = None
+        self.transcript = []  # (kind, text)
+        self.logs = []
+        self.answers_sent = []
+
+    def prompts(self, kind=None):
+        return [t for k, t in self.transcript
+                if k.startswith("PROMPT") and (kind is None or k == kind)]
+
+    def messages(self, kind):
+        return [t for k, t in self.transcript if k == kind]
+
+    @property
+    def log_text(self):
+        return "\n".join(self.logs)
+
+    def __repr__(self):
+        return "Result(rc=%r, transcript=%r, logs=%r)" % (self.rc, self.transcript, self.logs)
+
+
+def ensure_user(name):
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], check=True)
+
+
+def remove_user(name):
+    subprocess.run(["userdel", name], stderr=subprocess.DEVNULL, check=False)
+
+
+def write_root_file(path, text, mode=0o600):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, mode)
+    os.chown(tmp, 0, 0)
+    os.replace(tmp, path)
+
+
+class PamSetup:
+    """A private PAM service directory, config, users file and cache for one test."""
+
+    def __init__(self, workdir, tenant, sink, service="extid-test"):
+        self.dir = workdir
+        self.tenant = tenant
+        self.sink = sink
+        self.service = service
+        self.confdir = os.path.join(workdir, "pam.d")
+        self.config_path = os.path.join(workdir, "pam_extid.conf")
+        self.users_path = os.path.join(workdir, "pam_extid.users")
+        self.cache_dir = os.path.join(workdir, "cache")
+        self.module_args = ""
+        os.makedirs(self.confdir, exist_ok=True)
+        self.settings = {
+            "authority": tenant.authority,
+            "client_id": tenant.client_id,
+            "tenant_id": tenant.tenant_id,
+            "ca_file": tenant.ca_file,
+            "users": self.users_path,
+            "cache_dir": self.cache_dir,
+            "timeout": "5",
+        }
+        self.flags = ["debug"]
+        self.write_users("extidalice alice@example.com\n"
+                         "extidops   alice@example.com bob@example.com\n"
+                         "extidkiosk *@example.com\n")
+        self.write_config()
+        self.write_service()
+
+    def write_config(self, **overrides):
+        for k, v in overrides.items():
+            if v is None:
+                self.settings.pop(k, None)
+            else:
+                self.settings[k] = str(v)
+        text = "# written by the test harness\n"
+        text += "".join("%s = %s\n" % kv for kv in self.settings.items())
+        text += "".join(f + "\n" for f in self.flags)
+        write_root_file(self.config_path, text)
+
+    def write_users(self, text, mode=0o644):
+        write_root_file(self.users_path, text, mode)
+
+    def write_service(self, args=""):
+        self.module_args = args
+        write_root_file(os.path.join(self.confdir, self.service),
+                        "auth required %s config=%s %s\n" % (MODULE, self.config_path, args),
+                        0o644)
+        write_root_file(os.path.join(self.confdir, "other"),
+                        "auth required pam_deny.so\naccount required pam_deny.so\n"
+                        "password required pam_deny.so\nsession required pam_deny.so\n", 0o644)
+
+    def login(self, user, emails=(), codes=None, rhost=None, timeout=60, wrap=None):
+        """Runs one pam_authenticate. `emails` answer echo-on prompts in order; `codes` answer
+        echo-off prompts (strings, Outbox() for the latest emailed code, or a callable
+        f(tenant, email) returning the answer). When answers run
+        out the client's stdin is closed, which the client reports as a conversation error."""
+        emails = list(emails)
+        codes = [Outbox()] if codes is None else list(codes)
+        typed = [None]
+        res = Result()
+        mark = self.sink.mark()
+        argv = [CLIENT, "--script", "--confdir", self.confdir, "--service", self.service]
+        if rhost:
+            argv += ["--rhost", rhost]
+        argv.append(user)
+        argv = self.sink.wrap(argv)
+        if wrap:
+            argv = wrap + argv
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, bufsize=1)
+        deadline = time.time() + timeout
+        try:
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                kind, _, text = line.partition(" ")
+                res.transcript.append((kind, text))
+                if kind == "RESULT":
+                    res.rc = int(text.split()[0])
+                    continue
+                if not kind.startswith("PROMPT"):
+                    continue
+                pool = emails if kind == "PROMPT_ECHO_ON" else codes
+                if not pool or time.time() > deadline:
+                    proc.stdin.close()
+                    continue
+                answer = pool.pop(0)
+                if kind == "PROMPT_ECHO_ON":
+                    typed[0] = answer
+                if isinstance(answer, Outbox):
+                    email = answer.email or typed[0] or self.mapped_email(user)
+                    answer = self.tenant.outbox(email) or ""
+                elif callable(answer):
+                    answer = answer(self.tenant, typed[0] or self.mapped_email(user))
+                res.answers_sent.append(answer)
+                proc.stdin.write(answer + "\n")
+                proc.stdin.flush()
+            proc.wait(timeout=max(1, deadline - time.time()))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            self.stderr = proc.stderr.read()
+        res.exit = proc.returncode
+        res.logs = self.sink.since(mark)
+        assert res.rc is not None, "client ended without RESULT: %r %s" % (res, self.stderr)
+        return res
+
+    def mapped_email(self, user):
+        with open(self.users_path) as f:
+            for line in f:
+                parts = line.split("#")[0].split()
+                if parts and parts[0] == user and len(parts) == 2 and "*" not in parts[1]:
+                    return parts[1]
+        return None

@@ -1,0 +1,243 @@
+"""The real pam_extid.so through real libpam against the mock tenant: PAM results, what the
+person sees, what went over the network and what was logged (DESIGN §5, §6)."""
+import os
+import re
+
+import pytest
+
+from pamharness import PAM, Outbox
+
+TOKEN_SCENARIOS = ["forged", "algnone", "hs256", "unknownkid", "expiredtoken", "future",
+                   "wrongaud", "wrongiss", "wrongtid", "otheruser", "noidtoken", "noexp",
+                   "expstring"]
+
+
+def assert_no_secrets(res, tenant, email):
+    code = tenant.outbox(email)
+    for line in res.logs:
+        assert not (code and code in line), "code leaked into the log: %s" % line
+        assert "eyJ" not in line, "token leaked into the log: %s" % line
+        assert "continuation_token" not in line, line
+
+
+def test_known_email_logs_in_without_email_prompt(pam, tenant):
+    res = pam.login("extidalice", rhost="192.0.2.7")
+    assert res.rc == PAM["SUCCESS"], res
+    assert res.prompts("PROMPT_ECHO_ON") == []
+    [prompt] = res.prompts("PROMPT_ECHO_OFF")
+    assert "8 digits" in prompt
+    assert re.search(r"a\S*@\S+", prompt), prompt  # the masked address
+    s = tenant.stats()
+    assert s["requests"]["initiate"] == 1 and s["requests"]["challenge"] == 1
+    assert s["requests"]["token"] == 1
+    assert s["connections"] == 1, s  # one connection for the whole login, discovery included
+    assert re.search(r"login granted: user=extidalice email=alice@example.com rhost=192.0.2.7",
+                     res.log_text), res.logs
+    assert_no_secrets(res, tenant, "alice@example.com")
+
+
+def test_typed_email_matching_domain_wildcard(pam, tenant):
+    res = pam.login("extidkiosk", emails=["Bob@Example.com"])
+    assert res.rc == PAM["SUCCESS"], res
+    assert len(res.prompts("PROMPT_ECHO_ON")) == 1
+
+
+def test_account_with_two_addresses_asks_which(pam, tenant):
+    res = pam.login("extidops", emails=["bob@example.com"])
+    assert res.rc == PAM["SUCCESS"], res
+
+
+def test_disallowed_email_refused_without_network(pam, tenant):
+    res = pam.login("extidops", emails=["mallory@example.com"])
+    assert res.rc == PAM["AUTH_ERR"], res
+    assert tenant.stats()["requests_total"] == 0
+    assert "not allowed" in res.log_text
+    res = pam.login("extidkiosk", emails=["eve@example.com.evil.org"])
+    assert res.rc == PAM["AUTH_ERR"], res
+    res = pam.login("extidkiosk", emails=["not an email"])
+    assert res.rc == PAM["AUTH_ERR"], res
+    assert tenant.stats()["requests_total"] == 0
+    assert res.messages("ERROR") == ["Authentication failed."]
+
+
+def test_unmapped_account_refused_without_network(pam, tenant):
+    res = pam.login("root")
+    assert res.rc == PAM["USER_UNKNOWN"], res
+    res = pam.login("no-such-local-user")
+    assert res.rc == PAM["USER_UNKNOWN"], res
+    assert tenant.stats()["requests_total"] == 0
+    pam.write_config(unmapped="ignore")
+    res = pam.login("root")
+    assert res.rc == PAM["IGNORE"], res
+    assert res.prompts() == []
+
+
+def test_wrong_code_then_right_code(pam, tenant):
+    res = pam.login("extidalice", codes=["00000000", Outbox()])
+    assert res.rc == PAM["SUCCESS"], res
+    assert tenant.stats()["requests"]["token"] == 2
+    assert any("Wrong code" in m for m in res.messages("ERROR"))
+
+
+def test_max_attempts_reached(pam, tenant):
+    res = pam.login("extidalice", codes=["00000000", "11111111", "22222222"])
+    assert res.rc == PAM["MAXTRIES"], res
+    assert tenant.stats()["requests"]["token"] == 3
+    pam.write_config(max_attempts=1)
+    res = pam.login("extidalice", codes=["00000000", Outbox()])
+    assert res.rc == PAM["MAXTRIES"], res
+
+
+def test_malformed_code_is_not_sent(pam, tenant):
+    res = pam.login("extidalice", codes=["12ab5678", "123", Outbox()])
+    assert res.rc == PAM["SUCCESS"], res
+    assert tenant.stats()["requests"]["token"] == 1
+    assert any("8 digits" in m for m in res.messages("ERROR"))
+
+
+def test_empty_answer_sends_a_new_code_and_old_one_dies(pam, tenant):
+    kept = {}
+
+    def remember_then_ask_new(t, email):
+        kept["first"] = t.outbox(email)
+        return ""
+
+    res = pam.login("extidalice",
+                    codes=[remember_then_ask_new, lambda t, e: kept["first"], Outbox()])
+    assert res.rc == PAM["SUCCESS"], res
+    s = tenant.stats()
+    assert s["requests"]["challenge"] == 2 and s["requests"]["token"] == 2, s
+    assert tenant.sent("alice@example.com") == 2
+    assert tenant.outbox("alice@example.com") != kept["first"]
+    assert any("Wrong code" in m for m in res.messages("ERROR"))
+
+
+def test_resend_limit(pam, tenant):
+    pam.write_config(max_resends=1)
+    res = pam.login("extidalice", codes=["", "", Outbox()])
+    # second empty answer is beyond max_resends: it counts as a failed entry
+    assert res.rc == PAM["SUCCESS"], res
+    assert tenant.stats()["requests"]["challenge"] == 2
+    prompts = res.prompts("PROMPT_ECHO_OFF")
+    assert "new code" in prompts[0] and "new code" not in prompts[-1]
+
+
+@pytest.mark.parametrize("scenario", TOKEN_SCENARIOS)
+def test_bad_id_token_refused(pam, tenant, scenario):
+    email = "%s@example.com" % scenario
+    res = pam.login("extidkiosk", emails=[email])
+    assert res.rc == PAM["AUTH_ERR"], res
+    assert tenant.stats()["requests"]["token"] == 1
+    assert "login refused" in res.log_text
+    assert_no_secrets(res, tenant, email)
+
+
+def test_unknown_kid_refetches_jwks_once(pam, tenant):
+    pam.login("extidalice")  # warm the cache
+    tenant.reset()
+    res = pam.login("extidkiosk", emails=["unknownkid@example.com"])
+    assert res.rc == PAM["AUTH_ERR"], res
+    assert tenant.stats()["requests"]["jwks"] == 1
+
+
+def test_rotated_key_is_fetched(pam, tenant):
+    assert pam.login("extidalice").rc == PAM["SUCCESS"]  # cache holds the old JWKS
+    tenant.rotate()
+    tenant_stats_before = tenant.stats()["requests"]["jwks"]
+    res = pam.login("extidkiosk", emails=["rotatedkid@example.com"])
+    assert res.rc == PAM["SUCCESS"], res
+    assert tenant.stats()["requests"]["jwks"] == tenant_stats_before + 1
+
+
+def test_warm_cache_makes_three_requests(pam, tenant):
+    assert pam.login("extidalice").rc == PAM["SUCCESS"]
+    tenant.reset()
+    assert pam.login("extidalice").rc == PAM["SUCCESS"]
+    s = tenant.stats()
+    assert s["requests_total"] == 3 and s["connections"] == 1, s
+
+
+@pytest.mark.parametrize("scenario", ["unknown", "redirect", "password", "challengeredirect",
+                                      "tokenredirect", "mfa", "expired"])
+def test_entra_refusals_are_auth_errors(pam, tenant, scenario):
+    res = pam.login("extidkiosk", emails=["%s@example.com" % scenario])
+    assert res.rc == PAM["AUTH_ERR"], res
+    assert res.messages("ERROR")[-1] == "Authentication failed."
+
+
+@pytest.mark.parametrize("scenario", ["servererror", "unavailable", "busy", "badjson", "notjson",
+                                      "hugebody"])
+def test_service_trouble_is_unavailable(pam, tenant, scenario):
+    res = pam.login("extidkiosk", emails=["%s@example.com" % scenario])
+    assert res.rc == PAM["AUTHINFO_UNAVAIL"], res
+
+
+def test_error_log_names_entra_ids(pam, tenant):
+    res = pam.login("extidkiosk", emails=["unknown@example.com"])
+    assert res.rc == PAM["AUTH_ERR"]
+    assert "user_not_found" in res.log_text
+    assert re.search(r"trace_id[=:]\s*[0-9a-f-]{36}", res.log_text), res.logs
+
+
+def test_slow_server_times_out(pam, tenant):
+    pam.write_config(timeout=1)
+    tenant.config(slow_seconds=3)
+    res = pam.login("extidkiosk", emails=["slow@example.com"])
+    assert res.rc == PAM["AUTHINFO_UNAVAIL"], res
+
+
+def test_disabled_app_is_a_service_error(pam, tenant):
+    res = pam.login("extidkiosk", emails=["disabled@example.com"])
+    assert res.rc == PAM["SERVICE_ERR"], res
+
+
+def test_untrusted_tls_certificate(pam, tenant):
+    pam.write_config(ca_file=tenant.other_ca_file)
+    res = pam.login("extidalice")
+    assert res.rc == PAM["AUTHINFO_UNAVAIL"], res
+    assert tenant.stats()["requests_total"] == 0
+
+
+def test_http_authority_refused(pam, tenant):
+    pam.write_config(authority=tenant.authority.replace("https://", "http://"))
+    res = pam.login("extidalice")
+    assert res.rc == PAM["SERVICE_ERR"], res
+    assert tenant.stats()["requests_total"] == 0
+
+
+@pytest.mark.parametrize("what", ["mode", "owner", "unknown_key", "bad_value", "symlink"])
+def test_unsafe_or_bad_config_refused(pam, tenant, what):
+    if what == "mode":
+        os.chmod(pam.config_path, 0o666)
+    elif what == "owner":
+        os.chown(pam.config_path, 65534, 65534)
+    elif what == "unknown_key":
+        pam.flags.append("colour = blue")
+        pam.write_config()
+    elif what == "bad_value":
+        pam.write_config(max_attempts="many")
+    elif what == "symlink":
+        os.rename(pam.config_path, pam.config_path + ".real")
+        os.symlink(pam.config_path + ".real", pam.config_path)
+    res = pam.login("extidalice")
+    assert res.rc == PAM["SERVICE_ERR"], res
+    assert tenant.stats()["requests_total"] == 0
+    assert "pam_extid.conf" in res.log_text
+
+
+def test_unsafe_users_file_refused(pam, tenant):
+    pam.write_users("extidalice alice@example.com\n", mode=0o666)
+    res = pam.login("extidalice")
+    assert res.rc == PAM["SERVICE_ERR"], res
+    assert tenant.stats()["requests_total"] == 0
+
+
+def test_module_argument_overrides_file(pam, tenant):
+    pam.write_service("max_attempts=1")
+    res = pam.login("extidalice", codes=["00000000", Outbox()])
+    assert res.rc == PAM["MAXTRIES"], res
+
+
+def test_conversation_abort(pam, tenant):
+    res = pam.login("extidalice", codes=[])
+    assert res.rc == PAM["CONV_ERR"], res
