@@ -2,7 +2,6 @@
 #include "nativeauth.h"
 
 #include <cjson/cJSON.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,19 +19,482 @@
 /* Every request advertises "redirect", as the API requires (nativeauth-api.md §2.1). */
 #define CHALLENGE_TYPES "oob redirect"
 
-/* Wipes every string of a parsed answer before freeing it: answers carry continuation tokens
- * and ID tokens, and cJSON_Delete does not clear memory. */
+/* Answers carry continuation tokens and ID tokens and cJSON_Delete does not clear memory, so
+ * every string is wiped first. */
+static void json_wipe(cJSON *j)
+{
+    for (; j; j = j->next) {
+        if (j->valuestring)
+            explicit_bzero(j->valuestring, strlen(j->valuestring));
+        if (j->string)
+            explicit_bzero(j->string, strlen(j->string));
+        json_wipe(j->child);
+    }
+}
+
 static void json_delete_wiping(cJSON *j)
 {
     if (!j)
         return;
-    for (cJSON *it = j; it; it = it->next) {
-        if (it->valuestring)
-            explicit_bzero(it->valuestring, strlen(it->valuestring));
-        if (it->string)
-            explicit_bzero(it->string, strlen(it->string));
-        if (it->child)
-            json_delete_wiping_children(it->child);
-    }
+    json_wipe(j->child);
+    if (j->valuestring)
+        explicit_bzero(j->valuestring, strlen(j->valuestring));
     cJSON_Delete(j);
+}
+
+/* Parses exactly len bytes as one JSON value; trailing non-whitespace makes it unparseable. */
+static cJSON *parse_exact(const char *body, size_t len)
+{
+    const char *end = NULL;
+    if (!body || len == 0)
+        return NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    if (!j)
+        return NULL;
+    for (const char *p = end; p && p < body + len; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            json_delete_wiping(j);
+            return NULL;
+        }
+    return j;
+}
+
+/* Copy of a string member, truncated to max and stripped of control characters; NULL if the
+ * member is absent or not a string. *oom is set when the copy failed. */
+static char *copy_text(const cJSON *obj, const char *name, size_t max, bool *oom)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return NULL;
+    char *s = strndup(it->valuestring, max);
+    if (!s) {
+        *oom = true;
+        return NULL;
+    }
+    extid_strip_controls_inplace(s);
+    return s;
+}
+
+static const char *or_dash(const char *s)
+{
+    return s && *s ? s : "-";
+}
+
+void extid_entra_error_free(struct extid_entra_error *e)
+{
+    if (!e)
+        return;
+    free(e->error);
+    free(e->suberror);
+    free(e->description);
+    free(e->trace_id);
+    free(e->correlation_id);
+    memset(e, 0, sizeof(*e));
+}
+
+/* A JSON number that is an integer within min..max (NaN fails every comparison). */
+static bool as_int(const cJSON *n, long min, long max, long *out)
+{
+    if (!cJSON_IsNumber(n) || !(n->valuedouble >= (double)min && n->valuedouble <= (double)max))
+        return false;
+    long v = (long)n->valuedouble;
+    if ((double)v != n->valuedouble)
+        return false;
+    *out = v;
+    return true;
+}
+
+static long first_code(const cJSON *obj)
+{
+    const cJSON *codes = cJSON_GetObjectItemCaseSensitive(obj, "error_codes");
+    long code = 0;
+    /* AADSTS numbers are positive integers; anything else is not a code. */
+    if (cJSON_IsArray(codes) && as_int(cJSON_GetArrayItem(codes, 0), 0, 2147483647L, &code))
+        return code;
+    return 0;
+}
+
+enum extid_result extid_entra_error_parse(const char *body, size_t len,
+                                          struct extid_entra_error *out)
+{
+    if (!out)
+        return EXTID_SYSTEM_ERR;
+    memset(out, 0, sizeof(*out));
+    enum extid_result rc = EXTID_UNAVAILABLE;
+    bool oom = false;
+    cJSON *j = parse_exact(body, len);
+    if (!cJSON_IsObject(j))
+        goto out;
+    out->error = copy_text(j, "error", FIELD_MAX, &oom);
+    out->suberror = copy_text(j, "suberror", FIELD_MAX, &oom);
+    out->description = copy_text(j, "error_description", DESCRIPTION_MAX, &oom);
+    out->trace_id = copy_text(j, "trace_id", FIELD_MAX, &oom);
+    out->correlation_id = copy_text(j, "correlation_id", FIELD_MAX, &oom);
+    out->first_error_code = first_code(j);
+    if (oom)
+        rc = EXTID_SYSTEM_ERR;
+    else if (out->error && *out->error)
+        rc = EXTID_OK;
+out:
+    json_delete_wiping(j);
+    if (rc != EXTID_OK)
+        extid_entra_error_free(out);
+    return rc;
+}
+
+/* The one line every failed answer gets: enough to find it in Entra's sign-in logs. */
+static void log_failure(const struct extid_log *log, int prio, const char *endpoint, long status,
+                        const struct extid_entra_error *e, const char *what)
+{
+    extid_log(log, prio,
+              "%s: HTTP %ld: %s (error=%s suberror=%s error_code=%ld trace_id=%s "
+              "correlation_id=%s)",
+              endpoint, status, what, or_dash(e ? e->error : NULL),
+              or_dash(e ? e->suberror : NULL), e ? e->first_error_code : 0L,
+              or_dash(e ? e->trace_id : NULL), or_dash(e ? e->correlation_id : NULL));
+    if (e && e->description)
+        extid_debug(log, "%s: error_description: %s", endpoint, e->description);
+}
+
+struct error_rule {
+    const char *error;
+    const char *suberror; /* NULL: any */
+    enum extid_result result;
+    int prio;
+    const char *what;
+};
+
+/* nativeauth-api.md §2 and §5; the first matching rule wins. */
+static const struct error_rule error_rules[] = {
+    { "invalid_grant", "invalid_oob_value", EXTID_WRONG_CODE, LOG_NOTICE, "wrong code" },
+    { "invalid_grant", "mfa_required", EXTID_AUTH_ERR, LOG_WARNING,
+      "account requires MFA, which this module cannot do" },
+    { "invalid_grant", "registration_required", EXTID_AUTH_ERR, LOG_WARNING,
+      "account must register a strong authentication method first" },
+    { "invalid_grant", NULL, EXTID_AUTH_ERR, LOG_NOTICE, "grant refused" },
+    { "user_not_found", NULL, EXTID_AUTH_ERR, LOG_NOTICE, "no such user at Entra" },
+    { "expired_token", NULL, EXTID_AUTH_ERR, LOG_NOTICE, "login flow expired" },
+    { "access_denied", NULL, EXTID_AUTH_ERR, LOG_WARNING, "access denied" },
+    { "invalid_request", NULL, EXTID_AUTH_ERR, LOG_WARNING, "request refused" },
+    { "invalid_client", NULL, EXTID_CONFIG_ERR, LOG_ERR,
+      "app registration is not a public client with native authentication enabled" },
+    { "unauthorized_client", NULL, EXTID_CONFIG_ERR, LOG_ERR,
+      "client_id is not known to this tenant" },
+    { "unsupported_challenge_type", NULL, EXTID_CONFIG_ERR, LOG_ERR,
+      "tenant does not offer email one-time codes to this app" },
+    { "invalid_scope", NULL, EXTID_CONFIG_ERR, LOG_ERR, "scope refused" },
+    { "unsupported_grant_type", NULL, EXTID_CONFIG_ERR, LOG_ERR, "grant type refused" },
+};
+
+static enum extid_result interpret_error(const char *endpoint, long status,
+                                         const struct extid_entra_error *e,
+                                         const struct extid_log *log)
+{
+    for (size_t i = 0; i < sizeof(error_rules) / sizeof(error_rules[0]); i++) {
+        const struct error_rule *r = &error_rules[i];
+        if (strcmp(r->error, e->error) != 0)
+            continue;
+        if (r->suberror && (!e->suberror || strcmp(r->suberror, e->suberror) != 0))
+            continue;
+        log_failure(log, r->prio, endpoint, status, e, r->what);
+        return r->result;
+    }
+    log_failure(log, LOG_WARNING, endpoint, status, e, "unknown error, refused");
+    return EXTID_AUTH_ERR;
+}
+
+enum extid_result extid_na_interpret(const char *endpoint, const struct extid_http_response *resp,
+                                     struct cJSON **json, const struct extid_log *log)
+{
+    if (!json)
+        return EXTID_SYSTEM_ERR;
+    *json = NULL;
+    if (!endpoint || !resp)
+        return EXTID_SYSTEM_ERR;
+
+    enum extid_result rc = EXTID_UNAVAILABLE;
+    struct extid_entra_error err = { 0 };
+    cJSON *j = NULL;
+    char what[96];
+    long status = resp->status;
+
+    if (status == 200) {
+        j = parse_exact(resp->body, resp->len);
+        if (!cJSON_IsObject(j)) {
+            log_failure(log, LOG_ERR, endpoint, status, NULL, "answer is not a JSON object");
+            goto out;
+        }
+        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(j, "challenge_type");
+        if (cJSON_IsString(ct) && ct->valuestring && strcmp(ct->valuestring, "redirect") == 0) {
+            bool oom = false;
+            char *reason = copy_text(j, "redirect_reason", DESCRIPTION_MAX, &oom);
+            log_failure(log, LOG_WARNING, endpoint, status, NULL,
+                        "Entra requires a browser sign-in (challenge_type redirect), refused");
+            if (reason)
+                extid_debug(log, "%s: redirect_reason: %s", endpoint, reason);
+            free(reason);
+            rc = EXTID_AUTH_ERR;
+            goto out;
+        }
+        *json = j;
+        j = NULL;
+        rc = EXTID_OK;
+        goto out;
+    }
+
+    /* Error details help the log whatever the status; a missing body is fine here. */
+    enum extid_result perr = extid_entra_error_parse(resp->body, resp->len, &err);
+    if (perr == EXTID_SYSTEM_ERR) {
+        extid_log(log, LOG_ERR, "%s: HTTP %ld: out of memory", endpoint, status);
+        rc = EXTID_SYSTEM_ERR;
+        goto out;
+    }
+    const struct extid_entra_error *e = perr == EXTID_OK ? &err : NULL;
+    if ((status == 400 || status == 401) && e) {
+        rc = interpret_error(endpoint, status, e, log);
+        goto out;
+    }
+    if (status == 400 || status == 401)
+        snprintf(what, sizeof(what), "error answer without a JSON error object (%zu bytes)",
+                 resp->len);
+    else if (status == 429 && resp->retry_after >= 0)
+        snprintf(what, sizeof(what), "throttled, retry after %ld s", resp->retry_after);
+    else if (status == 429)
+        snprintf(what, sizeof(what), "throttled");
+    else if (status >= 500)
+        snprintf(what, sizeof(what), "server error");
+    else
+        snprintf(what, sizeof(what), "unexpected HTTP status");
+    log_failure(log, LOG_ERR, endpoint, status, e, what);
+    rc = EXTID_UNAVAILABLE;
+out:
+    json_delete_wiping(j);
+    extid_entra_error_free(&err);
+    return rc;
+}
+
+void extid_challenge_free(struct extid_challenge *c)
+{
+    if (!c)
+        return;
+    extid_free_secret(c->continuation_token);
+    free(c->target_label);
+    memset(c, 0, sizeof(*c));
+}
+
+/* A non-empty string member, or NULL. */
+static const char *get_string(const cJSON *obj, const char *name)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(it) && it->valuestring && *it->valuestring ? it->valuestring : NULL;
+}
+
+enum extid_result extid_challenge_from_json(const struct cJSON *json, struct extid_challenge *out,
+                                            const struct extid_log *log)
+{
+    if (!out)
+        return EXTID_SYSTEM_ERR;
+    memset(out, 0, sizeof(*out));
+    if (!cJSON_IsObject(json)) {
+        extid_log(log, LOG_ERR, "challenge: answer is not a JSON object");
+        return EXTID_UNAVAILABLE;
+    }
+
+    enum extid_result rc = EXTID_UNAVAILABLE;
+    const char *type = get_string(json, "challenge_type");
+    const char *token = get_string(json, "continuation_token");
+    const cJSON *len = cJSON_GetObjectItemCaseSensitive(json, "code_length");
+    long code_length = 0;
+    const cJSON *label = cJSON_GetObjectItemCaseSensitive(json, "challenge_target_label");
+    const cJSON *interval = cJSON_GetObjectItemCaseSensitive(json, "interval");
+
+    if (type && strcmp(type, "password") == 0) {
+        extid_log(log, LOG_WARNING,
+                  "challenge: the account signs in with a password; only email one-time codes "
+                  "are supported, refused");
+        rc = EXTID_AUTH_ERR;
+        goto out;
+    }
+    if (type && strcmp(type, "redirect") == 0) {
+        extid_log(log, LOG_WARNING, "challenge: Entra requires a browser sign-in, refused");
+        rc = EXTID_AUTH_ERR;
+        goto out;
+    }
+    if (!type || strcmp(type, "oob") != 0) {
+        extid_log(log, LOG_ERR, "challenge: unexpected challenge_type \"%s\"",
+                  type ? type : "(missing)");
+        goto out;
+    }
+    if (!token) {
+        extid_log(log, LOG_ERR, "challenge: answer has no continuation_token");
+        goto out;
+    }
+    if (!as_int(len, CODE_LENGTH_MIN, CODE_LENGTH_MAX, &code_length)) {
+        extid_log(log, LOG_ERR, "challenge: code_length missing or outside %d..%d",
+                  CODE_LENGTH_MIN, CODE_LENGTH_MAX);
+        goto out;
+    }
+    if (label && !(cJSON_IsString(label) && label->valuestring)) {
+        extid_log(log, LOG_ERR, "challenge: challenge_target_label is not a string");
+        goto out;
+    }
+    out->code_length = (int)code_length;
+    /* interval is advice; a malformed one is ignored rather than failing the login. */
+    if (interval && !as_int(interval, 0, INTERVAL_MAX, &out->interval))
+        extid_debug(log, "challenge: ignoring malformed interval");
+    out->continuation_token = strdup(token);
+    out->target_label = label && *label->valuestring ? strndup(label->valuestring, FIELD_MAX)
+                                                     : strdup(DEFAULT_TARGET_LABEL);
+    if (!out->continuation_token || !out->target_label) {
+        extid_log(log, LOG_ERR, "challenge: out of memory");
+        rc = EXTID_SYSTEM_ERR;
+        goto out;
+    }
+    extid_strip_controls_inplace(out->target_label);
+    rc = EXTID_OK;
+out:
+    if (rc != EXTID_OK)
+        extid_challenge_free(out);
+    return rc;
+}
+
+/* {authority}/oauth2/v2.0/<endpoint>; NULL (logged) on a missing authority or OOM. */
+static char *endpoint_url(const struct extid_http *h, const char *endpoint)
+{
+    char *url = NULL;
+    if (!h->cfg || !h->cfg->authority) {
+        extid_log(h->log, LOG_ERR, "%s: no authority configured", endpoint);
+        return NULL;
+    }
+    if (asprintf(&url, "%s/oauth2/v2.0/%s", h->cfg->authority, endpoint) < 0) {
+        extid_log(h->log, LOG_ERR, "%s: out of memory", endpoint);
+        return NULL;
+    }
+    return url;
+}
+
+/* Posts the form and interprets the answer; EXTID_OK leaves the 200 object in *json. */
+static enum extid_result call(struct extid_http *h, const char *endpoint,
+                              const struct extid_form_field *fields, size_t nfields, cJSON **json)
+{
+    struct extid_http_response resp = { 0 };
+    enum extid_result rc = EXTID_SYSTEM_ERR;
+    char *url = endpoint_url(h, endpoint);
+    *json = NULL;
+    if (!url)
+        goto out;
+    rc = extid_http_post_form(h, url, fields, nfields, &resp);
+    if (rc != EXTID_OK)
+        goto out;
+    rc = extid_na_interpret(endpoint, &resp, json, h->log);
+out:
+    extid_http_response_free(&resp);
+    free(url);
+    return rc;
+}
+
+static bool have_client_id(const struct extid_http *h, const char *endpoint)
+{
+    if (h->cfg && h->cfg->client_id && *h->cfg->client_id)
+        return true;
+    extid_log(h->log, LOG_ERR, "%s: no client_id configured", endpoint);
+    return false;
+}
+
+enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
+                                    char **continuation_token)
+{
+    if (!continuation_token)
+        return EXTID_SYSTEM_ERR;
+    *continuation_token = NULL;
+    if (!h || !email)
+        return EXTID_SYSTEM_ERR;
+    if (!have_client_id(h, "initiate"))
+        return EXTID_CONFIG_ERR;
+
+    const struct extid_form_field fields[] = {
+        { "client_id", h->cfg->client_id },
+        { "username", email },
+        { "challenge_type", CHALLENGE_TYPES },
+    };
+    cJSON *j = NULL;
+    enum extid_result rc = call(h, "initiate", fields, sizeof(fields) / sizeof(fields[0]), &j);
+    if (rc != EXTID_OK)
+        goto out;
+    const char *token = get_string(j, "continuation_token");
+    if (!token) {
+        extid_log(h->log, LOG_ERR, "initiate: HTTP 200 answer has no continuation_token");
+        rc = EXTID_UNAVAILABLE;
+        goto out;
+    }
+    *continuation_token = strdup(token);
+    if (!*continuation_token) {
+        extid_log(h->log, LOG_ERR, "initiate: out of memory");
+        rc = EXTID_SYSTEM_ERR;
+    }
+out:
+    json_delete_wiping(j);
+    return rc;
+}
+
+enum extid_result extid_na_challenge(struct extid_http *h, const char *continuation_token,
+                                     struct extid_challenge *out)
+{
+    if (!out)
+        return EXTID_SYSTEM_ERR;
+    memset(out, 0, sizeof(*out));
+    if (!h || !continuation_token)
+        return EXTID_SYSTEM_ERR;
+    if (!have_client_id(h, "challenge"))
+        return EXTID_CONFIG_ERR;
+
+    const struct extid_form_field fields[] = {
+        { "client_id", h->cfg->client_id },
+        { "continuation_token", continuation_token },
+        { "challenge_type", CHALLENGE_TYPES },
+    };
+    cJSON *j = NULL;
+    enum extid_result rc = call(h, "challenge", fields, sizeof(fields) / sizeof(fields[0]), &j);
+    if (rc == EXTID_OK)
+        rc = extid_challenge_from_json(j, out, h->log);
+    json_delete_wiping(j);
+    return rc;
+}
+
+enum extid_result extid_na_token(struct extid_http *h, const char *continuation_token,
+                                 const char *code, char **id_token)
+{
+    if (!id_token)
+        return EXTID_SYSTEM_ERR;
+    *id_token = NULL;
+    if (!h || !continuation_token || !code)
+        return EXTID_SYSTEM_ERR;
+    if (!have_client_id(h, "token"))
+        return EXTID_CONFIG_ERR;
+
+    const struct extid_form_field fields[] = {
+        { "client_id", h->cfg->client_id },
+        { "continuation_token", continuation_token },
+        { "grant_type", "oob" },
+        { "oob", code },
+        { "scope", "openid" },
+    };
+    cJSON *j = NULL;
+    enum extid_result rc = call(h, "token", fields, sizeof(fields) / sizeof(fields[0]), &j);
+    if (rc != EXTID_OK)
+        goto out;
+    const char *tok = get_string(j, "id_token");
+    if (!tok) {
+        extid_log(h->log, LOG_ERR, "token: HTTP 200 answer has no id_token, refused");
+        rc = EXTID_AUTH_ERR;
+        goto out;
+    }
+    *id_token = strdup(tok);
+    if (!*id_token) {
+        extid_log(h->log, LOG_ERR, "token: out of memory");
+        rc = EXTID_SYSTEM_ERR;
+    }
+out:
+    json_delete_wiping(j);
+    return rc;
 }

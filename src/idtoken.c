@@ -1,0 +1,88 @@
+#include "idtoken.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+
+#include "jwks.h"
+#include "jwt.h"
+
+#define HDR_LOG_MAX 64
+/* A kid is a short identifier; a huge one is not from Entra. */
+#define KID_MAX 256
+
+/* Only RS256 with a named key: "none", HMAC (which a JWKS public key could be abused as a
+ * secret for) and every other algorithm are refused before any key is looked up. */
+static bool check_header(const cJSON *header, const char **kid, const struct extid_log *log)
+{
+    const cJSON *alg = cJSON_GetObjectItemCaseSensitive(header, "alg");
+    const cJSON *typ = cJSON_GetObjectItemCaseSensitive(header, "typ");
+    const cJSON *jkid = cJSON_GetObjectItemCaseSensitive(header, "kid");
+
+    if (!cJSON_IsString(alg) || !alg->valuestring) {
+        extid_log(log, LOG_ERR, "id token: header \"alg\" missing or not a string");
+        return false;
+    }
+    if (strcmp(alg->valuestring, "RS256") != 0) {
+        extid_log(log, LOG_ERR, "id token: alg \"%.*s\" refused, only RS256 is accepted",
+                  HDR_LOG_MAX, alg->valuestring);
+        return false;
+    }
+    if (typ && (!cJSON_IsString(typ) || !typ->valuestring || strcmp(typ->valuestring, "JWT"))) {
+        extid_log(log, LOG_ERR, "id token: header \"typ\" is not \"JWT\"");
+        return false;
+    }
+    /* We implement no extensions, so any critical one must make us refuse (RFC 7515 §4.1.11). */
+    if (cJSON_GetObjectItemCaseSensitive(header, "crit")) {
+        extid_log(log, LOG_ERR, "id token: header has \"crit\" extensions, none is supported");
+        return false;
+    }
+    if (!cJSON_IsString(jkid) || !jkid->valuestring || !*jkid->valuestring) {
+        extid_log(log, LOG_ERR, "id token: header \"kid\" missing, empty or not a string");
+        return false;
+    }
+    if (strlen(jkid->valuestring) > KID_MAX) {
+        extid_log(log, LOG_ERR, "id token: header \"kid\" longer than %d bytes", KID_MAX);
+        return false;
+    }
+    *kid = jkid->valuestring;
+    return true;
+}
+
+enum extid_result extid_idtoken_verify(const char *token, const char *jwks_json, size_t jwks_len,
+                                       const struct extid_claim_policy *policy,
+                                       const struct extid_log *log)
+{
+    enum extid_result rc;
+    struct extid_jwt jwt;
+    EVP_PKEY *key = NULL;
+    const char *kid = NULL;
+
+    if (!policy) {
+        extid_log(log, LOG_ERR, "id token: no claim policy");
+        return EXTID_AUTH_ERR;
+    }
+    rc = extid_jwt_parse(token, &jwt, log);
+    if (rc != EXTID_OK)
+        return rc;
+    if (!check_header(jwt.header, &kid, log)) {
+        rc = EXTID_AUTH_ERR;
+        goto out;
+    }
+    /* EXTID_UNKNOWN_KID and EXTID_UNAVAILABLE go up unchanged: the caller may refetch. */
+    rc = extid_jwks_find_key(jwks_json, jwks_len, kid, &key, log);
+    if (rc != EXTID_OK)
+        goto out;
+    rc = extid_jwt_verify_rs256(&jwt, key, log);
+    if (rc != EXTID_OK)
+        goto out;
+    rc = extid_claims_check(jwt.payload, policy, log);
+    if (rc != EXTID_OK)
+        goto out;
+    extid_debug(log, "id token: signature (kid \"%s\") and claims verified", kid);
+out:
+    EVP_PKEY_free(key);
+    extid_jwt_free(&jwt);
+    return rc;
+}
