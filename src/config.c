@@ -516,6 +516,7 @@ enum extid_result extid_config_load(struct extid_config *cfg, int argc, const ch
         return EXTID_SYSTEM_ERR;
     if (argc < 0 || (argc > 0 && !argv)) {
         memset(cfg, 0, sizeof *cfg);
+        extid_log(log, LOG_ERR, "invalid module argument list");
         return EXTID_CONFIG_ERR;
     }
     r = set_defaults(cfg);

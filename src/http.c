@@ -131,19 +131,16 @@ enum extid_result extid_http_open(struct extid_http *h, const struct extid_confi
         goto out;
     }
     snprintf(idhdr, sizeof(idhdr), "client-request-id: %s", h->request_id);
-    /* "Expect:" suppresses 100-continue, which would only add a round trip for long tokens. */
-    static const char *const fixed[] = { "return-client-request-id: true",
-                                         "Accept: application/json", "Expect:" };
-    struct curl_slist *tmp = curl_slist_append(NULL, idhdr);
-    for (size_t i = 0; tmp && i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        hdrs = tmp;
-        tmp = curl_slist_append(hdrs, fixed[i]);
+    const char *const lines[] = { idhdr, "return-client-request-id: true",
+                                  "Accept: application/json" };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        struct curl_slist *next = curl_slist_append(hdrs, lines[i]);
+        if (!next) {
+            extid_log(log, LOG_ERR, "http: out of memory");
+            goto out;
+        }
+        hdrs = next;
     }
-    if (!tmp) {
-        extid_log(log, LOG_ERR, "http: out of memory");
-        goto out;
-    }
-    hdrs = tmp;
 
     long timeout = cfg->timeout > 0 ? cfg->timeout : DEFAULT_TIMEOUT;
     bool bad = false;

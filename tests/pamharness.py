@@ -161,11 +161,11 @@ class PamSetup:
     def write_users(self, text, mode=0o644):
         write_root_file(self.users_path, text, mode)
 
-    def write_service(self, args=""):
+    def write_service(self, args="", control="required", after=""):
         self.module_args = args
         write_root_file(os.path.join(self.confdir, self.service),
-                        "auth required %s config=%s %s\n" % (MODULE, self.config_path, args),
-                        0o644)
+                        "auth %s %s config=%s %s\n%s"
+                        % (control, MODULE, self.config_path, args, after), 0o644)
         write_root_file(os.path.join(self.confdir, "other"),
                         "auth required pam_deny.so\naccount required pam_deny.so\n"
                         "password required pam_deny.so\nsession required pam_deny.so\n", 0o644)

@@ -66,10 +66,17 @@ def test_unmapped_account_refused_without_network(pam, tenant):
     res = pam.login("no-such-local-user")
     assert res.rc == PAM["USER_UNKNOWN"], res
     assert tenant.stats()["requests_total"] == 0
+    # PAM_IGNORE lets the stack go on: here to pam_permit, so the transaction succeeds,
+    # while a refusal (default=die) would end it.
+    pam.write_service(control="[success=done ignore=ignore default=die]",
+                      after="auth required pam_permit.so\n")
+    res = pam.login("root")
+    assert res.rc == PAM["USER_UNKNOWN"], res
     pam.write_config(unmapped="ignore")
     res = pam.login("root")
-    assert res.rc == PAM["IGNORE"], res
-    assert res.prompts() == []
+    assert res.rc == PAM["SUCCESS"], res
+    assert res.prompts() == [] and tenant.stats()["requests_total"] == 0
+    assert "ignored" in res.log_text
 
 
 def test_wrong_code_then_right_code(pam, tenant):

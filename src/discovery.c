@@ -1,0 +1,267 @@
+/* OpenID discovery + JWKS for the configured authority, cached per authority on disk. */
+#include "discovery.h"
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "util.h"
+
+#define DISCOVERY_PATH "/v2.0/.well-known/openid-configuration"
+
+/* A fetched or cached document, and where it came from (for log lines). */
+struct doc {
+    char *body;
+    size_t len;
+    char *origin;
+};
+
+static void doc_free(struct doc *d)
+{
+    free(d->body);
+    free(d->origin);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Parses a NUL-terminated body; passing len + 1 makes cJSON refuse trailing garbage and
+ * embedded NULs. */
+static cJSON *parse_object(const struct doc *d, const struct extid_log *log)
+{
+    cJSON *j = cJSON_ParseWithLengthOpts(d->body, d->len + 1, NULL, true);
+    if (!cJSON_IsObject(j)) {
+        extid_log(log, LOG_ERR, "%s: not a JSON object", d->origin);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+static const char *https_member(const cJSON *obj, const char *name)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return NULL;
+    return strncmp(it->valuestring, "https://", 8) == 0 && it->valuestring[8] ? it->valuestring
+                                                                             : NULL;
+}
+
+/* Discovery must name an https issuer and an https jwks_uri; both are copied out. */
+static enum extid_result discovery_parse(const struct doc *d, char **issuer, char **jwks_uri,
+                                         const struct extid_log *log)
+{
+    enum extid_result rc = EXTID_UNAVAILABLE;
+    cJSON *j = parse_object(d, log);
+    if (!j)
+        goto out;
+    const char *iss = https_member(j, "issuer");
+    const char *uri = https_member(j, "jwks_uri");
+    if (!iss || !uri) {
+        extid_log(log, LOG_ERR, "%s: %s missing, not a string or not https://", d->origin,
+                  !iss ? "issuer" : "jwks_uri");
+        goto out;
+    }
+    *issuer = strdup(iss);
+    *jwks_uri = strdup(uri);
+    if (!*issuer || !*jwks_uri) {
+        free(*issuer);
+        free(*jwks_uri);
+        *issuer = *jwks_uri = NULL;
+        rc = EXTID_SYSTEM_ERR;
+        goto out;
+    }
+    rc = EXTID_OK;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* Only the outline is checked here; jwks.c judges the keys themselves. */
+static enum extid_result jwks_check(const struct doc *d, const struct extid_log *log)
+{
+    cJSON *j = parse_object(d, log);
+    if (!j)
+        return EXTID_UNAVAILABLE;
+    bool ok = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "keys"));
+    if (!ok)
+        extid_log(log, LOG_ERR, "%s: JWKS has no \"keys\" array", d->origin);
+    cJSON_Delete(j);
+    return ok ? EXTID_OK : EXTID_UNAVAILABLE;
+}
+
+#define SHA256_LEN 32
+#define NAME_MAX_LEN 96
+
+/* "discovery-<sha256(authority)>.json": tenants never share a cache file. */
+static enum extid_result cache_names(const char *authority, char disc[NAME_MAX_LEN],
+                                     char jwks[NAME_MAX_LEN])
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char hex[2 * SHA256_LEN + 1];
+    if (EVP_Digest(authority, strlen(authority), md, &mdlen, EVP_sha256(), NULL) != 1 ||
+        mdlen != SHA256_LEN)
+        return EXTID_SYSTEM_ERR;
+    for (unsigned int i = 0; i < SHA256_LEN; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 0xf];
+    }
+    hex[2 * SHA256_LEN] = '\0';
+    snprintf(disc, NAME_MAX_LEN, "discovery-%s.json", hex);
+    snprintf(jwks, NAME_MAX_LEN, "jwks-%s.json", hex);
+    return EXTID_OK;
+}
+
+static enum extid_result cache_load(const struct extid_config *cfg, const char *name,
+                                    struct doc *d, const struct extid_log *log)
+{
+    enum extid_result rc = extid_cache_read(cfg->cache_dir, name, cfg->jwks_ttl, &d->body,
+                                            &d->len, log);
+    if (rc != EXTID_OK)
+        return rc;
+    if (asprintf(&d->origin, "cache file %s/%s", cfg->cache_dir, name) < 0) {
+        d->origin = NULL;
+        doc_free(d);
+        return EXTID_SYSTEM_ERR;
+    }
+    return EXTID_OK;
+}
+
+static enum extid_result fetch(struct extid_http *h, const char *url, struct doc *d)
+{
+    struct extid_http_response resp = { 0 };
+    enum extid_result rc = extid_http_get(h, url, &resp);
+    if (rc != EXTID_OK)
+        goto out;
+    rc = EXTID_UNAVAILABLE;
+    if (resp.status != 200) {
+        extid_log(h->log, LOG_ERR, "GET %s: HTTP %ld", url, resp.status);
+        goto out;
+    }
+    if (asprintf(&d->origin, "GET %s", url) < 0) {
+        d->origin = NULL;
+        rc = EXTID_SYSTEM_ERR;
+        goto out;
+    }
+    d->body = resp.body;
+    d->len = resp.len;
+    resp.body = NULL;
+    resp.len = 0;
+    rc = EXTID_OK;
+out:
+    extid_http_response_free(&resp);
+    return rc;
+}
+
+static enum extid_result from_cache(const struct extid_config *cfg, const char *disc_name,
+                                    const char *jwks_name, struct extid_signing_info *out,
+                                    const struct extid_log *log)
+{
+    struct doc disc = { 0 }, jwks = { 0 };
+    char *uri = NULL;
+    enum extid_result rc = cache_load(cfg, disc_name, &disc, log);
+    if (rc == EXTID_OK)
+        rc = cache_load(cfg, jwks_name, &jwks, log);
+    if (rc == EXTID_OK)
+        rc = discovery_parse(&disc, &out->issuer, &uri, log);
+    if (rc == EXTID_OK)
+        rc = jwks_check(&jwks, log);
+    if (rc != EXTID_OK)
+        goto out;
+    out->jwks_json = jwks.body;
+    jwks.body = NULL;
+    extid_debug(log, "discovery: using cached issuer %s and JWKS for %s", out->issuer,
+                cfg->authority);
+out:
+    if (rc != EXTID_OK)
+        extid_signing_info_free(out);
+    free(uri);
+    doc_free(&disc);
+    doc_free(&jwks);
+    return rc;
+}
+
+static enum extid_result from_network(struct extid_http *h, bool use_cache, const char *disc_name,
+                                      const char *jwks_name, struct extid_signing_info *out)
+{
+    const struct extid_config *cfg = h->cfg;
+    struct doc disc = { 0 }, jwks = { 0 };
+    char *uri = NULL, *url = NULL;
+    enum extid_result rc = EXTID_SYSTEM_ERR;
+    if (asprintf(&url, "%s%s", cfg->authority, DISCOVERY_PATH) < 0) {
+        url = NULL;
+        goto out;
+    }
+    rc = fetch(h, url, &disc);
+    if (rc == EXTID_OK)
+        rc = discovery_parse(&disc, &out->issuer, &uri, h->log);
+    if (rc == EXTID_OK)
+        rc = fetch(h, uri, &jwks);
+    if (rc == EXTID_OK)
+        rc = jwks_check(&jwks, h->log);
+    if (rc != EXTID_OK)
+        goto out;
+    /* Validated above, so a bad answer never reaches the cache. A cache that cannot be written
+     * costs a refetch next time, nothing more (cache_write logs why). */
+    if (use_cache) {
+        extid_cache_write(cfg->cache_dir, jwks_name, jwks.body, jwks.len, h->log);
+        extid_cache_write(cfg->cache_dir, disc_name, disc.body, disc.len, h->log);
+    }
+    out->jwks_json = jwks.body;
+    jwks.body = NULL;
+    extid_debug(h->log, "discovery: fetched issuer %s and JWKS from %s", out->issuer, uri);
+out:
+    if (rc != EXTID_OK)
+        extid_signing_info_free(out);
+    free(url);
+    free(uri);
+    doc_free(&disc);
+    doc_free(&jwks);
+    return rc;
+}
+
+enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refresh,
+                                         struct extid_signing_info *out)
+{
+    if (!out)
+        return EXTID_SYSTEM_ERR;
+    memset(out, 0, sizeof(*out));
+    if (!h || !h->cfg)
+        return EXTID_SYSTEM_ERR;
+    const struct extid_config *cfg = h->cfg;
+    if (!cfg->authority) {
+        extid_log(h->log, LOG_ERR, "discovery: no authority configured");
+        return EXTID_CONFIG_ERR;
+    }
+
+    char disc_name[NAME_MAX_LEN], jwks_name[NAME_MAX_LEN];
+    if (cache_names(cfg->authority, disc_name, jwks_name) != EXTID_OK) {
+        extid_log(h->log, LOG_ERR, "discovery: SHA-256 unavailable");
+        return EXTID_SYSTEM_ERR;
+    }
+    /* An unsafe cache directory is neither read nor written; the network is the truth. */
+    bool use_cache = cfg->cache_dir && extid_cache_dir_check(cfg->cache_dir, h->log) == EXTID_OK;
+    if (cfg->cache_dir && !use_cache)
+        extid_log(h->log, LOG_WARNING, "discovery: not using cache directory %s",
+                  cfg->cache_dir);
+
+    if (use_cache && !force_refresh) {
+        enum extid_result rc = from_cache(cfg, disc_name, jwks_name, out, h->log);
+        if (rc == EXTID_OK || rc == EXTID_SYSTEM_ERR)
+            return rc;
+    }
+    return from_network(h, use_cache, disc_name, jwks_name, out);
+}
+
+void extid_signing_info_free(struct extid_signing_info *info)
+{
+    if (!info)
+        return;
+    free(info->issuer);
+    free(info->jwks_json);
+    info->issuer = NULL;
+    info->jwks_json = NULL;
+}

@@ -1,0 +1,662 @@
+/* extid_config_load: DESIGN §3, every key, default, override and error (tests run as root). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+struct fixture {
+    char dir[64];
+    char logbuf[16384];
+    size_t loglen;
+    struct extid_log log;
+    char path[256];
+    char arg[300]; /* "config=<path>" */
+    struct extid_config cfg;
+};
+
+static void capture(void *ctx, int priority, const char *msg)
+{
+    struct fixture *f = ctx;
+    int n;
+
+    (void)priority;
+    n = snprintf(f->logbuf + f->loglen, sizeof f->logbuf - f->loglen, "%s\n", msg);
+    if (n > 0 && (size_t)n < sizeof f->logbuf - f->loglen)
+        f->loglen += (size_t)n;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/extid-config-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->log.emit = capture;
+    f->log.ctx = f;
+    *state = f;
+    return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    extid_config_free(&f->cfg);
+    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* Writes the config file (a fresh name each time) and sets f->arg to "config=<path>". */
+static const char *write_conf_as(struct fixture *f, const char *text, uid_t uid, mode_t mode)
+{
+    static const char *const names[] = { "a.conf", "b.conf", "c.conf", "d.conf" };
+    size_t i;
+    int fd = -1;
+
+    for (i = 0; i < 4 && fd < 0; i++) {
+        snprintf(f->path, sizeof f->path, "%s/%s", f->dir, names[i]);
+        fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    }
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    assert_int_equal(fchown(fd, uid, 0), 0);
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+    snprintf(f->arg, sizeof f->arg, "config=%s", f->path);
+    return f->arg;
+}
+
+static const char *write_conf(struct fixture *f, const char *text)
+{
+    return write_conf_as(f, text, 0, 0644);
+}
+
+static void assert_logged(const struct fixture *f, const char *want)
+{
+    if (!strstr(f->logbuf, want))
+        fail_msg("log lacks '%s'; got: %s", want, f->logbuf);
+}
+
+/* An error leaves nothing allocated and the struct zeroed. */
+static void assert_cleared(const struct extid_config *cfg)
+{
+    static const struct extid_config zero;
+
+    assert_memory_equal(cfg, &zero, sizeof zero);
+}
+
+static enum extid_result load1(struct fixture *f, const char *a0)
+{
+    const char *argv[] = { a0 };
+
+    return extid_config_load(&f->cfg, 1, argv, &f->log);
+}
+
+static void test_defaults(void **state)
+{
+    struct fixture *f = *state;
+    struct extid_config *c = &f->cfg;
+
+    assert_int_equal(load1(f, write_conf(f, "tenant = contoso\nclient_id = 1111-2222\n")),
+                     EXTID_OK);
+    assert_string_equal(c->config_file, f->path);
+    assert_string_equal(c->authority, "https://contoso.ciamlogin.com/contoso.onmicrosoft.com");
+    assert_string_equal(c->client_id, "1111-2222");
+    assert_null(c->tenant_id);
+    assert_string_equal(c->users_file, "/etc/security/pam_extid.users");
+    assert_string_equal(c->users_file, EXTID_DEFAULT_USERS);
+    assert_null(c->ca_file);
+    assert_null(c->proxy);
+    assert_int_equal(c->timeout, 10);
+    assert_int_equal(c->max_attempts, 3);
+    assert_int_equal(c->max_resends, 2);
+    assert_string_equal(c->identity_claim, "preferred_username");
+    assert_int_equal(c->clock_skew, 300);
+    assert_string_equal(c->cache_dir, "/var/cache/pam_extid");
+    assert_int_equal(c->jwks_ttl, 86400);
+    assert_int_equal(c->unmapped, EXTID_UNMAPPED_DENY);
+    assert_false(c->debug);
+    assert_int_equal(f->loglen, 0);
+}
+
+static const char every_key[] =
+    "# every key, with values that differ from the defaults\n"
+    "authority = https://login.example.test/tenant-x/\n"
+    "client_id = 00000000-aaaa-bbbb-cccc-000000000001\n"
+    "tenant_id = 11111111-2222-3333-4444-555555555555\n"
+    "users = /etc/extid/users\n"
+    "ca_file = /etc/extid/ca.pem\n"
+    "proxy = http://127.0.0.1:3128\n"
+    "timeout = 30\n"
+    "max_attempts = 5\n"
+    "max_resends = 0\n"
+    "identity_claim = email\n"
+    "clock_skew = 0\n"
+    "cache_dir = /run/extid-cache\n"
+    "jwks_ttl = 60\n"
+    "unmapped = ignore\n"
+    "debug\n";
+
+static void assert_every_key(const struct extid_config *c)
+{
+    assert_string_equal(c->authority, "https://login.example.test/tenant-x");
+    assert_string_equal(c->client_id, "00000000-aaaa-bbbb-cccc-000000000001");
+    assert_string_equal(c->tenant_id, "11111111-2222-3333-4444-555555555555");
+    assert_string_equal(c->users_file, "/etc/extid/users");
+    assert_string_equal(c->ca_file, "/etc/extid/ca.pem");
+    assert_string_equal(c->proxy, "http://127.0.0.1:3128");
+    assert_int_equal(c->timeout, 30);
+    assert_int_equal(c->max_attempts, 5);
+    assert_int_equal(c->max_resends, 0);
+    assert_string_equal(c->identity_claim, "email");
+    assert_int_equal(c->clock_skew, 0);
+    assert_string_equal(c->cache_dir, "/run/extid-cache");
+    assert_int_equal(c->jwks_ttl, 60);
+    assert_int_equal(c->unmapped, EXTID_UNMAPPED_IGNORE);
+    assert_true(c->debug);
+}
+
+static void test_every_key_in_file(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(load1(f, write_conf(f, every_key)), EXTID_OK);
+    assert_every_key(&f->cfg);
+    assert_int_equal(f->loglen, 0);
+}
+
+static void test_every_key_as_argument(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = {
+        write_conf(f, "# nothing here\n"),
+        "authority=https://login.example.test/tenant-x/",
+        "client_id=00000000-aaaa-bbbb-cccc-000000000001",
+        "tenant_id=11111111-2222-3333-4444-555555555555",
+        "users=/etc/extid/users",
+        "ca_file=/etc/extid/ca.pem",
+        "proxy=http://127.0.0.1:3128",
+        "timeout=30",
+        "max_attempts=5",
+        "max_resends=0",
+        "identity_claim=email",
+        "clock_skew=0",
+        "cache_dir=/run/extid-cache",
+        "jwks_ttl=60",
+        "unmapped=ignore",
+        "debug",
+    };
+
+    assert_int_equal(extid_config_load(&f->cfg, 16, argv, &f->log), EXTID_OK);
+    assert_every_key(&f->cfg);
+}
+
+static void test_syntax_tolerance(void **state)
+{
+    struct fixture *f = *state;
+    struct extid_config *c = &f->cfg;
+
+    assert_int_equal(load1(f, write_conf(f, "\n"
+                                            "   # indented comment\n"
+                                            "\t\n"
+                                            "tenant=contoso\r\n"
+                                            "  client_id\t =\t abc  \r\n"
+                                            "timeout   =   010\n"
+                                            "proxy = https://proxy.example.test:8443/\n"
+                                            "\tdebug \r\n"
+                                            "max_attempts = 7")), /* no final newline */
+                     EXTID_OK);
+    assert_string_equal(c->client_id, "abc");
+    assert_string_equal(c->authority, "https://contoso.ciamlogin.com/contoso.onmicrosoft.com");
+    assert_int_equal(c->timeout, 10);
+    assert_int_equal(c->max_attempts, 7);
+    assert_string_equal(c->proxy, "https://proxy.example.test:8443/");
+    assert_true(c->debug);
+}
+
+static void test_range_limits_accepted(void **state)
+{
+    struct fixture *f = *state;
+    struct extid_config *c = &f->cfg;
+    const char *low[] = { write_conf(f, "tenant = t\nclient_id = c\n"), "timeout=1",
+                          "max_attempts=1", "max_resends=0", "clock_skew=0", "jwks_ttl=60" };
+    const char *high[] = { low[0], "timeout=300", "max_attempts=10", "max_resends=10",
+                           "clock_skew=3600", "jwks_ttl=2592000" };
+
+    assert_int_equal(extid_config_load(c, 6, low, &f->log), EXTID_OK);
+    assert_int_equal(c->timeout, 1);
+    assert_int_equal(c->max_attempts, 1);
+    assert_int_equal(c->max_resends, 0);
+    assert_int_equal(c->clock_skew, 0);
+    assert_int_equal(c->jwks_ttl, 60);
+    extid_config_free(c);
+    assert_int_equal(extid_config_load(c, 6, high, &f->log), EXTID_OK);
+    assert_int_equal(c->timeout, 300);
+    assert_int_equal(c->max_attempts, 10);
+    assert_int_equal(c->max_resends, 10);
+    assert_int_equal(c->clock_skew, 3600);
+    assert_int_equal(c->jwks_ttl, 2592000);
+}
+
+static void test_argument_wins(void **state)
+{
+    struct fixture *f = *state;
+    struct extid_config *c = &f->cfg;
+    const char *argv[] = { "timeout=40", NULL, "authority=https://arg.example.test",
+                           "client_id=from-arg", "unmapped=deny" };
+
+    argv[1] = write_conf(f, "tenant = filetenant\nclient_id = from-file\ntimeout = 20\n"
+                            "unmapped = ignore\n");
+    assert_int_equal(extid_config_load(c, 5, argv, &f->log), EXTID_OK);
+    assert_int_equal(c->timeout, 40);
+    assert_string_equal(c->authority, "https://arg.example.test");
+    assert_string_equal(c->client_id, "from-arg");
+    assert_int_equal(c->unmapped, EXTID_UNMAPPED_DENY);
+}
+
+static void test_argument_tenant_overrides_file_authority(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = { NULL, "tenant=argtenant" };
+
+    argv[0] = write_conf(f, "authority = https://file.example.test\nclient_id = c\n");
+    assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->log), EXTID_OK);
+    assert_string_equal(f->cfg.authority,
+                        "https://argtenant.ciamlogin.com/argtenant.onmicrosoft.com");
+}
+
+/* Only meaningful when this machine has no real config in the default place. */
+static void test_default_file_missing_is_fine_with_arguments(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = { "tenant=contoso", "client_id=abc" };
+    struct stat st;
+
+    if (lstat(EXTID_DEFAULT_CONFIG, &st) == 0)
+        skip();
+    assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->log), EXTID_OK);
+    assert_string_equal(f->cfg.config_file, EXTID_DEFAULT_CONFIG);
+    assert_string_equal(f->cfg.client_id, "abc");
+}
+
+static void test_default_file_missing_needs_required_keys(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = { "debug" };
+    struct stat st;
+
+    if (lstat(EXTID_DEFAULT_CONFIG, &st) == 0)
+        skip();
+    assert_int_equal(extid_config_load(&f->cfg, 1, argv, &f->log), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    assert_logged(f, EXTID_DEFAULT_CONFIG ": no tenant or authority given");
+    assert_logged(f, EXTID_DEFAULT_CONFIG ": no client_id given");
+}
+
+static void test_named_file_missing_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    char arg[300], want[512];
+    const char *argv[] = { arg, "tenant=contoso", "client_id=abc" };
+
+    snprintf(arg, sizeof arg, "config=%s/absent.conf", f->dir);
+    snprintf(want, sizeof want, "%s/absent.conf: cannot open: No such file or directory",
+             f->dir);
+    assert_int_equal(extid_config_load(&f->cfg, 3, argv, &f->log), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    assert_logged(f, want);
+}
+
+static void test_unsafe_file_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = { NULL, "tenant=contoso", "client_id=abc" };
+    char want[512];
+
+    argv[0] = write_conf_as(f, "timeout = 5\n", 65534, 0644);
+    snprintf(want, sizeof want, "%s: is owned by uid 65534, not root", f->path);
+    assert_int_equal(extid_config_load(&f->cfg, 3, argv, &f->log), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    assert_logged(f, want);
+
+    argv[0] = write_conf_as(f, "timeout = 5\n", 0, 0664);
+    snprintf(want, sizeof want, "%s: is writable by group or others (mode 0664)", f->path);
+    assert_int_equal(extid_config_load(&f->cfg, 3, argv, &f->log), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    assert_logged(f, want);
+}
+
+/* A file with one bad line after two good ones: the error names file:3 and the reason. */
+struct file_case {
+    const char *line;
+    const char *reason;
+};
+
+static const struct file_case file_cases[] = {
+    { "colour = blue", "unknown key 'colour'" },
+    { "client_id = again", "client_id given twice (first at line 2)" },
+    { "users =", "empty value for users" },
+    { "users", "expected 'key = value'" },
+    { "just some words", "expected 'key = value' or 'debug', got 'just some words'" },
+    { "= 5", "missing key before '='" },
+    { "debug = yes", "debug is a flag and takes no value" },
+    { "config = /etc/other.conf", "config is accepted only as a module argument" },
+    { "timeout = abc", "timeout must be a plain decimal number from 1 to 300, not 'abc'" },
+    { "timeout = -5", "not '-5'" },
+    { "timeout = +5", "not '+5'" },
+    { "timeout = 0x10", "not '0x10'" },
+    { "timeout = 1 0", "not '1 0'" },
+    { "timeout = 5 # seconds", "not '5 # seconds'" },
+    { "timeout = 99999999999999999999", "not '99999999999999999999'" },
+    { "timeout = 0", "timeout is 0, outside 1..300" },
+    { "timeout = 301", "timeout is 301, outside 1..300" },
+    { "max_attempts = 0", "max_attempts is 0, outside 1..10" },
+    { "max_attempts = 11", "max_attempts is 11, outside 1..10" },
+    { "max_resends = 11", "max_resends is 11, outside 0..10" },
+    { "max_resends = -1", "max_resends must be a plain decimal number from 0 to 10" },
+    { "clock_skew = 3601", "clock_skew is 3601, outside 0..3600" },
+    { "jwks_ttl = 59", "jwks_ttl is 59, outside 60..2592000" },
+    { "jwks_ttl = 2592001", "jwks_ttl is 2592001, outside 60..2592000" },
+    { "identity_claim = sub", "identity_claim must be 'preferred_username' or 'email'" },
+    { "identity_claim = Email", "not 'Email'" },
+    { "unmapped = allow", "unmapped must be 'deny' or 'ignore', not 'allow'" },
+    { "users = pam_extid.users", "users must be an absolute path, not 'pam_extid.users'" },
+    { "ca_file = certs/ca.pem", "ca_file must be an absolute path" },
+    { "cache_dir = cache", "cache_dir must be an absolute path" },
+    { "proxy = socks5://127.0.0.1:1080", "proxy must be an http:// or https:// URL" },
+    { "proxy = http://", "proxy must be an http:// or https:// URL" },
+    { "proxy = proxy.example.test:3128", "proxy must be an http:// or https:// URL" },
+    { "tenant_id = a b", "tenant_id must not contain spaces" },
+    { "ca_file = /etc/ca\x01.pem", "value of ca_file contains a control character" },
+};
+
+static void test_file_errors(void **state)
+{
+    struct fixture *f = *state;
+    char text[512], want[512];
+    size_t i;
+
+    for (i = 0; i < sizeof file_cases / sizeof file_cases[0]; i++) {
+        snprintf(text, sizeof text, "tenant = contoso\nclient_id = abc\n%s\n",
+                 file_cases[i].line);
+        unlink(f->path);
+        f->loglen = 0;
+        f->logbuf[0] = '\0';
+        assert_int_equal(load1(f, write_conf(f, text)), EXTID_CONFIG_ERR);
+        assert_cleared(&f->cfg);
+        snprintf(want, sizeof want, "%s:3: ", f->path);
+        assert_logged(f, want);
+        assert_logged(f, file_cases[i].reason);
+    }
+}
+
+/* Authority and tenant lines replace the tenant line, so they are line 1. */
+static const struct file_case authority_cases[] = {
+    { "authority = http://login.example.test", "authority must start with https://" },
+    { "authority = HTTPS://login.example.test", "authority must start with https://" },
+    { "authority = login.example.test", "authority must start with https://" },
+    { "authority = https://login.example.test/t?x=1", "query ('?')" },
+    { "authority = https://login.example.test/t#frag", "fragment ('#')" },
+    { "authority = https://user@login.example.test", "user name ('@')" },
+    { "authority = https://login.example.test/a b", "without spaces" },
+    { "authority = https://", "authority has no host" },
+    { "authority = https:///", "authority has no host" },
+    { "authority = https:///path", "authority has no host" },
+    { "authority = https://login.example.test//", "ends in '//'" },
+    { "tenant = Contoso", "tenant must be a DNS label" },
+    { "tenant = -contoso", "tenant must be a DNS label" },
+    { "tenant = contoso-", "tenant must be a DNS label" },
+    { "tenant = con_toso", "tenant must be a DNS label" },
+    { "tenant = contoso.onmicrosoft.com", "tenant must be a DNS label" },
+    { "tenant = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      "tenant must be a DNS label" },
+};
+
+static void test_authority_and_tenant_errors(void **state)
+{
+    struct fixture *f = *state;
+    char text[512], want[512];
+    size_t i;
+
+    for (i = 0; i < sizeof authority_cases / sizeof authority_cases[0]; i++) {
+        snprintf(text, sizeof text, "%s\nclient_id = abc\n", authority_cases[i].line);
+        unlink(f->path);
+        f->loglen = 0;
+        f->logbuf[0] = '\0';
+        assert_int_equal(load1(f, write_conf(f, text)), EXTID_CONFIG_ERR);
+        assert_cleared(&f->cfg);
+        snprintf(want, sizeof want, "%s:1: ", f->path);
+        assert_logged(f, want);
+        assert_logged(f, authority_cases[i].reason);
+    }
+}
+
+static void test_tenant_63_chars_is_fine(void **state)
+{
+    struct fixture *f = *state;
+    const char *t = "a23456789012345678901234567890123456789012345678901234567890123";
+    char text[256], want[256];
+
+    snprintf(text, sizeof text, "tenant = %s\nclient_id = abc\n", t);
+    snprintf(want, sizeof want, "https://%s.ciamlogin.com/%s.onmicrosoft.com", t, t);
+    assert_int_equal(load1(f, write_conf(f, text)), EXTID_OK);
+    assert_string_equal(f->cfg.authority, want);
+}
+
+static void test_tenant_and_authority_together(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = { NULL, "authority=https://b.example.test", "tenant=a", "client_id=c" };
+    char want[512];
+
+    assert_int_equal(load1(f, write_conf(f, "tenant = a\nauthority = https://b.example.test\n"
+                                            "client_id = c\n")),
+                     EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    snprintf(want, sizeof want, "%s:2: give either tenant or authority, not both", f->path);
+    assert_logged(f, want);
+
+    /* The same in the arguments, in the other order. */
+    argv[0] = write_conf(f, "\n");
+    assert_int_equal(extid_config_load(&f->cfg, 4, argv, &f->log), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    assert_logged(f, "argument 3 (tenant=a): give either tenant or authority, not both");
+}
+
+static void test_missing_required_keys(void **state)
+{
+    struct fixture *f = *state;
+    char want[512];
+
+    assert_int_equal(load1(f, write_conf(f, "client_id = abc\n")), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    snprintf(want, sizeof want, "%s: no tenant or authority given", f->path);
+    assert_logged(f, want);
+
+    unlink(f->path);
+    f->loglen = 0;
+    f->logbuf[0] = '\0';
+    assert_int_equal(load1(f, write_conf(f, "tenant = contoso\n")), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    snprintf(want, sizeof want, "%s: no client_id given", f->path);
+    assert_logged(f, want);
+}
+
+/* Argument errors name the argument's position (1-based) and text. */
+struct arg_case {
+    const char *arg;
+    const char *want;
+};
+
+static const struct arg_case arg_cases[] = {
+    { "colour=blue", "argument 2 (colour=blue): unknown key 'colour'" },
+    { "timeout=", "argument 2 (timeout=): empty value for timeout" },
+    { "timeout", "argument 2 (timeout): expected 'key=value'" },
+    { "nodebug", "argument 2 (nodebug): expected 'key=value' or 'debug', got 'nodebug'" },
+    { "=x", "argument 2 (=x): missing key before '='" },
+    { "debug=1", "argument 2 (debug=1): debug is a flag and takes no value" },
+    { "timeout=0", "argument 2 (timeout=0): timeout is 0, outside 1..300" },
+    { "timeout= 5", "argument 2 (timeout= 5): timeout must be a plain decimal number" },
+    { "max_attempts=11", "argument 2 (max_attempts=11): max_attempts is 11, outside 1..10" },
+    { "unmapped=maybe", "argument 2 (unmapped=maybe): unmapped must be 'deny' or 'ignore'" },
+    { "identity_claim=upn", "argument 2 (identity_claim=upn): identity_claim must be" },
+    { "authority=http://x.example.test", "argument 2 (authority=http://x.example.test): "
+                                         "authority must start with https://" },
+    { "tenant=UPPER", "argument 2 (tenant=UPPER): tenant must be a DNS label" },
+    { "users=relative", "argument 2 (users=relative): users must be an absolute path" },
+    { "proxy=ftp://p", "argument 2 (proxy=ftp://p): proxy must be an http:// or https:// URL" },
+    { "client_id=a\tb", "argument 2 (client_id=a?b): value of client_id contains a control" },
+};
+
+static void test_argument_errors(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = { write_conf(f, "tenant = contoso\nclient_id = abc\n"), NULL };
+    size_t i;
+
+    for (i = 0; i < sizeof arg_cases / sizeof arg_cases[0]; i++) {
+        argv[1] = arg_cases[i].arg;
+        f->loglen = 0;
+        f->logbuf[0] = '\0';
+        assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->log), EXTID_CONFIG_ERR);
+        assert_cleared(&f->cfg);
+        assert_logged(f, arg_cases[i].want);
+    }
+}
+
+static void test_argument_given_twice(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = { write_conf(f, "tenant = t\nclient_id = c\n"), "timeout=5",
+                           "timeout=6" };
+
+    assert_int_equal(extid_config_load(&f->cfg, 3, argv, &f->log), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    assert_logged(f, "argument 3 (timeout=6): timeout given twice (first at argument 2)");
+}
+
+static void test_config_argument_twice_or_relative(void **state)
+{
+    struct fixture *f = *state;
+    const char *twice[] = { write_conf(f, "tenant = t\nclient_id = c\n"), f->arg };
+    const char *relative[] = { "config=pam_extid.conf", "tenant=t", "client_id=c" };
+    char want[600];
+
+    snprintf(want, sizeof want, "argument 2 (%s): config given twice (first at argument 1)",
+             f->arg);
+    assert_int_equal(extid_config_load(&f->cfg, 2, twice, &f->log), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    assert_logged(f, want);
+
+    assert_int_equal(extid_config_load(&f->cfg, 3, relative, &f->log), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    assert_logged(f, "argument 1 (config=pam_extid.conf): config must be an absolute path");
+}
+
+static void test_null_argument(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = { write_conf(f, "tenant = t\nclient_id = c\n"), NULL };
+
+    assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->log), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    assert_logged(f, "argument 2 ((null)): missing argument");
+}
+
+static void test_every_error_is_reported(void **state)
+{
+    struct fixture *f = *state;
+    char want[512];
+
+    assert_int_equal(load1(f, write_conf(f, "tenant = t\nclient_id = c\ntimeout = x\n"
+                                            "# fine\nmax_attempts = 0\nbogus = 1\n")),
+                     EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    snprintf(want, sizeof want, "%s:3: timeout must be", f->path);
+    assert_logged(f, want);
+    snprintf(want, sizeof want, "%s:5: max_attempts is 0", f->path);
+    assert_logged(f, want);
+    snprintf(want, sizeof want, "%s:6: unknown key 'bogus'", f->path);
+    assert_logged(f, want);
+}
+
+static void test_long_line(void **state)
+{
+    struct fixture *f = *state;
+    char *text = malloc(6000), want[512];
+
+    assert_non_null(text);
+    strcpy(text, "tenant = t\nclient_id = c\nusers = /");
+    memset(text + strlen(text), 'a', 5000);
+    strcpy(text + 34 + 5000, "\n");
+    assert_int_equal(load1(f, write_conf(f, text)), EXTID_CONFIG_ERR);
+    free(text);
+    assert_cleared(&f->cfg);
+    snprintf(want, sizeof want, "%s:3: line longer than 4096 bytes", f->path);
+    assert_logged(f, want);
+}
+
+static void test_free_is_idempotent(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(load1(f, write_conf(f, "tenant = t\nclient_id = c\n")), EXTID_OK);
+    extid_config_free(&f->cfg);
+    assert_cleared(&f->cfg);
+    extid_config_free(&f->cfg);
+    extid_config_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_defaults),
+        T(test_every_key_in_file),
+        T(test_every_key_as_argument),
+        T(test_syntax_tolerance),
+        T(test_range_limits_accepted),
+        T(test_argument_wins),
+        T(test_argument_tenant_overrides_file_authority),
+        T(test_default_file_missing_is_fine_with_arguments),
+        T(test_default_file_missing_needs_required_keys),
+        T(test_named_file_missing_is_an_error),
+        T(test_unsafe_file_is_an_error),
+        T(test_file_errors),
+        T(test_authority_and_tenant_errors),
+        T(test_tenant_63_chars_is_fine),
+        T(test_tenant_and_authority_together),
+        T(test_missing_required_keys),
+        T(test_argument_errors),
+        T(test_argument_given_twice),
+        T(test_config_argument_twice_or_relative),
+        T(test_null_argument),
+        T(test_every_error_is_reported),
+        T(test_long_line),
+        T(test_free_is_idempotent),
+#undef T
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,963 @@
+/* HTTPS session, native-auth calls and discovery against a throwaway HTTPS server on 127.0.0.1
+ * (Python stdlib + cryptography, certificates made per run in a temp directory). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "discovery.h"
+#include "http.h"
+#include "nativeauth.h"
+
+#define MIB (1024 * 1024)
+
+/* The server: writes ca.pem (trusted), other.pem (an unrelated CA) and server.pem into argv[1],
+ * then the chosen port into argv[1]/port. Routes are described where tests use them. */
+static const char server_py[] =
+    "import datetime, email.utils, ipaddress, json, os, ssl, sys, time, urllib.parse\n"
+    "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer\n"
+    "from cryptography import x509\n"
+    "from cryptography.x509.oid import NameOID\n"
+    "from cryptography.hazmat.primitives import hashes, serialization\n"
+    "from cryptography.hazmat.primitives.asymmetric import ec\n"
+    "\n"
+    "D = sys.argv[1]\n"
+    "NOW = datetime.datetime.utcnow()\n"
+    "\n"
+    "def make_cert(cn, key, issuer, issuer_key, ca):\n"
+    "    n = lambda s: x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, s)])\n"
+    "    b = (x509.CertificateBuilder().subject_name(n(cn)).issuer_name(n(issuer))\n"
+    "         .public_key(key.public_key()).serial_number(x509.random_serial_number())\n"
+    "         .not_valid_before(NOW - datetime.timedelta(days=1))\n"
+    "         .not_valid_after(NOW + datetime.timedelta(days=2))\n"
+    "         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))\n"
+    "    if not ca:\n"
+    "        b = b.add_extension(x509.SubjectAlternativeName(\n"
+    "            [x509.IPAddress(ipaddress.ip_address(\"127.0.0.1\"))]), critical=False)\n"
+    "    return b.sign(issuer_key, hashes.SHA256())\n"
+    "\n"
+    "def pem(c):\n"
+    "    return c.public_bytes(serialization.Encoding.PEM)\n"
+    "\n"
+    "ca_key = ec.generate_private_key(ec.SECP256R1())\n"
+    "ca = make_cert(\"extid test CA\", ca_key, \"extid test CA\", ca_key, True)\n"
+    "other_key = ec.generate_private_key(ec.SECP256R1())\n"
+    "other = make_cert(\"untrusted CA\", other_key, \"untrusted CA\", other_key, True)\n"
+    "key = ec.generate_private_key(ec.SECP256R1())\n"
+    "crt = make_cert(\"127.0.0.1\", key, \"extid test CA\", ca_key, False)\n"
+    "open(D + \"/ca.pem\", \"wb\").write(pem(ca))\n"
+    "open(D + \"/other.pem\", \"wb\").write(pem(other))\n"
+    "open(D + \"/server.pem\", \"wb\").write(pem(crt) + key.private_bytes(\n"
+    "    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))\n"
+    "\n"
+    "HITS = {}\n"
+    "MIB = 1024 * 1024\n"
+    "\n"
+    "class H(BaseHTTPRequestHandler):\n"
+    "    protocol_version = \"HTTP/1.1\"\n"
+    "    disable_nagle_algorithm = True\n"
+    "\n"
+    "    def log_message(self, fmt, *a):\n"
+    "        sys.stderr.write(\"test server: \" + (fmt % a) + \"\\n\")\n"
+    "\n"
+    "    def send(self, code, body, headers=()):\n"
+    "        if not isinstance(body, bytes):\n"
+    "            body = json.dumps(body).encode()\n"
+    "        self.send_response(code)\n"
+    "        self.send_header(\"Content-Type\", \"application/json\")\n"
+    "        self.send_header(\"Content-Length\", str(len(body)))\n"
+    "        for k, v in headers:\n"
+    "            self.send_header(k, v)\n"
+    "        self.end_headers()\n"
+    "        self.wfile.write(body)\n"
+    "\n"
+    "    def chunked(self, total):\n"
+    "        self.send_response(200)\n"
+    "        self.send_header(\"Transfer-Encoding\", \"chunked\")\n"
+    "        self.end_headers()\n"
+    "        sent = 0\n"
+    "        while sent < total:\n"
+    "            n = min(65536, total - sent)\n"
+    "            self.wfile.write(b\"%x\\r\\n\" % n + b\"x\" * n + b\"\\r\\n\")\n"
+    "            sent += n\n"
+    "        self.wfile.write(b\"0\\r\\n\\r\\n\")\n"
+    "\n"
+    "    def echo(self, raw):\n"
+    "        self.send(200, {\"method\": self.command, \"raw\": raw,\n"
+    "                        \"headers\": {k.lower(): v for k, v in self.headers.items()}})\n"
+    "\n"
+    "    def do_GET(self):\n"
+    "        p = self.path\n"
+    "        HITS[p] = HITS.get(p, 0) + 1\n"
+    "        base = \"https://127.0.0.1:%d\" % self.server.server_address[1]\n"
+    "        t = p.split(\"/\")[1]\n"
+    "        if p == \"/ok\":\n"
+    "            return self.send(200, {\"ok\": True})\n"
+    "        if p == \"/echo\":\n"
+    "            return self.echo(\"\")\n"
+    "        if p == \"/stats\":\n"
+    "            return self.send(200, HITS)\n"
+    "        if p == \"/big\":\n"
+    "            return self.send(200, b\"x\" * (2 * MIB))\n"
+    "        if p == \"/exact\":\n"
+    "            return self.send(200, b\"x\" * MIB)\n"
+    "        if p == \"/bigchunked\":\n"
+    "            return self.chunked(2 * MIB)\n"
+    "        if p == \"/exactchunked\":\n"
+    "            return self.chunked(MIB)\n"
+    "        if p == \"/retry-secs\":\n"
+    "            return self.send(429, {}, [(\"Retry-After\", \"30\")])\n"
+    "        if p == \"/retry-date\":\n"
+    "            return self.send(503, {}, [(\"Retry-After\",\n"
+    "                                        email.utils.formatdate(time.time() + 120, usegmt=True))])\n"
+    "        if p == \"/retry-bad\":\n"
+    "            return self.send(429, {}, [(\"Retry-After\", \"soon\")])\n"
+    "        if p == \"/redirect\":\n"
+    "            return self.send(302, b\"{}\", [(\"Location\", base + \"/ok\")])\n"
+    "        if p == \"/empty\":\n"
+    "            self.send_response(204)\n"
+    "            self.end_headers()\n"
+    "            return\n"
+    "        if p == \"/slow\":\n"
+    "            time.sleep(3)\n"
+    "            return self.send(200, {})\n"
+    "        if p == \"/%s/v2.0/.well-known/openid-configuration\" % t and t != \"missing\":\n"
+    "            uri = {\"httpjwks\": \"http://127.0.0.1:1/keys\"}.get(t, \"%s/%s/keys\" % (base, t))\n"
+    "            return self.send(200, {\"issuer\": \"%s/%s/v2.0\" % (base, t), \"jwks_uri\": uri})\n"
+    "        if p == \"/badjwks/keys\":\n"
+    "            return self.send(200, {\"nokeys\": []})\n"
+    "        if p.endswith(\"/keys\"):\n"
+    "            return self.send(200, {\"keys\": [{\"kty\": \"RSA\", \"kid\": t}]})\n"
+    "        self.send(404, {\"error\": \"not_found\"})\n"
+    "\n"
+    "    def do_POST(self):\n"
+    "        raw = self.rfile.read(int(self.headers.get(\"Content-Length\", \"0\"))).decode()\n"
+    "        f = dict(urllib.parse.parse_qsl(raw, keep_blank_values=True))\n"
+    "        p = self.path\n"
+    "        if p == \"/echo\":\n"
+    "            return self.echo(raw)\n"
+    "        if f.get(\"client_id\") != \"cid\":\n"
+    "            return self.send(400, {\"error\": \"unauthorized_client\"})\n"
+    "        if p == \"/t/oauth2/v2.0/initiate\" and set(f) == {\"client_id\", \"username\", \"challenge_type\"}:\n"
+    "            if f[\"challenge_type\"] != \"oob redirect\":\n"
+    "                return self.send(400, {\"error\": \"invalid_request\"})\n"
+    "            u = f[\"username\"]\n"
+    "            if u == \"alice@example.com\":\n"
+    "                return self.send(200, {\"continuation_token\": \"CT1-SECRET\"})\n"
+    "            if u == \"redirect@example.com\":\n"
+    "                return self.send(200, {\"challenge_type\": \"redirect\"})\n"
+    "            if u == \"busy@example.com\":\n"
+    "                return self.send(503, b\"busy\")\n"
+    "            if u == \"noct@example.com\":\n"
+    "                return self.send(200, {\"continuation_token\": 5})\n"
+    "            return self.send(400, {\"error\": \"user_not_found\", \"error_codes\": [50034],\n"
+    "                                   \"trace_id\": \"tr-1\", \"correlation_id\": \"co-1\"})\n"
+    "        if p == \"/t/oauth2/v2.0/challenge\" and set(f) == {\"client_id\", \"continuation_token\",\n"
+    "                                                          \"challenge_type\"}:\n"
+    "            if f[\"continuation_token\"] != \"CT1-SECRET\" or f[\"challenge_type\"] != \"oob redirect\":\n"
+    "                return self.send(400, {\"error\": \"invalid_grant\"})\n"
+    "            return self.send(200, {\"continuation_token\": \"CT2-SECRET\", \"challenge_type\": \"oob\",\n"
+    "                                   \"binding_method\": \"prompt\", \"challenge_channel\": \"email\",\n"
+    "                                   \"challenge_target_label\": \"a***e@e*****e.com\",\n"
+    "                                   \"code_length\": 8, \"interval\": 300})\n"
+    "        if p == \"/t/oauth2/v2.0/token\" and set(f) == {\"client_id\", \"continuation_token\",\n"
+    "                                                      \"grant_type\", \"oob\", \"scope\"}:\n"
+    "            if (f[\"continuation_token\"] != \"CT2-SECRET\" or f[\"grant_type\"] != \"oob\"\n"
+    "                    or f[\"scope\"] != \"openid\"):\n"
+    "                return self.send(400, {\"error\": \"invalid_request\"})\n"
+    "            if f[\"oob\"] == \"12345678\":\n"
+    "                return self.send(200, {\"token_type\": \"Bearer\", \"id_token\": \"IDTOKEN-SECRET\",\n"
+    "                                       \"access_token\": \"ACCESS-SECRET\"})\n"
+    "            if f[\"oob\"] == \"00000000\":\n"
+    "                return self.send(200, {\"token_type\": \"Bearer\"})\n"
+    "            return self.send(400, {\"error\": \"invalid_grant\", \"suberror\": \"invalid_oob_value\",\n"
+    "                                   \"error_codes\": [50181], \"continuation_token\": \"CT3-SECRET\"})\n"
+    "        self.send(404, {\"error\": \"not_found\"})\n"
+    "\n"
+    "class Server(ThreadingHTTPServer):\n"
+    "    daemon_threads = True\n"
+    "\n"
+    "    def handle_error(self, req, addr):\n"
+    "        sys.stderr.write(\"test server: %r\\n\" % (sys.exc_info()[1],))\n"
+    "\n"
+    "srv = Server((\"127.0.0.1\", 0), H)\n"
+    "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+    "ctx.load_cert_chain(D + \"/server.pem\")\n"
+    "# Lazy handshake: a client that fails TLS must not stall the accept loop.\n"
+    "srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)\n"
+    "open(D + \"/port.tmp\", \"w\").write(str(srv.server_address[1]))\n"
+    "os.rename(D + \"/port.tmp\", D + \"/port\")\n"
+    "srv.serve_forever()\n";
+
+struct server {
+    pid_t pid;
+    int port;
+    char dir[64];
+    char base[64];   /* https://127.0.0.1:PORT */
+    char ca[128];
+    char other[128];
+};
+
+struct capture {
+    char buf[32768];
+    size_t len;
+};
+
+struct ctx {
+    struct server *srv;
+    struct capture cap;
+    struct extid_log log;
+    struct extid_config cfg;
+    struct extid_http h;
+    bool open;
+    char cache[128];
+    char authority[128];
+    char url[256];
+};
+
+static void emit(void *c, int priority, const char *msg)
+{
+    struct capture *cap = c;
+    int n = snprintf(cap->buf + cap->len, sizeof(cap->buf) - cap->len, "%d|%s\n", priority, msg);
+    if (n > 0 && (size_t)n < sizeof(cap->buf) - cap->len)
+        cap->len += (size_t)n;
+}
+
+static void cap_reset(struct ctx *c)
+{
+    c->cap.len = 0;
+    c->cap.buf[0] = '\0';
+}
+
+#define assert_logged(c, s)                                                                 \
+    do {                                                                                    \
+        if (!strstr((c)->cap.buf, (s)))                                                     \
+            fail_msg("log lacks \"%s\":\n%s", (s), (c)->cap.buf);                           \
+    } while (0)
+#define assert_not_logged(c, s) assert_null(strstr((c)->cap.buf, (s)))
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int server_stop(void **state)
+{
+    struct server *s = *state;
+    if (!s)
+        return 0;
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        waitpid(s->pid, NULL, 0);
+    }
+    nftw(s->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(s);
+    return 0;
+}
+
+static int server_start(void **state)
+{
+    struct server *s = calloc(1, sizeof(*s));
+    char log[128], portfile[128];
+    if (!s)
+        return -1;
+    *state = s;
+    strcpy(s->dir, "/tmp/extid-http-XXXXXX");
+    if (!mkdtemp(s->dir))
+        return -1;
+    snprintf(log, sizeof(log), "%s/server.log", s->dir);
+    snprintf(portfile, sizeof(portfile), "%s/port", s->dir);
+    snprintf(s->ca, sizeof(s->ca), "%s/ca.pem", s->dir);
+    snprintf(s->other, sizeof(s->other), "%s/other.pem", s->dir);
+    s->pid = fork();
+    if (s->pid < 0)
+        return -1;
+    if (s->pid == 0) {
+        /* The server must not outlive a crashed test. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl("/usr/bin/python3", "python3", "-c", server_py, s->dir, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 600; i++) {
+        FILE *f = fopen(portfile, "r");
+        if (f) {
+            int ok = fscanf(f, "%d", &s->port) == 1;
+            fclose(f);
+            if (ok) {
+                snprintf(s->base, sizeof(s->base), "https://127.0.0.1:%d", s->port);
+                return 0;
+            }
+        }
+        if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+            s->pid = 0;
+            fprintf(stderr, "test server died; see %s\n", log);
+            return -1;
+        }
+        usleep(25000);
+    }
+    fprintf(stderr, "test server did not start\n");
+    return -1;
+}
+
+static enum extid_result session(struct ctx *c)
+{
+    if (c->open)
+        extid_http_close(&c->h);
+    c->open = false;
+    enum extid_result rc = extid_http_open(&c->h, &c->cfg, &c->log);
+    c->open = rc == EXTID_OK;
+    return rc;
+}
+
+static int setup(void **state)
+{
+    struct server *s = *state;
+    struct ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -1;
+    c->srv = s;
+    c->log.emit = emit;
+    c->log.ctx = &c->cap;
+    c->log.debug = true;
+    snprintf(c->authority, sizeof(c->authority), "%s/t", s->base);
+    snprintf(c->cache, sizeof(c->cache), "%s/cache", s->dir);
+    nftw(c->cache, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    c->cfg.authority = c->authority;
+    c->cfg.client_id = (char *)"cid";
+    c->cfg.ca_file = s->ca;
+    c->cfg.timeout = 5;
+    c->cfg.cache_dir = c->cache;
+    c->cfg.jwks_ttl = 3600;
+    *state = c;
+    return session(c) == EXTID_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct ctx *c = *state;
+    if (c->open)
+        extid_http_close(&c->h);
+    *state = c->srv;
+    free(c);
+    return 0;
+}
+
+static const char *url(struct ctx *c, const char *path)
+{
+    snprintf(c->url, sizeof(c->url), "%s%s", c->srv->base, path);
+    return c->url;
+}
+
+static long num_connects(struct ctx *c)
+{
+    long n = -1;
+    assert_int_equal(curl_easy_getinfo((CURL *)c->h.curl, CURLINFO_NUM_CONNECTS, &n), CURLE_OK);
+    return n;
+}
+
+static enum extid_result get(struct ctx *c, const char *path, struct extid_http_response *r)
+{
+    return extid_http_get(&c->h, url(c, path), r);
+}
+
+/* ---- transport ---- */
+
+static void test_get_and_connection_reuse(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_http_response r;
+    assert_int_equal(get(c, "/ok", &r), EXTID_OK);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"ok\": true}");
+    assert_int_equal(r.len, strlen(r.body));
+    assert_int_equal(r.retry_after, -1);
+    assert_int_equal(num_connects(c), 1);
+    extid_http_response_free(&r);
+    assert_null(r.body);
+    assert_int_equal(r.len, 0);
+
+    /* Same handle, same connection: no new connect for GET, POST, GET. */
+    assert_int_equal(get(c, "/ok", &r), EXTID_OK);
+    assert_int_equal(num_connects(c), 0);
+    extid_http_response_free(&r);
+    const struct extid_form_field f[] = { { "a", "b" } };
+    assert_int_equal(extid_http_post_form(&c->h, url(c, "/echo"), f, 1, &r), EXTID_OK);
+    assert_int_equal(num_connects(c), 0);
+    extid_http_response_free(&r);
+    assert_int_equal(get(c, "/ok", &r), EXTID_OK);
+    assert_int_equal(num_connects(c), 0);
+    extid_http_response_free(&r);
+    assert_int_equal(c->h.requests, 4);
+    assert_logged(c, "reused connection");
+}
+
+static cJSON *echo_headers(cJSON *echo)
+{
+    cJSON *hd = cJSON_GetObjectItem(echo, "headers");
+    assert_true(cJSON_IsObject(hd));
+    return hd;
+}
+
+static const char *header(cJSON *hd, const char *name)
+{
+    cJSON *v = cJSON_GetObjectItem(hd, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool is_uuid4(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !strchr("0123456789abcdef", s[i]))
+            return false;
+    }
+    return s[14] == '4' && strchr("89ab", s[19]);
+}
+
+static void test_headers_and_methods(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_http_response r;
+    assert_true(is_uuid4(c->h.request_id));
+
+    assert_int_equal(get(c, "/echo", &r), EXTID_OK);
+    cJSON *e = cJSON_Parse(r.body);
+    cJSON *hd = echo_headers(e);
+    assert_string_equal(cJSON_GetObjectItem(e, "method")->valuestring, "GET");
+    assert_string_equal(header(hd, "client-request-id"), c->h.request_id);
+    assert_string_equal(header(hd, "return-client-request-id"), "true");
+    assert_string_equal(header(hd, "accept"), "application/json");
+    assert_string_equal(header(hd, "user-agent"), "pam_extid/" EXTID_VERSION);
+    assert_null(header(hd, "content-type"));
+    cJSON_Delete(e);
+    extid_http_response_free(&r);
+
+    const struct extid_form_field f[] = { { "k", "v" } };
+    assert_int_equal(extid_http_post_form(&c->h, url(c, "/echo"), f, 1, &r), EXTID_OK);
+    e = cJSON_Parse(r.body);
+    hd = echo_headers(e);
+    assert_string_equal(cJSON_GetObjectItem(e, "method")->valuestring, "POST");
+    assert_string_equal(cJSON_GetObjectItem(e, "raw")->valuestring, "k=v");
+    assert_string_equal(header(hd, "content-type"), "application/x-www-form-urlencoded");
+    assert_string_equal(header(hd, "client-request-id"), c->h.request_id);
+    cJSON_Delete(e);
+    extid_http_response_free(&r);
+
+    /* A GET after a POST sends no body. */
+    assert_int_equal(get(c, "/echo", &r), EXTID_OK);
+    e = cJSON_Parse(r.body);
+    assert_string_equal(cJSON_GetObjectItem(e, "method")->valuestring, "GET");
+    assert_null(header(echo_headers(e), "content-length"));
+    cJSON_Delete(e);
+    extid_http_response_free(&r);
+
+    /* Each session gets its own id. */
+    char first[37];
+    memcpy(first, c->h.request_id, sizeof(first));
+    assert_int_equal(session(c), EXTID_OK);
+    assert_true(is_uuid4(c->h.request_id));
+    assert_string_not_equal(first, c->h.request_id);
+}
+
+static void test_form_encoding(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_http_response r;
+    const struct extid_form_field f[] = {
+        { "a&b", "c=d" },        { "plus", "1+1" },  { "space", "x y" },
+        { "pct", "100%" },       { "utf8", "Gr\xc3\xbc\xc3\x9f" "e \xe2\x9c\x93" },
+        { "empty", "" },         { "safe", "A-z_0.9~" },
+    };
+    assert_int_equal(extid_http_post_form(&c->h, url(c, "/echo"), f, 7, &r), EXTID_OK);
+    cJSON *e = cJSON_Parse(r.body);
+    assert_string_equal(cJSON_GetObjectItem(e, "raw")->valuestring,
+                        "a%26b=c%3Dd&plus=1%2B1&space=x%20y&pct=100%25"
+                        "&utf8=Gr%C3%BC%C3%9Fe%20%E2%9C%93&empty=&safe=A-z_0.9~");
+    cJSON_Delete(e);
+    extid_http_response_free(&r);
+
+    /* No fields: an empty body. */
+    assert_int_equal(extid_http_post_form(&c->h, url(c, "/echo"), NULL, 0, &r), EXTID_OK);
+    e = cJSON_Parse(r.body);
+    assert_string_equal(cJSON_GetObjectItem(e, "raw")->valuestring, "");
+    cJSON_Delete(e);
+    extid_http_response_free(&r);
+
+    /* A field without value is a caller bug, refused before sending. */
+    const struct extid_form_field bad[] = { { "a", NULL } };
+    unsigned long before = c->h.requests;
+    assert_int_equal(extid_http_post_form(&c->h, url(c, "/echo"), bad, 1, &r), EXTID_SYSTEM_ERR);
+    assert_null(r.body);
+    assert_int_equal(c->h.requests, before);
+}
+
+static void test_body_cap(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_http_response r;
+    static const char *const over[] = { "/big", "/bigchunked" };
+    static const char *const exact[] = { "/exact", "/exactchunked" };
+    for (int i = 0; i < 2; i++) {
+        cap_reset(c);
+        assert_int_equal(get(c, over[i], &r), EXTID_UNAVAILABLE);
+        assert_null(r.body);
+        assert_int_equal(r.len, 0);
+        assert_logged(c, "larger than 1048576 bytes");
+        assert_logged(c, over[i]);
+        /* The handle survives an aborted transfer. */
+        assert_int_equal(get(c, exact[i], &r), EXTID_OK);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.len, MIB);
+        assert_int_equal(strlen(r.body), MIB);
+        extid_http_response_free(&r);
+    }
+}
+
+static void test_untrusted_certificate(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_http_response r;
+    char want[160];
+
+    c->cfg.ca_file = c->srv->other;
+    assert_int_equal(session(c), EXTID_OK);
+    assert_int_equal(get(c, "/ok", &r), EXTID_UNAVAILABLE);
+    assert_null(r.body);
+    assert_int_equal(r.status, 0);
+    snprintf(want, sizeof(want), "GET %s/ok: SSL certificate problem", c->srv->base);
+    assert_logged(c, want);
+
+    c->cfg.ca_file = NULL; /* system store: does not know the test CA either */
+    assert_int_equal(session(c), EXTID_OK);
+    assert_int_equal(get(c, "/ok", &r), EXTID_UNAVAILABLE);
+
+    /* Trusted CA, wrong name: the certificate is for 127.0.0.1 only. */
+    cap_reset(c);
+    c->cfg.ca_file = c->srv->ca;
+    assert_int_equal(session(c), EXTID_OK);
+    snprintf(c->url, sizeof(c->url), "https://localhost:%d/ok", c->srv->port);
+    assert_int_equal(extid_http_get(&c->h, c->url, &r), EXTID_UNAVAILABLE);
+    assert_logged(c, "localhost");
+}
+
+static void test_non_https_refused(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_http_response r;
+    char u[128];
+    const struct extid_form_field f[] = { { "a", "b" } };
+    snprintf(u, sizeof(u), "http://127.0.0.1:%d/ok", c->srv->port);
+    assert_int_equal(extid_http_get(&c->h, u, &r), EXTID_UNAVAILABLE);
+    assert_int_equal(extid_http_post_form(&c->h, u, f, 1, &r), EXTID_UNAVAILABLE);
+    assert_int_equal(extid_http_get(&c->h, "file:///etc/passwd", &r), EXTID_UNAVAILABLE);
+    assert_int_equal(extid_http_get(&c->h, "ftp://127.0.0.1:1/x", &r), EXTID_UNAVAILABLE);
+    assert_null(r.body);
+    assert_logged(c, "only https:// URLs are allowed");
+    assert_int_equal(c->h.requests, 0);
+}
+
+static void test_statuses_and_retry_after(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_http_response r;
+
+    assert_int_equal(get(c, "/retry-secs", &r), EXTID_OK);
+    assert_int_equal(r.status, 429);
+    assert_int_equal(r.retry_after, 30);
+    extid_http_response_free(&r);
+    assert_int_equal(get(c, "/retry-date", &r), EXTID_OK);
+    assert_int_equal(r.status, 503);
+    assert_true(r.retry_after >= 100 && r.retry_after <= 121);
+    extid_http_response_free(&r);
+    assert_int_equal(get(c, "/retry-bad", &r), EXTID_OK);
+    assert_int_equal(r.retry_after, -1);
+    extid_http_response_free(&r);
+    /* Retry-After of an earlier response does not stick. */
+    assert_int_equal(get(c, "/retry-secs", &r), EXTID_OK);
+    extid_http_response_free(&r);
+    assert_int_equal(get(c, "/ok", &r), EXTID_OK);
+    assert_int_equal(r.retry_after, -1);
+    extid_http_response_free(&r);
+
+    /* Redirects are returned, not followed. */
+    assert_int_equal(get(c, "/redirect", &r), EXTID_OK);
+    assert_int_equal(r.status, 302);
+    assert_string_equal(r.body, "{}");
+    extid_http_response_free(&r);
+    assert_int_equal(get(c, "/empty", &r), EXTID_OK);
+    assert_int_equal(r.status, 204);
+    assert_non_null(r.body);
+    assert_string_equal(r.body, "");
+    assert_int_equal(r.len, 0);
+    extid_http_response_free(&r);
+    assert_int_equal(get(c, "/nope", &r), EXTID_OK);
+    assert_int_equal(r.status, 404);
+    extid_http_response_free(&r);
+}
+
+static void test_proxy(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_http_response r;
+    /* Proxy variables in the environment are ignored... */
+    static const char *const vars[] = { "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY" };
+    for (int i = 0; i < 4; i++)
+        setenv(vars[i], "http://127.0.0.1:1", 1);
+    assert_int_equal(session(c), EXTID_OK);
+    enum extid_result rc = get(c, "/ok", &r);
+    for (int i = 0; i < 4; i++)
+        unsetenv(vars[i]);
+    assert_int_equal(rc, EXTID_OK);
+    extid_http_response_free(&r);
+    /* ...the configured proxy is used (here: one that is not listening). */
+    c->cfg.proxy = (char *)"http://127.0.0.1:1";
+    assert_int_equal(session(c), EXTID_OK);
+    assert_int_equal(get(c, "/ok", &r), EXTID_UNAVAILABLE);
+    c->cfg.proxy = NULL;
+}
+
+static void test_timeout_and_refused(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_http_response r;
+    c->cfg.timeout = 1;
+    assert_int_equal(session(c), EXTID_OK);
+    time_t t0 = time(NULL);
+    assert_int_equal(get(c, "/slow", &r), EXTID_UNAVAILABLE);
+    assert_true(time(NULL) - t0 <= 2);
+    assert_logged(c, "timed out");
+    cap_reset(c);
+    assert_int_equal(extid_http_get(&c->h, "https://127.0.0.1:1/", &r), EXTID_UNAVAILABLE);
+    assert_logged(c, "GET https://127.0.0.1:1/: ");
+}
+
+static void test_args(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_http_response r;
+    struct extid_http h;
+    assert_int_equal(extid_http_open(&h, NULL, &c->log), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_http_open(NULL, &c->cfg, &c->log), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_http_get(&c->h, NULL, &r), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_http_get(NULL, "https://x/", &r), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_http_get(&c->h, "https://x/", NULL), EXTID_SYSTEM_ERR);
+    extid_http_response_free(NULL);
+    extid_http_close(NULL);
+    /* Closing twice is harmless. */
+    extid_http_close(&c->h);
+    extid_http_close(&c->h);
+    c->open = false;
+    assert_int_equal(extid_http_get(&c->h, "https://127.0.0.1:1/", &r), EXTID_SYSTEM_ERR);
+}
+
+/* ---- native auth over the wire ----
+ * /t/oauth2/v2.0/{initiate,challenge,token} check the exact form fields; alice@example.com gets
+ * CT1-SECRET, /challenge turns it into CT2-SECRET, code 12345678 gives IDTOKEN-SECRET. */
+
+static void assert_no_secrets(struct ctx *c)
+{
+    static const char *const secrets[] = { "CT1-SECRET", "CT2-SECRET", "CT3-SECRET",
+                                            "IDTOKEN-SECRET", "ACCESS-SECRET", "12345678",
+                                            "87654321" };
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+        if (strstr(c->cap.buf, secrets[i]))
+            fail_msg("secret %s logged:\n%s", secrets[i], c->cap.buf);
+}
+
+static void test_nativeauth_flow(void **state)
+{
+    struct ctx *c = *state;
+    char *ct = NULL, *idt = (char *)c;
+    struct extid_challenge ch;
+
+    assert_int_equal(extid_na_initiate(&c->h, "alice@example.com", &ct), EXTID_OK);
+    assert_string_equal(ct, "CT1-SECRET");
+    assert_int_equal(extid_na_challenge(&c->h, ct, &ch), EXTID_OK);
+    assert_string_equal(ch.continuation_token, "CT2-SECRET");
+    assert_string_equal(ch.target_label, "a***e@e*****e.com");
+    assert_int_equal(ch.code_length, 8);
+    assert_int_equal(ch.interval, 300);
+    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "87654321", &idt),
+                     EXTID_WRONG_CODE);
+    assert_null(idt);
+    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "12345678", &idt), EXTID_OK);
+    assert_string_equal(idt, "IDTOKEN-SECRET");
+    free(idt);
+    /* A 200 without id_token is a refusal. */
+    idt = (char *)c;
+    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "00000000", &idt),
+                     EXTID_AUTH_ERR);
+    assert_null(idt);
+    /* An old continuation token is refused by the server. */
+    struct extid_challenge ch2;
+    assert_int_equal(extid_na_challenge(&c->h, "stale", &ch2), EXTID_AUTH_ERR);
+    assert_null(ch2.continuation_token);
+    extid_challenge_free(&ch);
+    free(ct);
+    assert_int_equal(num_connects(c), 0);
+    assert_no_secrets(c);
+    assert_logged(c, "token: HTTP 400: wrong code (error=invalid_grant suberror=invalid_oob_value "
+                     "error_code=50181");
+}
+
+static void test_nativeauth_failures(void **state)
+{
+    struct ctx *c = *state;
+    char *ct = (char *)c;
+
+    assert_int_equal(extid_na_initiate(&c->h, "nobody@example.com", &ct), EXTID_AUTH_ERR);
+    assert_null(ct);
+    assert_logged(c, "initiate: HTTP 400: no such user at Entra (error=user_not_found suberror=- "
+                     "error_code=50034 trace_id=tr-1 correlation_id=co-1)");
+    assert_int_equal(extid_na_initiate(&c->h, "redirect@example.com", &ct), EXTID_AUTH_ERR);
+    assert_null(ct);
+    assert_int_equal(extid_na_initiate(&c->h, "busy@example.com", &ct), EXTID_UNAVAILABLE);
+    assert_logged(c, "initiate: HTTP 503: server error");
+    assert_int_equal(extid_na_initiate(&c->h, "noct@example.com", &ct), EXTID_UNAVAILABLE);
+    assert_logged(c, "initiate: HTTP 200 answer has no continuation_token");
+    assert_null(ct);
+
+    c->cfg.client_id = (char *)"someone-else";
+    assert_int_equal(extid_na_initiate(&c->h, "alice@example.com", &ct), EXTID_CONFIG_ERR);
+    /* No client_id: refused without a request. */
+    unsigned long before = c->h.requests;
+    c->cfg.client_id = NULL;
+    assert_int_equal(extid_na_initiate(&c->h, "alice@example.com", &ct), EXTID_CONFIG_ERR);
+    assert_int_equal(c->h.requests, before);
+    c->cfg.client_id = (char *)"cid";
+
+    /* An authority whose server is not there. */
+    c->cfg.authority = (char *)"https://127.0.0.1:1/t";
+    assert_int_equal(extid_na_initiate(&c->h, "alice@example.com", &ct), EXTID_UNAVAILABLE);
+    assert_null(ct);
+    assert_no_secrets(c);
+}
+
+/* ---- discovery ----
+ * /{t}/v2.0/.well-known/openid-configuration names issuer https://…/{t}/v2.0 and jwks_uri
+ * https://…/{t}/keys; "httpjwks" names an http:// jwks_uri, "badjwks" a JWKS without "keys",
+ * "missing" has no discovery document. /stats counts GETs per path. */
+
+static int hits(struct ctx *c, const char *path)
+{
+    struct extid_http_response r;
+    assert_int_equal(get(c, "/stats", &r), EXTID_OK);
+    cJSON *j = cJSON_Parse(r.body);
+    cJSON *n = cJSON_GetObjectItem(j, path);
+    int v = cJSON_IsNumber(n) ? n->valueint : 0;
+    cJSON_Delete(j);
+    extid_http_response_free(&r);
+    return v;
+}
+
+static void cache_name(const char *authority, const char *prefix, char *out, size_t n)
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    char hex[65];
+    assert_int_equal(EVP_Digest(authority, strlen(authority), md, &len, EVP_sha256(), NULL), 1);
+    for (int i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", md[i]);
+    snprintf(out, n, "%s-%s.json", prefix, hex);
+}
+
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+static void age_file(struct ctx *c, const char *name, time_t secs)
+{
+    char p[512];
+    struct timespec ts[2] = { { time(NULL) - secs, 0 }, { time(NULL) - secs, 0 } };
+    snprintf(p, sizeof(p), "%s/%s", c->cache, name);
+    assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+static void test_discovery_and_cache(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_signing_info si;
+    char want_iss[128], dname[128], jname[128], p[512];
+    struct stat st;
+    const char *dpath = "/t/v2.0/.well-known/openid-configuration", *kpath = "/t/keys";
+
+    snprintf(want_iss, sizeof(want_iss), "%s/t/v2.0", c->srv->base);
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_string_equal(si.issuer, want_iss);
+    assert_non_null(strstr(si.jwks_json, "\"keys\""));
+    extid_signing_info_free(&si);
+    assert_null(si.issuer);
+    assert_int_equal(hits(c, dpath), 1);
+    assert_int_equal(hits(c, kpath), 1);
+
+    /* Cached: files named after the authority, root-only. */
+    cache_name(c->authority, "discovery", dname, sizeof(dname));
+    cache_name(c->authority, "jwks", jname, sizeof(jname));
+    snprintf(p, sizeof(p), "%s/%s", c->cache, dname);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    snprintf(p, sizeof(p), "%s/%s", c->cache, jname);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(stat(c->cache, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    assert_int_equal(count_files(c->cache), 2);
+
+    /* Second call: from the cache, no request. */
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_string_equal(si.issuer, want_iss);
+    extid_signing_info_free(&si);
+    assert_int_equal(hits(c, dpath), 1);
+    assert_int_equal(hits(c, kpath), 1);
+
+    /* force_refresh refetches both. */
+    assert_int_equal(extid_signing_info_get(&c->h, true, &si), EXTID_OK);
+    extid_signing_info_free(&si);
+    assert_int_equal(hits(c, dpath), 2);
+    assert_int_equal(hits(c, kpath), 2);
+
+    /* Either file past the ttl refetches both. */
+    age_file(c, jname, 7200);
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    extid_signing_info_free(&si);
+    assert_int_equal(hits(c, dpath), 3);
+    assert_int_equal(hits(c, kpath), 3);
+
+    /* A corrupt cache file is not trusted; the refetch repairs it. */
+    assert_int_equal(extid_cache_write(c->cache, jname, "{\"keys\":", 8, &c->log), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_non_null(strstr(si.jwks_json, "\"kid\": \"t\""));
+    extid_signing_info_free(&si);
+    assert_int_equal(hits(c, kpath), 4);
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    extid_signing_info_free(&si);
+    assert_int_equal(hits(c, kpath), 4);
+
+    /* Another tenant gets its own files, never the first tenant's keys. */
+    snprintf(c->authority, sizeof(c->authority), "%s/u", c->srv->base);
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_non_null(strstr(si.jwks_json, "\"kid\": \"u\""));
+    assert_non_null(strstr(si.issuer, "/u/v2.0"));
+    extid_signing_info_free(&si);
+    assert_int_equal(count_files(c->cache), 4);
+}
+
+static void expect_discovery_failure(struct ctx *c, const char *tenant, const char *why)
+{
+    struct extid_signing_info si;
+    snprintf(c->authority, sizeof(c->authority), "%s/%s", c->srv->base, tenant);
+    cap_reset(c);
+    memset(&si, 0x5a, sizeof(si));
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_UNAVAILABLE);
+    assert_null(si.issuer);
+    assert_null(si.jwks_json);
+    assert_logged(c, why);
+}
+
+static void test_discovery_bad_answers(void **state)
+{
+    struct ctx *c = *state;
+    expect_discovery_failure(c, "missing", "HTTP 404");
+    expect_discovery_failure(c, "httpjwks", "jwks_uri missing, not a string or not https://");
+    expect_discovery_failure(c, "badjwks", "JWKS has no \"keys\" array");
+    assert_int_equal(hits(c, "/badjwks/keys"), 1);
+    /* Nothing was cached, so the next call asks again. */
+    expect_discovery_failure(c, "badjwks", "JWKS has no \"keys\" array");
+    assert_int_equal(hits(c, "/badjwks/keys"), 2);
+    assert_int_equal(count_files(c->cache), 0);
+    c->cfg.authority = NULL;
+    struct extid_signing_info si;
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_CONFIG_ERR);
+}
+
+static void test_discovery_cache_unusable(void **state)
+{
+    struct ctx *c = *state;
+    struct extid_signing_info si;
+    char dname[128], p[512];
+
+    /* Cache files cannot be written (a directory is in the way): still OK, logged. */
+    assert_int_equal(extid_cache_dir_check(c->cache, &c->log), EXTID_OK);
+    cache_name(c->authority, "discovery", dname, sizeof(dname));
+    snprintf(p, sizeof(p), "%s/%s", c->cache, dname);
+    assert_int_equal(mkdir(p, 0700), 0);
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_non_null(si.issuer);
+    extid_signing_info_free(&si);
+    assert_logged(c, "4|cache: cannot write");
+    assert_int_equal(rmdir(p), 0);
+
+    /* An unsafe cache directory is neither read nor written. */
+    cap_reset(c);
+    assert_int_equal(chmod(c->cache, 0777), 0);
+    int before = hits(c, "/t/keys");
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    extid_signing_info_free(&si);
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    extid_signing_info_free(&si);
+    assert_int_equal(hits(c, "/t/keys"), before + 2);
+    assert_logged(c, "writable by group or others");
+    assert_int_equal(chmod(c->cache, 0700), 0);
+
+    /* A cache directory that cannot be created. */
+    snprintf(c->cache, sizeof(c->cache), "%s/no/such/dir", c->srv->dir);
+    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    extid_signing_info_free(&si);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_get_and_connection_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_headers_and_methods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_form_encoding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untrusted_certificate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_non_https_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statuses_and_retry_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_and_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nativeauth_flow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nativeauth_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discovery_and_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discovery_bad_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discovery_cache_unusable, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, server_start, server_stop);
+}

@@ -1,0 +1,614 @@
+/* Native-auth answer parsing: Entra error bodies, status/error mapping, /challenge objects. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nativeauth.h"
+
+/* ---- log capture ---- */
+
+struct capture {
+    char buf[16384];
+    size_t len;
+    int lines;       /* lines above LOG_DEBUG */
+    int debug_lines;
+};
+
+static void emit(void *ctx, int priority, const char *msg)
+{
+    struct capture *c = ctx;
+    int n = snprintf(c->buf + c->len, sizeof(c->buf) - c->len, "%d|%s\n", priority, msg);
+    if (n > 0 && (size_t)n < sizeof(c->buf) - c->len)
+        c->len += (size_t)n;
+    if (priority == LOG_DEBUG)
+        c->debug_lines++;
+    else
+        c->lines++;
+}
+
+static struct capture cap;
+static struct extid_log tlog = { emit, &cap, true };
+
+static void cap_reset(void)
+{
+    memset(&cap, 0, sizeof(cap));
+}
+
+static int reset_state(void **state)
+{
+    (void)state;
+    cap_reset();
+    tlog.debug = true;
+    return 0;
+}
+
+#define assert_logged(s) assert_non_null(strstr(cap.buf, (s)))
+#define assert_not_logged(s) assert_null(strstr(cap.buf, (s)))
+
+/* Parses a string exactly as it would arrive: a heap buffer of the exact length, no NUL, so
+ * valgrind sees any read past the end. */
+static enum extid_result parse_err(const char *s, struct extid_entra_error *e)
+{
+    size_t n = strlen(s);
+    char *b = malloc(n ? n : 1);
+    assert_non_null(b);
+    memcpy(b, s, n);
+    enum extid_result rc = extid_entra_error_parse(b, n, e);
+    free(b);
+    return rc;
+}
+
+/* ---- extid_entra_error_parse ---- */
+
+static void test_error_full_doc_example(void **state)
+{
+    (void)state;
+    struct extid_entra_error e;
+    const char *body =
+        "{\"error\":\"invalid_grant\",\"error_description\":\"AADSTS50181: Unable to validate the "
+        "otp.\\r\\nTrace ID: t1\\r\\nCorrelation ID: c1\\r\\nTimestamp: 2024-01-01\","
+        "\"error_codes\":[50181],\"timestamp\":\"2024-01-01 10:15:00Z\",\"trace_id\":\"t1\","
+        "\"correlation_id\":\"c1\",\"suberror\":\"invalid_oob_value\","
+        "\"continuation_token\":\"SECRET\"}";
+    assert_int_equal(parse_err(body, &e), EXTID_OK);
+    assert_string_equal(e.error, "invalid_grant");
+    assert_string_equal(e.suberror, "invalid_oob_value");
+    assert_string_equal(e.trace_id, "t1");
+    assert_string_equal(e.correlation_id, "c1");
+    assert_int_equal(e.first_error_code, 50181);
+    assert_non_null(e.description);
+    assert_null(strchr(e.description, '\r'));
+    assert_null(strchr(e.description, '\n'));
+    assert_non_null(strstr(e.description, "AADSTS50181: Unable to validate the otp.??Trace ID"));
+    extid_entra_error_free(&e);
+    assert_null(e.error);
+    assert_null(e.description);
+}
+
+static void test_error_minimal(void **state)
+{
+    (void)state;
+    struct extid_entra_error e;
+    assert_int_equal(parse_err("{\"error\":\"user_not_found\"}", &e), EXTID_OK);
+    assert_string_equal(e.error, "user_not_found");
+    assert_null(e.suberror);
+    assert_null(e.description);
+    assert_null(e.trace_id);
+    assert_null(e.correlation_id);
+    assert_int_equal(e.first_error_code, 0);
+    extid_entra_error_free(&e);
+}
+
+static void test_error_refused_shapes(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",                                  /* empty */
+        "<html><body>Bad Request</body></html>",
+        "{\"error\":",                       /* truncated */
+        "{}",                                /* no error */
+        "{\"suberror\":\"invalid_oob_value\"}",
+        "{\"error\":null}",
+        "{\"error\":42}",
+        "{\"error\":true}",
+        "{\"error\":{\"code\":\"invalidGrant\"}}", /* the undocumented V2 shape */
+        "{\"error\":[\"invalid_grant\"]}",
+        "{\"error\":\"\"}",
+        "[{\"error\":\"invalid_grant\"}]",
+        "\"invalid_grant\"",
+        "400",
+        "null",
+        "{\"error\":\"invalid_grant\"} trailing",
+        "{\"error\":\"invalid_grant\"}{\"error\":\"x\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct extid_entra_error e;
+        memset(&e, 0x5a, sizeof(e));
+        if (parse_err(bad[i], &e) != EXTID_UNAVAILABLE)
+            fail_msg("accepted: %s", bad[i]);
+        assert_null(e.error);
+        assert_null(e.suberror);
+        assert_null(e.description);
+        assert_int_equal(e.first_error_code, 0);
+    }
+    struct extid_entra_error e;
+    assert_int_equal(extid_entra_error_parse(NULL, 10, &e), EXTID_UNAVAILABLE);
+    assert_null(e.error);
+    assert_int_equal(extid_entra_error_parse("{}", 2, NULL), EXTID_SYSTEM_ERR);
+}
+
+static void test_error_trailing_whitespace_ok(void **state)
+{
+    (void)state;
+    struct extid_entra_error e;
+    assert_int_equal(parse_err("  {\"error\":\"expired_token\"}\r\n\t ", &e), EXTID_OK);
+    assert_string_equal(e.error, "expired_token");
+    extid_entra_error_free(&e);
+}
+
+static void test_error_wrong_optional_types(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        ("{\"error\":\"invalid_grant\",\"suberror\":5,\"trace_id\":[],\"correlation_id\":{},"
+         "\"error_description\":false,\"error_codes\":\"50181\"}"),
+        "{\"error\":\"invalid_grant\",\"suberror\":null,\"error_codes\":[]}",
+        "{\"error\":\"invalid_grant\",\"error_codes\":[\"50181\"]}",
+        "{\"error\":\"invalid_grant\",\"error_codes\":[1.5]}",
+        "{\"error\":\"invalid_grant\",\"error_codes\":[-3]}",
+        "{\"error\":\"invalid_grant\",\"error_codes\":[1e300]}",
+        "{\"error\":\"invalid_grant\",\"error_codes\":50181}",
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        struct extid_entra_error e;
+        assert_int_equal(parse_err(bodies[i], &e), EXTID_OK);
+        assert_string_equal(e.error, "invalid_grant");
+        assert_null(e.suberror);
+        assert_null(e.trace_id);
+        assert_null(e.correlation_id);
+        assert_null(e.description);
+        if (e.first_error_code != 0)
+            fail_msg("code %ld from %s", e.first_error_code, bodies[i]);
+        extid_entra_error_free(&e);
+    }
+    /* Only the first code counts. */
+    struct extid_entra_error e;
+    assert_int_equal(parse_err("{\"error\":\"expired_token\",\"error_codes\":[552003,55112]}", &e),
+                     EXTID_OK);
+    assert_int_equal(e.first_error_code, 552003);
+    extid_entra_error_free(&e);
+}
+
+static void test_error_controls_stripped(void **state)
+{
+    (void)state;
+    struct extid_entra_error e;
+    assert_int_equal(parse_err("{\"error\":\"bad\\nerror\",\"suberror\":\"s\\u001b[31m\","
+                               "\"trace_id\":\"t\\r\\n2\",\"correlation_id\":\"c\\u007f\"}",
+                               &e),
+                     EXTID_OK);
+    assert_string_equal(e.error, "bad?error");
+    assert_string_equal(e.suberror, "s?[31m");
+    assert_string_equal(e.trace_id, "t??2");
+    assert_string_equal(e.correlation_id, "c?");
+    extid_entra_error_free(&e);
+}
+
+static void test_error_huge(void **state)
+{
+    (void)state;
+    static const char head[] = "{\"error\":\"", mid[] = "\",\"error_description\":\"",
+                      tail[] = "\"}";
+    size_t big = 2 * 1024 * 1024, n = 0;
+    char *body = malloc(big + 5000 + sizeof(head) + sizeof(mid) + sizeof(tail));
+    assert_non_null(body);
+    memcpy(body + n, head, sizeof(head) - 1);
+    n += sizeof(head) - 1;
+    memset(body + n, 'e', 5000);
+    n += 5000;
+    memcpy(body + n, mid, sizeof(mid) - 1);
+    n += sizeof(mid) - 1;
+    memset(body + n, 'd', big);
+    n += big;
+    memcpy(body + n, tail, sizeof(tail) - 1);
+    n += sizeof(tail) - 1;
+    struct extid_entra_error e;
+    assert_int_equal(extid_entra_error_parse(body, n, &e), EXTID_OK);
+    assert_true(strlen(e.error) > 0 && strlen(e.error) <= 256);
+    assert_true(strlen(e.description) > 0 && strlen(e.description) <= 1024);
+    extid_entra_error_free(&e);
+
+    /* Nesting far beyond cJSON's limit is refused, not a stack overflow. */
+    size_t depth = 100000;
+    for (size_t i = 0; i < depth; i++)
+        body[i] = '[';
+    assert_int_equal(extid_entra_error_parse(body, depth, &e), EXTID_UNAVAILABLE);
+    free(body);
+}
+
+/* ---- extid_na_interpret ---- */
+
+static enum extid_result interpret(long status, const char *body, long retry_after, cJSON **j)
+{
+    struct extid_http_response r = { 0 };
+    size_t n = body ? strlen(body) : 0;
+    r.status = status;
+    r.body = malloc(n + 1);
+    assert_non_null(r.body);
+    memcpy(r.body, body ? body : "", n + 1);
+    r.len = n;
+    r.retry_after = retry_after;
+    enum extid_result rc = extid_na_interpret("token", &r, j, &tlog);
+    free(r.body);
+    return rc;
+}
+
+/* An interpretation that fails yields no JSON and exactly one non-debug log line. */
+static void expect_failure(long status, const char *body, enum extid_result want)
+{
+    cJSON *j = (cJSON *)&cap; /* poison: must be reset to NULL */
+    cap_reset();
+    enum extid_result rc = interpret(status, body, -1, &j);
+    if (rc != want)
+        fail_msg("HTTP %ld %s: got %s, want %s", status, body, extid_result_name(rc),
+                 extid_result_name(want));
+    assert_null(j);
+    if (cap.lines != 1)
+        fail_msg("HTTP %ld %s: %d log lines:\n%s", status, body, cap.lines, cap.buf);
+    char st[32];
+    snprintf(st, sizeof(st), "HTTP %ld", status);
+    assert_logged(st);
+    assert_logged("token: ");
+}
+
+static void test_interpret_ok(void **state)
+{
+    (void)state;
+    cJSON *j = NULL;
+    assert_int_equal(interpret(200, "{\"continuation_token\":\"abc\"}", -1, &j), EXTID_OK);
+    assert_true(cJSON_IsObject(j));
+    assert_string_equal(cJSON_GetObjectItem(j, "continuation_token")->valuestring, "abc");
+    cJSON_Delete(j);
+    /* A challenge_type other than redirect is the caller's business. */
+    assert_int_equal(interpret(200, "{\"challenge_type\":\"oob\"}", -1, &j), EXTID_OK);
+    cJSON_Delete(j);
+    assert_int_equal(cap.lines, 0);
+}
+
+static void test_interpret_redirect(void **state)
+{
+    (void)state;
+    expect_failure(200, "{\"challenge_type\":\"redirect\"}", EXTID_AUTH_ERR);
+    assert_logged("redirect");
+    expect_failure(200,
+                   "{\"challenge_type\":\"redirect\",\"redirect_reason\":\"Client is missing "
+                   "registration_required capability\"}",
+                   EXTID_AUTH_ERR);
+    assert_logged("7|token: redirect_reason: Client is missing registration_required");
+    /* A redirect with a continuation token is still a redirect. */
+    expect_failure(200, "{\"challenge_type\":\"redirect\",\"continuation_token\":\"SECRET-CT\"}",
+                   EXTID_AUTH_ERR);
+    assert_not_logged("SECRET-CT");
+}
+
+static void test_interpret_200_not_object(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = { "", "[]", "[{\"continuation_token\":\"x\"}]",
+                                          "\"text\"", "42", "null", "not json",
+                                          "{\"continuation_token\":", "{} {}" };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
+        expect_failure(200, bodies[i], EXTID_UNAVAILABLE);
+}
+
+struct case_ {
+    const char *error;
+    const char *suberror;
+    enum extid_result want;
+};
+
+static void test_interpret_400_errors(void **state)
+{
+    (void)state;
+    static const struct case_ cases[] = {
+        { "invalid_grant", "invalid_oob_value", EXTID_WRONG_CODE },
+        { "invalid_grant", "mfa_required", EXTID_AUTH_ERR },
+        { "invalid_grant", "registration_required", EXTID_AUTH_ERR },
+        { "invalid_grant", NULL, EXTID_AUTH_ERR },
+        { "invalid_grant", "something_new", EXTID_AUTH_ERR },
+        { "user_not_found", NULL, EXTID_AUTH_ERR },
+        { "expired_token", NULL, EXTID_AUTH_ERR },
+        { "access_denied", "provider_blocked_by_rep", EXTID_AUTH_ERR },
+        { "invalid_request", NULL, EXTID_AUTH_ERR },
+        /* invalid_oob_value only means "wrong code" under invalid_grant. */
+        { "invalid_request", "invalid_oob_value", EXTID_AUTH_ERR },
+        { "invalid_client", "nativeauthapi_disabled", EXTID_CONFIG_ERR },
+        { "invalid_client", NULL, EXTID_CONFIG_ERR },
+        { "unauthorized_client", NULL, EXTID_CONFIG_ERR },
+        { "unsupported_challenge_type", NULL, EXTID_CONFIG_ERR },
+        { "invalid_scope", NULL, EXTID_CONFIG_ERR },
+        { "unsupported_grant_type", NULL, EXTID_CONFIG_ERR },
+        { "slow_down", NULL, EXTID_AUTH_ERR },
+        { "server_error", NULL, EXTID_AUTH_ERR },
+        { "Invalid_Grant", "invalid_oob_value", EXTID_AUTH_ERR }, /* exact match only */
+    };
+    static const long statuses[] = { 400, 401 };
+    for (size_t s = 0; s < 2; s++)
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            char body[512], want[128];
+            snprintf(body, sizeof(body),
+                     "{\"error\":\"%s\"%s%s%s,\"error_description\":\"AADSTS1: text\","
+                     "\"error_codes\":[1234],\"trace_id\":\"tr-%zu\",\"correlation_id\":\"co-%zu\","
+                     "\"continuation_token\":\"SECRET-CT\"}",
+                     cases[i].error, cases[i].suberror ? ",\"suberror\":\"" : "",
+                     cases[i].suberror ? cases[i].suberror : "", cases[i].suberror ? "\"" : "",
+                     i, i);
+            expect_failure(statuses[s], body, cases[i].want);
+            snprintf(want, sizeof(want), "error=%s suberror=%s error_code=1234 trace_id=tr-%zu "
+                     "correlation_id=co-%zu", cases[i].error,
+                     cases[i].suberror ? cases[i].suberror : "-", i, i);
+            assert_logged(want);
+            assert_logged("7|token: error_description: AADSTS1: text");
+            assert_not_logged("SECRET-CT");
+        }
+}
+
+static void test_interpret_description_debug_only(void **state)
+{
+    (void)state;
+    tlog.debug = false;
+    expect_failure(400, "{\"error\":\"user_not_found\",\"error_description\":\"AADSTS50034: x\"}",
+                   EXTID_AUTH_ERR);
+    assert_not_logged("AADSTS50034");
+    assert_int_equal(cap.debug_lines, 0);
+    assert_logged("error=user_not_found suberror=- error_code=0 trace_id=- correlation_id=-");
+}
+
+static void test_interpret_log_fields_stripped(void **state)
+{
+    (void)state;
+    expect_failure(400,
+                   "{\"error\":\"user_not_found\",\"trace_id\":\"a\\nforged: line\","
+                   "\"correlation_id\":\"b\\u001b[0m\"}",
+                   EXTID_AUTH_ERR);
+    assert_logged("trace_id=a?forged: line correlation_id=b?[0m");
+}
+
+static void test_interpret_unavailable_statuses(void **state)
+{
+    (void)state;
+    /* Statuses other than 200/400/401 never count as Entra's verdict, whatever the body says. */
+    static const char *oob = "{\"error\":\"invalid_grant\",\"suberror\":\"invalid_oob_value\"}";
+    static const long statuses[] = { 429, 500, 502, 503, 504, 201, 204, 301, 302, 403, 404, 405 };
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        expect_failure(statuses[i], oob, EXTID_UNAVAILABLE);
+        assert_logged("error=invalid_grant suberror=invalid_oob_value");
+        expect_failure(statuses[i], "", EXTID_UNAVAILABLE);
+        expect_failure(statuses[i], "<html>busy</html>", EXTID_UNAVAILABLE);
+    }
+    expect_failure(503, "Service Unavailable", EXTID_UNAVAILABLE);
+    assert_logged("server error");
+}
+
+static void test_interpret_429_retry_after(void **state)
+{
+    (void)state;
+    cJSON *j = NULL;
+    cap_reset();
+    assert_int_equal(interpret(429, "", 30, &j), EXTID_UNAVAILABLE);
+    assert_null(j);
+    assert_logged("HTTP 429: throttled, retry after 30 s");
+    cap_reset();
+    assert_int_equal(interpret(429, "", -1, &j), EXTID_UNAVAILABLE);
+    assert_logged("HTTP 429: throttled (");
+}
+
+static void test_interpret_400_not_an_error_object(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = { "", "Bad Request", "<html>400</html>", "{}",
+                                          "{\"error\":5}", "[\"invalid_grant\"]",
+                                          "{\"error\":\"invalid_grant\"" };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        expect_failure(400, bodies[i], EXTID_UNAVAILABLE);
+        expect_failure(401, bodies[i], EXTID_UNAVAILABLE);
+    }
+}
+
+static void test_interpret_args(void **state)
+{
+    (void)state;
+    struct extid_http_response r = { 200, (char *)"{}", 2, -1 };
+    cJSON *j = (cJSON *)&cap;
+    assert_int_equal(extid_na_interpret(NULL, &r, &j, &tlog), EXTID_SYSTEM_ERR);
+    assert_null(j);
+    assert_int_equal(extid_na_interpret("x", NULL, &j, &tlog), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_na_interpret("x", &r, NULL, &tlog), EXTID_SYSTEM_ERR);
+    /* A NULL log is allowed. */
+    r.status = 500;
+    assert_int_equal(extid_na_interpret("x", &r, &j, NULL), EXTID_UNAVAILABLE);
+    r.body = NULL;
+    r.len = 0;
+    r.status = 200;
+    assert_int_equal(extid_na_interpret("x", &r, &j, NULL), EXTID_UNAVAILABLE);
+}
+
+/* ---- extid_challenge_from_json ---- */
+
+static enum extid_result challenge(const char *json, struct extid_challenge *c)
+{
+    cJSON *j = cJSON_Parse(json);
+    assert_non_null(j);
+    memset(c, 0x5a, sizeof(*c));
+    enum extid_result rc = extid_challenge_from_json(j, c, &tlog);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static void test_challenge_good(void **state)
+{
+    (void)state;
+    struct extid_challenge c;
+    assert_int_equal(challenge("{\"continuation_token\":\"CT-2\",\"challenge_type\":\"oob\","
+                               "\"binding_method\":\"prompt\",\"challenge_channel\":\"email\","
+                               "\"challenge_target_label\":\"c***r@co**o**o.com\","
+                               "\"code_length\":8,\"interval\":300}",
+                               &c),
+                     EXTID_OK);
+    assert_string_equal(c.continuation_token, "CT-2");
+    assert_string_equal(c.target_label, "c***r@co**o**o.com");
+    assert_int_equal(c.code_length, 8);
+    assert_int_equal(c.interval, 300);
+    extid_challenge_free(&c);
+    assert_null(c.continuation_token);
+    assert_null(c.target_label);
+
+    /* Minimal: label defaults, interval 0; bounds 4 and 16 are allowed. */
+    assert_int_equal(challenge("{\"continuation_token\":\"x\",\"challenge_type\":\"oob\","
+                               "\"code_length\":4}",
+                               &c),
+                     EXTID_OK);
+    assert_string_equal(c.target_label, "your email address");
+    assert_int_equal(c.code_length, 4);
+    assert_int_equal(c.interval, 0);
+    extid_challenge_free(&c);
+    assert_int_equal(challenge("{\"continuation_token\":\"x\",\"challenge_type\":\"oob\","
+                               "\"code_length\":16,\"challenge_target_label\":\"\"}",
+                               &c),
+                     EXTID_OK);
+    assert_int_equal(c.code_length, 16);
+    assert_string_equal(c.target_label, "your email address");
+    extid_challenge_free(&c);
+}
+
+static void test_challenge_label_stripped(void **state)
+{
+    (void)state;
+    struct extid_challenge c;
+    assert_int_equal(challenge("{\"continuation_token\":\"x\",\"challenge_type\":\"oob\","
+                               "\"code_length\":6,\"challenge_target_label\":"
+                               "\"a\\r\\nPassword: \\u001b[8m\\u0007b\\u007f\"}",
+                               &c),
+                     EXTID_OK);
+    assert_string_equal(c.target_label, "a??Password: ?[8m?b?");
+    extid_challenge_free(&c);
+}
+
+static void test_challenge_interval_malformed_ignored(void **state)
+{
+    (void)state;
+    static const char *const intervals[] = { "\"300\"", "-5", "1e9", "2.5", "null", "[]" };
+    for (size_t i = 0; i < sizeof(intervals) / sizeof(intervals[0]); i++) {
+        char json[256];
+        struct extid_challenge c;
+        snprintf(json, sizeof(json),
+                 "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":6,"
+                 "\"interval\":%s}",
+                 intervals[i]);
+        assert_int_equal(challenge(json, &c), EXTID_OK);
+        assert_int_equal(c.interval, 0);
+        extid_challenge_free(&c);
+    }
+}
+
+static void test_challenge_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        enum extid_result want;
+    } cases[] = {
+        /* missing or bad continuation_token */
+        { "{\"challenge_type\":\"oob\",\"code_length\":6}", EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"\",\"challenge_type\":\"oob\",\"code_length\":6}",
+          EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":7,\"challenge_type\":\"oob\",\"code_length\":6}",
+          EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":null,\"challenge_type\":\"oob\",\"code_length\":6}",
+          EXTID_UNAVAILABLE },
+        /* code_length */
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\"}", EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":3}",
+          EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":17}",
+          EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":0}",
+          EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":-6}",
+          EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":6.5}",
+          EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":\"6\"}",
+          EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":1e20}",
+          EXTID_UNAVAILABLE },
+        /* challenge_type */
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"password\"}", EXTID_AUTH_ERR },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"redirect\"}", EXTID_AUTH_ERR },
+        { "{\"continuation_token\":\"x\",\"code_length\":6}", EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"otp\",\"code_length\":6}",
+          EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"OOB\",\"code_length\":6}",
+          EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":[\"oob\"],\"code_length\":6}",
+          EXTID_UNAVAILABLE },
+        /* label of the wrong type */
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":6,"
+          "\"challenge_target_label\":5}",
+          EXTID_UNAVAILABLE },
+        /* not an object */
+        { "[]", EXTID_UNAVAILABLE },
+        { "\"oob\"", EXTID_UNAVAILABLE },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct extid_challenge c;
+        cap_reset();
+        enum extid_result rc = challenge(cases[i].json, &c);
+        if (rc != cases[i].want)
+            fail_msg("%s: got %s", cases[i].json, extid_result_name(rc));
+        assert_null(c.continuation_token);
+        assert_null(c.target_label);
+        assert_int_equal(c.code_length, 0);
+        assert_true(cap.lines >= 1);
+    }
+    struct extid_challenge c;
+    assert_int_equal(extid_challenge_from_json(NULL, &c, &tlog), EXTID_UNAVAILABLE);
+    assert_null(c.continuation_token);
+    assert_int_equal(extid_challenge_from_json(NULL, NULL, &tlog), EXTID_SYSTEM_ERR);
+    extid_challenge_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_error_full_doc_example, reset_state),
+        cmocka_unit_test_setup(test_error_minimal, reset_state),
+        cmocka_unit_test_setup(test_error_refused_shapes, reset_state),
+        cmocka_unit_test_setup(test_error_trailing_whitespace_ok, reset_state),
+        cmocka_unit_test_setup(test_error_wrong_optional_types, reset_state),
+        cmocka_unit_test_setup(test_error_controls_stripped, reset_state),
+        cmocka_unit_test_setup(test_error_huge, reset_state),
+        cmocka_unit_test_setup(test_interpret_ok, reset_state),
+        cmocka_unit_test_setup(test_interpret_redirect, reset_state),
+        cmocka_unit_test_setup(test_interpret_200_not_object, reset_state),
+        cmocka_unit_test_setup(test_interpret_400_errors, reset_state),
+        cmocka_unit_test_setup(test_interpret_description_debug_only, reset_state),
+        cmocka_unit_test_setup(test_interpret_log_fields_stripped, reset_state),
+        cmocka_unit_test_setup(test_interpret_unavailable_statuses, reset_state),
+        cmocka_unit_test_setup(test_interpret_429_retry_after, reset_state),
+        cmocka_unit_test_setup(test_interpret_400_not_an_error_object, reset_state),
+        cmocka_unit_test_setup(test_interpret_args, reset_state),
+        cmocka_unit_test_setup(test_challenge_good, reset_state),
+        cmocka_unit_test_setup(test_challenge_label_stripped, reset_state),
+        cmocka_unit_test_setup(test_challenge_interval_malformed_ignored, reset_state),
+        cmocka_unit_test_setup(test_challenge_refused, reset_state),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
