@@ -184,6 +184,10 @@ static const struct error_rule error_rules[] = {
       "tenant does not offer email one-time codes to this app" },
     { "invalid_scope", NULL, EXTID_CONFIG_ERR, LOG_ERR, "scope refused" },
     { "unsupported_grant_type", NULL, EXTID_CONFIG_ERR, LOG_ERR, "grant type refused" },
+    /* Transient trouble at Entra: the stack may fall back, the person may retry later. */
+    { "server_error", NULL, EXTID_UNAVAILABLE, LOG_ERR, "Entra reported a server error" },
+    { "temporarily_unavailable", NULL, EXTID_UNAVAILABLE, LOG_ERR, "Entra is busy" },
+    { "slow_down", NULL, EXTID_UNAVAILABLE, LOG_ERR, "Entra asked to slow down" },
 };
 
 static enum extid_result interpret_error(const char *endpoint, long status,

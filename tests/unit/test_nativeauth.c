@@ -335,8 +335,10 @@ static void test_interpret_400_errors(void **state)
         { "unsupported_challenge_type", NULL, EXTID_CONFIG_ERR },
         { "invalid_scope", NULL, EXTID_CONFIG_ERR },
         { "unsupported_grant_type", NULL, EXTID_CONFIG_ERR },
-        { "slow_down", NULL, EXTID_AUTH_ERR },
-        { "server_error", NULL, EXTID_AUTH_ERR },
+        { "slow_down", NULL, EXTID_UNAVAILABLE },
+        { "server_error", NULL, EXTID_UNAVAILABLE },
+        { "temporarily_unavailable", NULL, EXTID_UNAVAILABLE },
+        { "something_unheard_of", NULL, EXTID_AUTH_ERR },
         { "Invalid_Grant", "invalid_oob_value", EXTID_AUTH_ERR }, /* exact match only */
     };
     static const long statuses[] = { 400, 401 };
