@@ -1,6 +1,8 @@
 /* Root-only cache files: atomic replace on write, ownership/mode/age checks on read. */
 #include "cache.h"
 
+#include <openssl/evp.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -28,6 +30,23 @@ static const char *unsafe_reason(const struct stat *st)
     if (st->st_mode & (S_IWGRP | S_IWOTH))
         return "writable by group or others";
     return NULL;
+}
+
+enum extid_result extid_cache_key(const char *text, char out[EXTID_CACHE_KEY_LEN])
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0, i;
+
+    if (!text || EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) != 1 ||
+        2 * mdlen + 1 != EXTID_CACHE_KEY_LEN)
+        return EXTID_SYSTEM_ERR;
+    for (i = 0; i < mdlen; i++) {
+        out[2 * i] = digits[md[i] >> 4];
+        out[2 * i + 1] = digits[md[i] & 0xf];
+    }
+    out[2 * mdlen] = '\0';
+    return EXTID_OK;
 }
 
 enum extid_result extid_cache_dir_check(const char *dir, const struct extid_log *log)

@@ -6,6 +6,11 @@
 #include "log.h"
 #include "result.h"
 
+#define EXTID_CACHE_KEY_LEN 65
+
+/* Hex SHA-256 of text: a file-name-safe key that never carries the text itself. */
+enum extid_result extid_cache_key(const char *text, char out[EXTID_CACHE_KEY_LEN]);
+
 /* Ensures dir exists (mkdir 0700) and is a directory owned by root, not group/other-writable. */
 enum extid_result extid_cache_dir_check(const char *dir, const struct extid_log *log);
 

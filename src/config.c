@@ -38,6 +38,9 @@ enum key {
     K_CLOCK_SKEW,
     K_CACHE_DIR,
     K_JWKS_TTL,
+    K_SEND_LIMIT,
+    K_SEND_WINDOW,
+    K_SEND_GAP,
     K_UNMAPPED,
     K_DEBUG,
     K_CONFIG,
@@ -60,6 +63,9 @@ static const char *const key_names[K_COUNT] = {
     [K_CLOCK_SKEW] = "clock_skew",
     [K_CACHE_DIR] = "cache_dir",
     [K_JWKS_TTL] = "jwks_ttl",
+    [K_SEND_LIMIT] = "send_limit",
+    [K_SEND_WINDOW] = "send_window",
+    [K_SEND_GAP] = "send_gap",
     [K_UNMAPPED] = "unmapped",
     [K_DEBUG] = "debug",
     [K_CONFIG] = "config",
@@ -295,6 +301,12 @@ static enum extid_result set_value(struct extid_config *cfg, const struct source
         return set_long(src, name, value, 0, 3600, &cfg->clock_skew);
     case K_JWKS_TTL:
         return set_long(src, name, value, 60, 2592000, &cfg->jwks_ttl);
+    case K_SEND_LIMIT:
+        return set_int(src, name, value, 0, 1000, &cfg->send_limit);
+    case K_SEND_WINDOW:
+        return set_long(src, name, value, 60, 86400, &cfg->send_window);
+    case K_SEND_GAP:
+        return set_long(src, name, value, 0, 3600, &cfg->send_gap);
     case K_IDENTITY_CLAIM:
         r = set_choice(src, name, value, "preferred_username", "email", &which);
         return r == EXTID_OK ? set_str(&cfg->identity_claim, value) : r;
@@ -469,6 +481,9 @@ static enum extid_result set_defaults(struct extid_config *cfg)
     cfg->max_resends = 2;
     cfg->clock_skew = 300;
     cfg->jwks_ttl = 86400;
+    cfg->send_limit = 5;
+    cfg->send_window = 3600;
+    cfg->send_gap = 10;
     cfg->unmapped = EXTID_UNMAPPED_DENY;
     cfg->users_file = strdup(EXTID_DEFAULT_USERS);
     cfg->cache_dir = strdup(EXTID_DEFAULT_CACHE_DIR);

@@ -27,6 +27,9 @@ struct extid_config {
     long clock_skew;      /* seconds */
     char *cache_dir;
     long jwks_ttl;        /* seconds */
+    int send_limit;       /* codes per identity per send_window; 0: no limit */
+    long send_window;     /* seconds */
+    long send_gap;        /* seconds required between two codes to one identity */
     enum extid_unmapped unmapped;
     bool debug;
 };

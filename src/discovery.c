@@ -2,7 +2,6 @@
 #include "discovery.h"
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,27 +90,18 @@ static enum extid_result jwks_check(const struct doc *d, const struct extid_log 
     return ok ? EXTID_OK : EXTID_UNAVAILABLE;
 }
 
-#define SHA256_LEN 32
 #define NAME_MAX_LEN 96
 
 /* "discovery-<sha256(authority)>.json": tenants never share a cache file. */
 static enum extid_result cache_names(const char *authority, char disc[NAME_MAX_LEN],
                                      char jwks[NAME_MAX_LEN])
 {
-    static const char digits[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    char hex[2 * SHA256_LEN + 1];
-    if (EVP_Digest(authority, strlen(authority), md, &mdlen, EVP_sha256(), NULL) != 1 ||
-        mdlen != SHA256_LEN)
+    char key[EXTID_CACHE_KEY_LEN];
+
+    if (extid_cache_key(authority, key) != EXTID_OK)
         return EXTID_SYSTEM_ERR;
-    for (unsigned int i = 0; i < SHA256_LEN; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 0xf];
-    }
-    hex[2 * SHA256_LEN] = '\0';
-    snprintf(disc, NAME_MAX_LEN, "discovery-%s.json", hex);
-    snprintf(jwks, NAME_MAX_LEN, "jwks-%s.json", hex);
+    snprintf(disc, NAME_MAX_LEN, "discovery-%s.json", key);
+    snprintf(jwks, NAME_MAX_LEN, "jwks-%s.json", key);
     return EXTID_OK;
 }
 

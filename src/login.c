@@ -9,6 +9,7 @@
 #include "http.h"
 #include "idtoken.h"
 #include "nativeauth.h"
+#include "throttle.h"
 #include "users.h"
 #include "util.h"
 
@@ -93,6 +94,32 @@ out:
     return rc;
 }
 
+/* Every code sent passes here first, so the per-identity limit holds across logins. */
+static enum extid_result may_send_code(const struct extid_config *cfg, const char *email,
+                                       const struct extid_prompter *p,
+                                       const struct extid_log *log)
+{
+    struct extid_throttle_policy policy = {
+        .limit = cfg->send_limit, .window = cfg->send_window, .gap = cfg->send_gap,
+    };
+    long wait = 0;
+    enum extid_result rc = extid_throttle_take(cfg->cache_dir, email, &policy, time(NULL),
+                                               &wait, log);
+    char msg[160];
+
+    if (rc == EXTID_AUTH_ERR) {
+        if (wait < 60)
+            snprintf(msg, sizeof msg, "Too many codes were sent to %s; wait %ld seconds.", email,
+                     wait < 1 ? 1 : wait);
+        else
+            snprintf(msg, sizeof msg, "Too many codes were sent to %s; wait %ld minutes.", email,
+                     (wait + 59) / 60);
+        show(p, true, msg);
+        rc = EXTID_THROTTLED;
+    }
+    return rc;
+}
+
 static void code_prompt(char *buf, size_t size, const struct extid_challenge *ch, bool can_resend)
 {
     snprintf(buf, size, "Code emailed to %s (%d digits%s): ", ch->target_label, ch->code_length,
@@ -101,7 +128,7 @@ static void code_prompt(char *buf, size_t size, const struct extid_challenge *ch
 
 /* Asks for codes until one is accepted by /token. *id_token is set on success. */
 static enum extid_result exchange_code(const struct extid_config *cfg, struct extid_http *http,
-                                       struct extid_challenge *ch,
+                                       const char *email, struct extid_challenge *ch,
                                        const struct extid_prompter *p,
                                        const struct extid_log *log, char **id_token)
 {
@@ -117,6 +144,15 @@ static enum extid_result exchange_code(const struct extid_config *cfg, struct ex
             goto out;
         if (code[0] == '\0' && resends < cfg->max_resends) {
             struct extid_challenge fresh = { 0 };
+            rc = may_send_code(cfg, email, p, log);
+            if (rc == EXTID_THROTTLED) {
+                resends = cfg->max_resends; /* no new code now: the current one still works */
+                extid_free_secret(code);
+                code = NULL;
+                continue;
+            }
+            if (rc != EXTID_OK)
+                goto out;
             rc = extid_na_challenge(http, ch->continuation_token, &fresh);
             if (rc != EXTID_OK)
                 goto out;
@@ -238,6 +274,10 @@ enum extid_result extid_login(const struct extid_config *cfg,
     if (rc != EXTID_OK)
         goto out;
 
+    rc = may_send_code(cfg, email, prompter, log);
+    if (rc != EXTID_OK)
+        goto out;
+
     rc = extid_http_open(&http, cfg, log);
     if (rc != EXTID_OK)
         goto out;
@@ -249,14 +289,14 @@ enum extid_result extid_login(const struct extid_config *cfg,
     rc = extid_na_challenge(&http, continuation, &ch);
     if (rc != EXTID_OK)
         goto out;
-    rc = exchange_code(cfg, &http, &ch, prompter, log, &id_token);
+    rc = exchange_code(cfg, &http, email, &ch, prompter, log, &id_token);
     if (rc != EXTID_OK)
         goto out;
     rc = verify_token(cfg, &http, id_token, email, log);
 out:
-    if (rc != EXTID_OK && rc != EXTID_CONV_ERR)
+    if (rc != EXTID_OK && rc != EXTID_CONV_ERR && rc != EXTID_THROTTLED)
         show(prompter, true, message_for(rc));
-    if (rc == EXTID_WRONG_CODE || rc == EXTID_UNKNOWN_KID)
+    if (rc == EXTID_WRONG_CODE || rc == EXTID_UNKNOWN_KID || rc == EXTID_THROTTLED)
         rc = EXTID_AUTH_ERR; /* internal signals never leave the core */
     audit(req, email, rc, log);
 out_quiet:

@@ -40,9 +40,9 @@ def syslog(workdir):
 def local_users():
     created = []
     for u in TEST_USERS:
-        ensure_user(u)
-        created.append(u)
-    yield created
+        if ensure_user(u):
+            created.append(u)
+    yield list(TEST_USERS)
     for u in created:
         remove_user(u)
 

@@ -30,8 +30,7 @@ def main():
     try:
         tenant.start(os.path.join(work, "tenant"), print_codes=True)
         sink = SyslogSink(work)
-        ensure_user(DEMO_USER)
-        created = True
+        created = ensure_user(DEMO_USER)
         pam = PamSetup(work, tenant, sink, service="extid-demo")
         pam.write_users("%s  *@example.com\n" % DEMO_USER)
         print("\n== pam_extid demo ==")
