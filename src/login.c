@@ -194,12 +194,12 @@ out:
     return rc;
 }
 
-/* Signature and claims; an unknown kid refreshes the JWKS once (key rotation). */
+/* Signature and claims against `info`, fetched before the code prompt; an unknown kid
+ * refreshes it once (key rotation). */
 static enum extid_result verify_token(const struct extid_config *cfg, struct extid_http *http,
-                                      const char *id_token, const char *email,
-                                      const struct extid_log *log)
+                                      struct extid_signing_info *info, const char *id_token,
+                                      const char *email, const struct extid_log *log)
 {
-    struct extid_signing_info info = { 0 };
     struct extid_claim_policy policy = {
         .audience = cfg->client_id,
         .tenant_id = cfg->tenant_id,
@@ -208,24 +208,24 @@ static enum extid_result verify_token(const struct extid_config *cfg, struct ext
         .clock_skew = cfg->clock_skew,
     };
     enum extid_result rc;
-    int pass;
 
-    for (pass = 0; pass < 2; pass++) {
-        rc = extid_signing_info_get(http, pass > 0, &info);
-        if (rc != EXTID_OK)
-            goto out;
-        policy.issuer = info.issuer;
-        policy.now = time(NULL);
-        rc = extid_idtoken_verify(id_token, info.jwks_json, strlen(info.jwks_json), &policy, log);
-        extid_signing_info_free(&info);
-        if (rc != EXTID_UNKNOWN_KID)
-            goto out;
-        extid_debug(log, "ID token key not in cached JWKS%s", pass ? "" : ": refetching");
+    policy.issuer = info->issuer;
+    policy.now = time(NULL);
+    rc = extid_idtoken_verify(id_token, info->jwks_json, strlen(info->jwks_json), &policy, log);
+    if (rc != EXTID_UNKNOWN_KID)
+        return rc;
+    extid_debug(log, "ID token key not in the cached JWKS: refetching");
+    extid_signing_info_free(info);
+    rc = extid_signing_info_get(http, true, info);
+    if (rc != EXTID_OK)
+        return rc;
+    policy.issuer = info->issuer;
+    policy.now = time(NULL);
+    rc = extid_idtoken_verify(id_token, info->jwks_json, strlen(info->jwks_json), &policy, log);
+    if (rc == EXTID_UNKNOWN_KID) {
+        extid_log(log, LOG_ERR, "ID token signed by a key the tenant does not publish");
+        rc = EXTID_AUTH_ERR;
     }
-    extid_log(log, LOG_ERR, "ID token signed by a key the tenant does not publish");
-    rc = EXTID_AUTH_ERR;
-out:
-    extid_signing_info_free(&info);
     return rc;
 }
 
@@ -250,6 +250,7 @@ enum extid_result extid_login(const struct extid_config *cfg,
     struct extid_identities ids = { 0 };
     struct extid_http http = { 0 };
     struct extid_challenge ch = { 0 };
+    struct extid_signing_info info = { 0 };
     char *email = NULL, *continuation = NULL, *id_token = NULL;
     bool http_open = false;
     enum extid_result rc;
@@ -289,10 +290,15 @@ enum extid_result extid_login(const struct extid_config *cfg,
     rc = extid_na_challenge(&http, continuation, &ch);
     if (rc != EXTID_OK)
         goto out;
+    /* The keys are needed only after the code, but a cold cache is filled now, while the
+     * person opens their mailbox, so that nothing but /token stands between code and login. */
+    rc = extid_signing_info_get(&http, false, &info);
+    if (rc != EXTID_OK)
+        goto out;
     rc = exchange_code(cfg, &http, email, &ch, prompter, log, &id_token);
     if (rc != EXTID_OK)
         goto out;
-    rc = verify_token(cfg, &http, id_token, email, log);
+    rc = verify_token(cfg, &http, &info, id_token, email, log);
 out:
     if (rc != EXTID_OK && rc != EXTID_CONV_ERR && rc != EXTID_THROTTLED)
         show(prompter, true, message_for(rc));
@@ -303,6 +309,7 @@ out_quiet:
     extid_free_secret(id_token);
     extid_free_secret(continuation);
     extid_challenge_free(&ch);
+    extid_signing_info_free(&info);
     if (http_open)
         extid_http_close(&http);
     free(email);

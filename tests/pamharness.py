@@ -18,26 +18,50 @@ PAM = {"SUCCESS": 0, "SERVICE_ERR": 3, "SYSTEM_ERR": 4, "AUTH_ERR": 7, "AUTHINFO
 
 class SyslogSink:
     """Receives what the module logs. /dev/log does not exist on a machine without a syslog
-    daemon, so the sink binds it; where a daemon owns it, commands run in a private mount
-    namespace with the sink's socket bound over /dev/log."""
+    daemon, so the sink binds it; where something else owns it (a syslog daemon, or another
+    test run), commands run in a private mount namespace with the sink's own socket bound over
+    /dev/log."""
 
     def __init__(self, workdir):
         self.lines = []
         self._lock = threading.Lock()
         self._stop = False
-        self.owns_dev_log = not os.path.exists("/dev/log")
-        self.path = "/dev/log" if self.owns_dev_log else os.path.join(workdir, "log.sock")
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(self.path)
-        os.chmod(self.path, 0o666)
+        self._socks = []
+        self._dev_log = None  # (dev, ino) of the /dev/log socket this sink bound
+        self.path = os.path.join(workdir, "log.sock")
+        self._bind(self.path)
+        self._claim_dev_log()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def _bind(self, path):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        os.chmod(path, 0o666)
+        self._socks.append(sock)
+        return sock
+
+    def _claim_dev_log(self):
+        try:
+            self._bind("/dev/log")
+        except OSError:
+            return
+        st = os.stat("/dev/log")
+        self._dev_log = (st.st_dev, st.st_ino)
+
+    @property
+    def owns_dev_log(self):
+        try:
+            st = os.stat("/dev/log")
+        except FileNotFoundError:
+            return False
+        return self._dev_log == (st.st_dev, st.st_ino)
+
     def _run(self):
         while not self._stop:
-            ready, _, _ = select.select([self._sock], [], [], 0.1)
-            if ready:
-                data = self._sock.recv(65536)
+            ready, _, _ = select.select(list(self._socks), [], [], 0.1)
+            for sock in ready:
+                data = sock.recv(65536)
                 with self._lock:
                     self.lines.append(data.decode("utf-8", "replace"))
 
@@ -45,6 +69,11 @@ class SyslogSink:
         """argv to run so that the command's syslog reaches this sink."""
         if self.owns_dev_log:
             return argv
+        if not os.path.exists("/dev/log"):
+            with self._lock:
+                self._claim_dev_log()
+            if self.owns_dev_log:
+                return argv
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                 'mount --bind "$0" /dev/log && exec "$@"', self.path, *argv]
 
@@ -59,13 +88,16 @@ class SyslogSink:
             return list(self.lines[mark:])
 
     def close(self):
+        owned = self.owns_dev_log
         self._stop = True
         self._thread.join(2)
-        self._sock.close()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        for sock in self._socks:
+            sock.close()
+        for path in [self.path] + (["/dev/log"] if owned else []):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 class Outbox:
