@@ -8,7 +8,7 @@ A control API under /_mock/ lets tests read statistics, read the "sent" codes, r
 and inject failures.
 
 Usage: mock_tenant.py --state-dir DIR [--client-id ID] [--tenant-id GUID] [--tenant-name NAME]
-                      [--print-codes]
+                      [--print-codes] [--public-port PORT]
 
 DIR receives ca.crt, server.crt, server.key, other-ca.crt, signing-keys/ (kept across restarts so a
 client's JWKS cache stays valid), outbox/<email> (latest code per address) and finally port.
@@ -29,6 +29,7 @@ import signal
 import socket
 import socketserver
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -269,7 +270,7 @@ class ConnRecord:
 
 def default_config(code_length):
     return {"slow_seconds": 3.0, "code_length": code_length, "fail_next": None,
-            "flow_ttl": 600.0, "interval": 300}
+            "flow_ttl": 600.0, "interval": 300, "idle_timeout": 120.0}
 
 
 class State:
@@ -289,6 +290,9 @@ class State:
         self.flows = {}
         self.outbox = {}
         self.rotated = False
+        # Every secret handed out since reset, for tests that prove none of them is ever logged.
+        self.issued = {"codes": [], "continuation_tokens": [], "access_tokens": [],
+                       "refresh_tokens": [], "id_tokens": []}
         os.makedirs(self.outbox_dir, mode=0o755, exist_ok=True)
         for name in os.listdir(self.outbox_dir):
             os.unlink(os.path.join(self.outbox_dir, name))
@@ -325,6 +329,7 @@ class State:
     def issue_token(self, flow, state):
         """Each step gets a fresh token; it replaces (invalidates) the flow's previous one."""
         tok = random_token()
+        self.issued["continuation_tokens"].append(tok)
         self.flows.pop(flow.token, None)
         flow.token, flow.token_issued, flow.state = tok, time.time(), state
         self.flows[tok] = flow
@@ -350,6 +355,7 @@ class State:
         entry = self.outbox.setdefault(key, {"code": None, "sent": 0})
         entry["code"] = code
         entry["sent"] += 1
+        self.issued["codes"].append(code)
         write_atomic(os.path.join(self.outbox_dir, key), code + "\n", 0o644)
         if self.print_codes:
             log("email to %s: your code is %s" % (email, code))
@@ -409,6 +415,13 @@ class Handler(BaseHTTPRequestHandler):
     def handle(self):
         if self.tls_ok:
             super().handle()
+
+    def handle_one_request(self):
+        # An idle keep-alive connection is closed after idle_timeout, as real front ends do.
+        with self.server.state.lock:
+            idle = self.server.state.config["idle_timeout"]
+        self.request.settimeout(idle)
+        super().handle_one_request()
 
     def log_message(self, fmt, *args):
         # Only protocol-level errors reach this (send_error); normal requests log in send_raw.
@@ -560,7 +573,9 @@ class App:
         self.client_id, self.tenant_id, self.tenant_name = args.client_id, args.tenant_id, \
             args.tenant_name
         self.pki, self.state, self.port = pki, state, port
-        self.base = "https://127.0.0.1:%d" % port
+        # Behind a proxy (the benchmark's latency proxy) every URL the tenant publishes must name
+        # the proxy, or the client would reach the JWKS around it.
+        self.base = "https://127.0.0.1:%d" % (args.public_port or port)
         self.domain = "%s.onmicrosoft.com" % self.tenant_name
         self.authority = "%s/%s" % (self.base, self.domain)
         self.issuer = "%s/%s/v2.0" % (self.base, self.tenant_id)
@@ -583,6 +598,12 @@ class App:
         fail = self.state.take_failure(endpoint)
         if not fail:
             return False
+        if fail.get("drop"):
+            # An abrupt close (RST, no answer): the client must fail the login, not die of
+            # SIGPIPE or hang.
+            h.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            socket.socket.close(h.request)
+            raise ConnectionResetError("connection dropped (injected by the mock)")
         status = fail["status"]
         headers = {}
         if fail.get("retry_after") is not None:
@@ -860,6 +881,10 @@ class App:
                 "refresh_token": random_token(64),
                 "id_token": make_jwt(header, claims, signer),
                 "client_info": b64url(json.dumps({"uid": oid, "utid": self.tenant_id}).encode())}
+        with self.state.lock:
+            self.state.issued["access_tokens"].append(access)
+            self.state.issued["refresh_tokens"].append(resp["refresh_token"])
+            self.state.issued["id_tokens"].append(resp["id_token"])
         if variant == "noidtoken":
             del resp["id_token"]
         return resp
@@ -873,6 +898,10 @@ class App:
         if op == "info":
             h.require_method("GET")
             return h.send_json(200, self.info())
+        if op == "issued":
+            h.require_method("GET")
+            with self.state.lock:
+                return h.send_json(200, json.loads(json.dumps(self.state.issued)))
         if op == "outbox":
             h.require_method("GET")
             query = parse_qs(urlsplit(h.path).query)
@@ -934,6 +963,8 @@ class App:
         for k, v in obj.items():
             if k == "slow_seconds" and number(v, 0, 600):
                 new[k] = float(v)
+            elif k == "idle_timeout" and number(v, 0.05, 3600):
+                new[k] = float(v)
             elif k == "flow_ttl" and number(v, 0, 86400):
                 new[k] = float(v)
             elif k == "code_length" and number(v, 1, 32, integer=True):
@@ -948,7 +979,7 @@ class App:
                 if not number(v.get("status"), 100, 599, integer=True):
                     raise bad("fail_next.status must be an HTTP status")
                 unknown = set(v) - {"endpoint", "status", "count", "retry_after", "body",
-                                    "content_type"}
+                                    "content_type", "drop"}
                 if unknown:
                     raise bad("fail_next: unknown keys %s" % sorted(unknown))
                 count = v.get("count", 1)
@@ -973,7 +1004,12 @@ def parse_args(argv):
     p.add_argument("--tenant-name", default=DEFAULT_TENANT_NAME)
     p.add_argument("--print-codes", action="store_true",
                    help="print each emailed code to stderr (demo)")
+    p.add_argument("--public-port", type=int, default=None,
+                   help="port to put in published URLs (authority, issuer, jwks_uri) when "
+                        "clients reach the tenant through a proxy")
     args = p.parse_args(argv)
+    if args.public_port is not None and not 0 < args.public_port < 65536:
+        p.error("--public-port must be a TCP port")
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", args.tenant_name):
         p.error("--tenant-name must be a lower-case DNS label")
     try:

@@ -2,6 +2,7 @@
 person sees, what went over the network and what was logged (DESIGN §5, §6)."""
 import os
 import re
+import time
 
 import pytest
 
@@ -248,3 +249,16 @@ def test_module_argument_overrides_file(pam, tenant):
 def test_conversation_abort(pam, tenant):
     res = pam.login("extidalice", codes=[])
     assert res.rc == PAM["CONV_ERR"], res
+
+
+def test_connection_closed_while_person_reads_email_is_reopened(pam, tenant):
+    tenant.config(idle_timeout=0.3)
+
+    def slow_reader(t, email):
+        time.sleep(1.0)  # the server drops the idle connection meanwhile
+        return t.outbox(email)
+
+    res = pam.login("extidalice", codes=[slow_reader])
+    assert res.rc == PAM["SUCCESS"], res
+    s = tenant.stats()
+    assert s["connections"] == 2 and s["requests"]["token"] == 1, s
