@@ -135,6 +135,9 @@ static void test_defaults(void **state)
     assert_int_equal(c->clock_skew, 300);
     assert_string_equal(c->cache_dir, "/var/cache/pam_extid");
     assert_int_equal(c->jwks_ttl, 86400);
+    assert_int_equal(c->send_limit, 5);
+    assert_int_equal(c->send_window, 3600);
+    assert_int_equal(c->send_gap, 10);
     assert_int_equal(c->unmapped, EXTID_UNMAPPED_DENY);
     assert_false(c->debug);
     assert_int_equal(f->loglen, 0);
@@ -155,6 +158,9 @@ static const char every_key[] =
     "clock_skew = 0\n"
     "cache_dir = /run/extid-cache\n"
     "jwks_ttl = 60\n"
+    "send_limit = 0\n"
+    "send_window = 60\n"
+    "send_gap = 0\n"
     "unmapped = ignore\n"
     "debug\n";
 
@@ -173,6 +179,9 @@ static void assert_every_key(const struct extid_config *c)
     assert_int_equal(c->clock_skew, 0);
     assert_string_equal(c->cache_dir, "/run/extid-cache");
     assert_int_equal(c->jwks_ttl, 60);
+    assert_int_equal(c->send_limit, 0);
+    assert_int_equal(c->send_window, 60);
+    assert_int_equal(c->send_gap, 0);
     assert_int_equal(c->unmapped, EXTID_UNMAPPED_IGNORE);
     assert_true(c->debug);
 }
@@ -204,11 +213,14 @@ static void test_every_key_as_argument(void **state)
         "clock_skew=0",
         "cache_dir=/run/extid-cache",
         "jwks_ttl=60",
+        "send_limit=0",
+        "send_window=60",
+        "send_gap=0",
         "unmapped=ignore",
         "debug",
     };
 
-    assert_int_equal(extid_config_load(&f->cfg, 16, argv, &f->log), EXTID_OK);
+    assert_int_equal(extid_config_load(&f->cfg, 19, argv, &f->log), EXTID_OK);
     assert_every_key(&f->cfg);
 }
 
@@ -378,6 +390,11 @@ static const struct file_case file_cases[] = {
     { "clock_skew = 3601", "clock_skew is 3601, outside 0..3600" },
     { "jwks_ttl = 59", "jwks_ttl is 59, outside 60..2592000" },
     { "jwks_ttl = 2592001", "jwks_ttl is 2592001, outside 60..2592000" },
+    { "send_limit = 1001", "send_limit is 1001, outside 0..1000" },
+    { "send_window = 59", "send_window is 59, outside 60..86400" },
+    { "send_window = 86401", "send_window is 86401, outside 60..86400" },
+    { "send_gap = 3601", "send_gap is 3601, outside 0..3600" },
+    { "send_gap = -1", "send_gap must be a plain decimal number from 0 to 3600" },
     { "identity_claim = sub", "identity_claim must be 'preferred_username' or 'email'" },
     { "identity_claim = Email", "not 'Email'" },
     { "unmapped = allow", "unmapped must be 'deny' or 'ignore', not 'allow'" },
