@@ -1,0 +1,284 @@
+"""SSH login with an emailed code: the real OpenSSH sshd (keyboard-interactive through PAM, the
+module loaded from a private service directory mounted over /etc/pam.d for sshd alone) and the
+real ssh client on a pty, against the mock tenant. Also the two-factor form (a key first, then
+the code), the shipped sshd drop-in, and the shipped fallback to the local password."""
+import os
+import pwd
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from e2e_support import (ROOT, WRONG_CODE, LocalUsers, Sshd, converse, e2e_pam_setup, finish,
+                         spawn_ssh, ssh_login)
+from pamharness import MODULE, write_root_file
+from mock_tenant import mask_email
+
+USER = "extide2e1"          # keyboard-interactive only; one mapped address
+EMAIL = "alice@example.com"
+UNMAPPED = "extide2e2"      # a local account that the users file does not name
+USER_2FA = "extide2e3"      # publickey,keyboard-interactive
+EMAIL_2FA = "bob@example.com"
+
+
+class SshEnv:
+    pass
+
+
+@pytest.fixture(scope="module")
+def ssh_env(tmp_path_factory, tenant, syslog):
+    work = str(tmp_path_factory.mktemp("e2e-ssh"))
+    users = LocalUsers()
+    sshd = None
+    left = []
+    try:
+        users.add(USER)
+        users.add(UNMAPPED)
+        users.add(USER_2FA, home=True)  # sshd reads authorized_keys from the home
+        pam = e2e_pam_setup(work, tenant, syslog, "sshd",
+                            "%s %s\n%s %s\n" % (USER, EMAIL, USER_2FA, EMAIL_2FA))
+        env = SshEnv()
+        env.pam = pam
+        env.key = os.path.join(work, "client_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", env.key],
+                       check=True)
+        install_authorized_key(USER_2FA, env.key + ".pub")
+        sshd = Sshd(work, pam.confdir, [USER, UNMAPPED, USER_2FA],
+                    extra="Match User %s\n"
+                          "    AuthenticationMethods publickey,keyboard-interactive\n" % USER_2FA)
+        env.sshd = sshd.start(wrap=syslog.wrap)
+        yield env
+    finally:
+        if sshd:
+            left = sshd.stop()
+        users.remove_all()
+    assert not left, "sshd processes left running: %s" % left
+
+
+def install_authorized_key(user, pubkey):
+    """~user/.ssh/authorized_keys, owned by the user, as sshd's StrictModes wants."""
+    pw = pwd.getpwnam(user)
+    ssh_dir = os.path.join(pw.pw_dir, ".ssh")
+    os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
+    dest = os.path.join(ssh_dir, "authorized_keys")
+    with open(pubkey) as src, open(dest, "w") as f:
+        f.write(src.read())
+    os.chmod(dest, 0o600)
+    for path in (ssh_dir, dest):
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+@pytest.fixture
+def ssh(ssh_env, tenant, syslog):
+    tenant.reset()
+    ssh_env.log_mark = syslog.mark()
+    ssh_env.sshd_mark = ssh_env.sshd.mark()
+    return ssh_env
+
+
+def latest_code(tenant, email):
+    def answer(_n):
+        code = tenant.outbox(email)
+        assert code, "the tenant emailed no code to %s" % email
+        return code
+    return answer
+
+
+def sshd_log(ssh):
+    return ssh.sshd.log_since(ssh.sshd_mark)
+
+
+def test_ssh_login_with_emailed_code(ssh, tenant, syslog):
+    res = ssh_login(ssh.sshd.port, USER, "id", latest_code(tenant, EMAIL))
+    assert res.rc == 0, res
+    assert re.search(r"uid=\d+\(%s\)" % USER, res.output), res
+    # Only the code is asked: the users file names one address.
+    assert res.email_prompts == 0, res
+    [(prompt, label, digits)] = res.code_prompts
+    assert label == mask_email(EMAIL) and label != EMAIL, prompt
+    assert digits == 8 and "8 digits" in prompt, prompt
+    assert ssh.sshd.wait_log("Accepted keyboard-interactive/pam for %s" % USER, ssh.sshd_mark)
+    # One login, one email.
+    assert tenant.sent(EMAIL) == 1
+    s = tenant.stats()
+    assert s["requests"]["initiate"] == 1 and s["requests"]["challenge"] == 1, s
+    assert s["requests"]["token"] == 1, s
+    logs = "\n".join(syslog.since(ssh.log_mark))
+    assert re.search(r"login granted: user=%s email=%s rhost=127\.0\.0\.1 service=sshd"
+                     % (USER, re.escape(EMAIL)), logs), logs
+    code = tenant.outbox(EMAIL)
+    assert code not in logs and code not in sshd_log(ssh)
+
+
+def test_ssh_wrong_code_refused(ssh, tenant, syslog):
+    res = ssh_login(ssh.sshd.port, USER, "id", lambda n: WRONG_CODE)
+    assert res.rc == 255, res
+    assert "uid=" not in res.output, res
+    assert "Permission denied" in res.output, res
+    # Every entry was refused by the tenant (max_attempts, default 3), then sshd gave up.
+    assert len(res.code_prompts) == 3, res
+    assert "Wrong code" in res.output, res
+    assert tenant.stats()["requests"]["token"] == 3
+    assert tenant.sent(EMAIL) == 1  # retries reuse the one code that was sent
+    assert ssh.sshd.wait_log("Failed keyboard-interactive/pam for %s" % USER, ssh.sshd_mark)
+    assert "Accepted keyboard-interactive/pam for %s" % USER not in sshd_log(ssh)
+    logs = "\n".join(syslog.since(ssh.log_mark))
+    assert "login refused: user=%s email=%s" % (USER, EMAIL) in logs, logs
+    assert "login granted" not in logs, logs
+
+
+def test_ssh_unmapped_account_refused_without_network(ssh, tenant, syslog):
+    res = ssh_login(ssh.sshd.port, UNMAPPED, "id", lambda n: WRONG_CODE)
+    assert res.rc == 255, res
+    assert "uid=" not in res.output, res
+    assert res.code_prompts == [] and res.email_prompts == 0, res
+    assert tenant.stats()["requests_total"] == 0
+    assert ssh.sshd.wait_log("Failed keyboard-interactive/pam for %s" % UNMAPPED, ssh.sshd_mark)
+    assert "Accepted keyboard-interactive" not in sshd_log(ssh)
+    logs = "\n".join(syslog.since(ssh.log_mark))
+    assert "account %s is not in" % UNMAPPED in logs, logs
+
+
+def test_ssh_empty_answer_sends_one_more_code(ssh, tenant):
+    first = {}
+
+    def answers(n):
+        if n == 1:
+            first["code"] = tenant.outbox(EMAIL)
+            return ""  # asks for a new code
+        return tenant.outbox(EMAIL)
+
+    res = ssh_login(ssh.sshd.port, USER, "id", answers)
+    assert res.rc == 0, res
+    assert len(res.code_prompts) == 2, res
+    assert tenant.sent(EMAIL) == 2
+    assert tenant.outbox(EMAIL) != first["code"]
+
+
+def test_ssh_two_factor_key_alone_is_not_enough(ssh, tenant):
+    res = ssh_login(ssh.sshd.port, USER_2FA, "id", lambda n: WRONG_CODE, key=ssh.key,
+                    methods="publickey")
+    assert res.rc == 255, res
+    assert "uid=" not in res.output and res.code_prompts == [], res
+    assert "Permission denied (keyboard-interactive)" in res.output, res
+    assert ssh.sshd.wait_log("Partial publickey for %s" % USER_2FA, ssh.sshd_mark), sshd_log(ssh)
+    assert not re.search(r"Accepted (publickey|keyboard-interactive)", sshd_log(ssh))
+    assert tenant.stats()["requests_total"] == 0
+
+
+def test_ssh_two_factor_code_alone_is_not_enough(ssh, tenant):
+    res = ssh_login(ssh.sshd.port, USER_2FA, "id", latest_code(tenant, EMAIL_2FA))
+    assert res.rc == 255, res
+    assert "uid=" not in res.output and res.code_prompts == [], res
+    assert "Permission denied (publickey)" in res.output, res
+    assert tenant.stats()["requests_total"] == 0
+
+
+def test_ssh_two_factor_key_and_code(ssh, tenant, syslog):
+    res = ssh_login(ssh.sshd.port, USER_2FA, "id", latest_code(tenant, EMAIL_2FA), key=ssh.key)
+    assert res.rc == 0, res
+    assert re.search(r"uid=\d+\(%s\)" % USER_2FA, res.output), res
+    [(prompt, label, _digits)] = res.code_prompts
+    assert label == mask_email(EMAIL_2FA) and "8 digits" in prompt, prompt
+    log = sshd_log(ssh)
+    assert "Partial publickey for %s" % USER_2FA in log, log
+    assert ssh.sshd.wait_log("Accepted keyboard-interactive/pam for %s" % USER_2FA,
+                             ssh.sshd_mark), sshd_log(ssh)
+    assert tenant.sent(EMAIL_2FA) == 1
+    logs = "\n".join(syslog.since(ssh.log_mark))
+    assert "login granted: user=%s email=%s" % (USER_2FA, EMAIL_2FA) in logs, logs
+
+
+# ---------------------------------------------------------------------------------------------
+# conf/pam.d-sshd, variant B: the local password as fallback only while Entra is unreachable.
+
+FB_USER = "extide2e6"
+FB_PASSWORD = "Fallback-Pw-4711"
+PASSWORD_PROMPT = re.compile(r"Password: ")
+
+
+def fallback_control():
+    """The control value that conf/pam.d-sshd offers for the fallback variant, as shipped."""
+    with open(os.path.join(ROOT, "conf", "pam.d-sshd")) as f:
+        m = re.search(r"^#auth\s+(\[[^\]]*\])\s+pam_extid\.so\s*$", f.read(), re.M)
+    assert m, "conf/pam.d-sshd has no fallback line"
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def fallback_env(tmp_path_factory, tenant, syslog):
+    work = str(tmp_path_factory.mktemp("e2e-ssh-fallback"))
+    users = LocalUsers()
+    sshd = None
+    left = []
+    try:
+        users.add(FB_USER)
+        subprocess.run(["chpasswd"], input="%s:%s\n" % (FB_USER, FB_PASSWORD), text=True,
+                       check=True)
+        pam = e2e_pam_setup(work, tenant, syslog, "sshd", "")
+        # The snippet's auth lines, then the host's own common-auth (pam_unix) as in Debian.
+        write_root_file(os.path.join(pam.confdir, "sshd"),
+                        "auth %s %s config=%s\n@include common-auth\n"
+                        "account  required pam_permit.so\nsession  required pam_permit.so\n"
+                        "password required pam_deny.so\n"
+                        % (fallback_control(), MODULE, pam.config_path), 0o644)
+        shutil.copyfile("/etc/pam.d/common-auth", os.path.join(pam.confdir, "common-auth"))
+        env = SshEnv()
+        env.pam = pam
+        sshd = Sshd(work, pam.confdir, [FB_USER])
+        env.sshd = sshd.start(wrap=syslog.wrap)
+        yield env
+    finally:
+        if sshd:
+            left = sshd.stop()
+        users.remove_all()
+    assert not left, "sshd processes left running: %s" % left
+
+
+@pytest.fixture
+def fallback(fallback_env, tenant):
+    tenant.reset()
+    fallback_env.sshd_mark = fallback_env.sshd.mark()
+    return fallback_env
+
+
+def fallback_login(fb, answer_code):
+    """ssh as FB_USER; answers the code prompts, and a password prompt with FB_PASSWORD."""
+    child = spawn_ssh(fb.sshd.port, FB_USER, "id")
+    try:
+        res = converse(child, answer_code, stops=[PASSWORD_PROMPT])
+        res.password_asked = res.stop == 0
+        if res.password_asked:
+            child.sendline(FB_PASSWORD)
+        return finish(child, res)
+    finally:
+        if child.isalive():
+            child.close(force=True)
+
+
+def test_fallback_password_while_entra_is_unavailable(fallback, tenant):
+    fallback.pam.write_users("%s unavailable@example.com\n" % FB_USER)  # the tenant answers 503
+    res = fallback_login(fallback, lambda n: WRONG_CODE)
+    assert res.password_asked and res.code_prompts == [], res
+    assert res.rc == 0 and re.search(r"uid=\d+\(%s\)" % FB_USER, res.output), res
+    assert tenant.stats()["requests"]["initiate"] == 1
+    assert fallback.sshd.wait_log("Accepted keyboard-interactive/pam for %s" % FB_USER,
+                                  fallback.sshd_mark)
+
+
+def test_fallback_not_offered_after_a_wrong_code(fallback, tenant):
+    fallback.pam.write_users("%s dave@example.com\n" % FB_USER)
+    res = fallback_login(fallback, lambda n: WRONG_CODE)
+    assert not res.password_asked, res  # default=die: a wrong code ends the login
+    assert res.rc == 255 and "uid=" not in res.output, res
+    assert len(res.code_prompts) == 3 and tenant.stats()["requests"]["token"] == 3, res
+    assert fallback.sshd.wait_log("Failed keyboard-interactive/pam for %s" % FB_USER,
+                                  fallback.sshd_mark)
+
+
+def test_fallback_right_code_needs_no_password(fallback, tenant):
+    fallback.pam.write_users("%s dave@example.com\n" % FB_USER)
+    res = fallback_login(fallback, latest_code(tenant, "dave@example.com"))
+    assert not res.password_asked, res  # success=done
+    assert res.rc == 0 and re.search(r"uid=\d+\(%s\)" % FB_USER, res.output), res
