@@ -14,6 +14,7 @@ import time
 
 import pexpect
 
+from mock_tenant import mask_email
 from pamharness import MODULE, PamSetup, write_root_file
 
 SSHD = "/usr/sbin/sshd"
@@ -49,6 +50,27 @@ def e2e_pam_setup(workdir, tenant, syslog, service, users_text):
     pam.write_users(users_text)
     write_root_file(os.path.join(pam.confdir, service), stack_text(pam.config_path), 0o644)
     return pam
+
+
+def shipped_fallback_line(snippet):
+    """The commented-out fallback auth line of conf/<snippet> as shipped: (control, module
+    arguments)."""
+    with open(os.path.join(ROOT, "conf", snippet)) as f:
+        m = re.search(r"^#auth\s+(\[[^\]]*\])\s+pam_extid\.so([^\n]*)$", f.read(), re.M)
+    assert m, "conf/%s has no fallback line" % snippet
+    return m.group(1), m.group(2).strip()
+
+
+def write_fallback_stack(pam, service, snippet):
+    """Replaces `service` in pam's private directory with the fallback variant of
+    conf/<snippet>: its auth line, then the host's own common-auth (pam_unix), as on Debian."""
+    control, args = shipped_fallback_line(snippet)
+    write_root_file(os.path.join(pam.confdir, service),
+                    "auth %s %s config=%s %s\n@include common-auth\n"
+                    "account  required pam_permit.so\nsession  required pam_permit.so\n"
+                    "password required pam_deny.so\n"
+                    % (control, MODULE, pam.config_path, args), 0o644)
+    shutil.copyfile("/etc/pam.d/common-auth", os.path.join(pam.confdir, "common-auth"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,6 +134,11 @@ def clean_env():
     return env
 
 
+def spawn_pty(argv, timeout=30):
+    """argv on a pseudo-terminal, in clean_env()."""
+    return pexpect.spawn(argv[0], argv[1:], env=clean_env(), encoding="utf-8", timeout=timeout)
+
+
 class Conversation:
     """What a program on a pty showed while it asked for an address and codes."""
 
@@ -156,6 +183,12 @@ def converse(child, answer_code, email=None, stops=()):
     return conv
 
 
+def assert_one_code_prompt(conv, email):
+    """The module asked for a code once, naming email's masked address and 8 digits."""
+    [(prompt, label, digits)] = conv.code_prompts
+    assert label == mask_email(email) and digits == 8 and "8 digits" in prompt, prompt
+
+
 def finish(child, conv):
     """Waits for the program's end and records its exit status."""
     child.expect(pexpect.EOF)
@@ -163,6 +196,19 @@ def finish(child, conv):
     child.close()
     conv.rc = child.exitstatus if child.exitstatus is not None else 128 + child.signalstatus
     return conv
+
+
+def converse_to_end(child, answer_code, email=None, stops=(), on_stop=None):
+    """converse(), then on_stop(child, conv) if one of `stops` showed, then finish(); the
+    program is ended whatever happens."""
+    try:
+        conv = converse(child, answer_code, email, stops)
+        if on_stop and conv.stop is not None:
+            on_stop(child, conv)
+        return finish(child, conv)
+    finally:
+        if child.isalive():
+            child.close(force=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,19 +390,13 @@ def spawn_ssh(port, user, command, key=None, methods=None, timeout=30):
     else:
         opts += ["-o", "PubkeyAuthentication=no",
                  "-o", "PreferredAuthentications=" + (methods or "keyboard-interactive")]
-    return pexpect.spawn("ssh", opts + ["%s@127.0.0.1" % user, command], env=clean_env(),
-                         encoding="utf-8", timeout=timeout)
+    return spawn_pty(["ssh", *opts, "%s@127.0.0.1" % user, command], timeout)
 
 
 def ssh_login(port, user, command, answer_code, email=None, key=None, methods=None):
     """Runs ssh, answers the module's prompts (see converse), returns the Conversation with
     ssh's exit status."""
-    child = spawn_ssh(port, user, command, key, methods)
-    try:
-        return finish(child, converse(child, answer_code, email))
-    finally:
-        if child.isalive():
-            child.close(force=True)
+    return converse_to_end(spawn_ssh(port, user, command, key, methods), answer_code, email)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,3 +456,78 @@ class SudoService:
 
     def leftovers(self):
         return [p for p in (self.sudoers_file, self.pam_file) if os.path.exists(p)]
+
+
+# ---------------------------------------------------------------------------------------------
+# One test module's setup
+
+class E2EModule:
+    """What an end-to-end test module sets up once: a work directory, throwaway local accounts,
+    a private PAM stack, and what runs on top of it (sshd, sudo's files). A context manager:
+    leaving it undoes everything in reverse order, even after a failure, then asserts that
+    nothing was left behind. Its attributes are what the tests use (pam, sshd, key, ...)."""
+
+    def __init__(self, tmp_path_factory, tenant, syslog, name):
+        self.work = str(tmp_path_factory.mktemp(name))
+        self.tenant = tenant
+        self.syslog = syslog
+        self.users = LocalUsers()
+        self.pam = None
+        self.sshd = None
+        self.log_mark = self.sshd_mark = None
+        self._undo = []  # callables that return what they could not remove
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        left = []
+        try:
+            for undo in reversed(self._undo):
+                left += undo()
+        finally:
+            self.users.remove_all()
+        if exc_type is None:
+            assert not left, "left behind: %s" % left
+        return False
+
+    def add_user(self, name, home=False, password=None):
+        self.users.add(name, home)
+        if password is not None:
+            subprocess.run(["chpasswd"], input="%s:%s\n" % (name, password), text=True,
+                           check=True)
+
+    def pam_setup(self, service, users_text):
+        """The private PAM stack (e2e_pam_setup) as self.pam."""
+        self.pam = e2e_pam_setup(self.work, self.tenant, self.syslog, service, users_text)
+        return self.pam
+
+    def start_sshd(self, allow_users, extra=""):
+        """A real sshd (Sshd) on self.pam's services as self.sshd; stopped on leaving."""
+        sshd = Sshd(self.work, self.pam.confdir, allow_users, extra)
+        self._undo.append(sshd.stop)
+        self.sshd = sshd.start(wrap=self.syslog.wrap)
+        return self.sshd
+
+    def install_sudo_service(self, user):
+        """SudoService for user on self.pam's config; removed on leaving."""
+        service = SudoService(user, self.pam.config_path, self.work)
+
+        def remove():
+            service.remove()
+            return service.leftovers()
+        self._undo.append(remove)
+        service.install()
+        return service
+
+    def fresh(self):
+        """Per test: the tenant forgets earlier tests, and this test's logs start here."""
+        self.tenant.reset()
+        self.log_mark = self.syslog.mark()
+        if self.sshd:
+            self.sshd_mark = self.sshd.mark()
+        return self
+
+    def logs(self):
+        """The syslog lines since fresh(), as one text."""
+        return "\n".join(self.syslog.since(self.log_mark))

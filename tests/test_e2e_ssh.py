@@ -5,15 +5,12 @@ the code), the shipped sshd drop-in, and the shipped fallback to the local passw
 import os
 import pwd
 import re
-import shutil
 import subprocess
 
 import pytest
 
-from e2e_support import (ROOT, WRONG_CODE, LocalUsers, Sshd, converse, e2e_pam_setup, finish,
-                         spawn_ssh, ssh_login)
-from pamharness import MODULE, write_root_file
-from mock_tenant import mask_email
+from e2e_support import (WRONG_CODE, E2EModule, assert_one_code_prompt, converse_to_end,
+                         spawn_ssh, ssh_login, write_fallback_stack)
 
 USER = "extide2e1"          # keyboard-interactive only; one mapped address
 EMAIL = "alice@example.com"
@@ -22,38 +19,22 @@ USER_2FA = "extide2e3"      # publickey,keyboard-interactive
 EMAIL_2FA = "bob@example.com"
 
 
-class SshEnv:
-    pass
-
-
 @pytest.fixture(scope="module")
 def ssh_env(tmp_path_factory, tenant, syslog):
-    work = str(tmp_path_factory.mktemp("e2e-ssh"))
-    users = LocalUsers()
-    sshd = None
-    left = []
-    try:
-        users.add(USER)
-        users.add(UNMAPPED)
-        users.add(USER_2FA, home=True)  # sshd reads authorized_keys from the home
-        pam = e2e_pam_setup(work, tenant, syslog, "sshd",
-                            "%s %s\n%s %s\n" % (USER, EMAIL, USER_2FA, EMAIL_2FA))
-        env = SshEnv()
-        env.pam = pam
-        env.key = os.path.join(work, "client_ed25519")
+    with E2EModule(tmp_path_factory, tenant, syslog, "e2e-ssh") as env:
+        env.add_user(USER)
+        env.add_user(UNMAPPED)
+        env.add_user(USER_2FA, home=True)  # sshd reads authorized_keys from the home
+        env.pam_setup("sshd", "%s %s\n%s %s\n" % (USER, EMAIL, USER_2FA, EMAIL_2FA))
+        env.key = os.path.join(env.work, "client_ed25519")
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", env.key],
                        check=True)
         install_authorized_key(USER_2FA, env.key + ".pub")
-        sshd = Sshd(work, pam.confdir, [USER, UNMAPPED, USER_2FA],
-                    extra="Match User %s\n"
-                          "    AuthenticationMethods publickey,keyboard-interactive\n" % USER_2FA)
-        env.sshd = sshd.start(wrap=syslog.wrap)
+        env.start_sshd([USER, UNMAPPED, USER_2FA],
+                       extra="Match User %s\n"
+                             "    AuthenticationMethods publickey,keyboard-interactive\n"
+                             % USER_2FA)
         yield env
-    finally:
-        if sshd:
-            left = sshd.stop()
-        users.remove_all()
-    assert not left, "sshd processes left running: %s" % left
 
 
 def install_authorized_key(user, pubkey):
@@ -70,11 +51,8 @@ def install_authorized_key(user, pubkey):
 
 
 @pytest.fixture
-def ssh(ssh_env, tenant, syslog):
-    tenant.reset()
-    ssh_env.log_mark = syslog.mark()
-    ssh_env.sshd_mark = ssh_env.sshd.mark()
-    return ssh_env
+def ssh(ssh_env):
+    return ssh_env.fresh()
 
 
 def latest_code(tenant, email):
@@ -89,29 +67,28 @@ def sshd_log(ssh):
     return ssh.sshd.log_since(ssh.sshd_mark)
 
 
-def test_ssh_login_with_emailed_code(ssh, tenant, syslog):
+def test_ssh_login_with_emailed_code(ssh, tenant):
     res = ssh_login(ssh.sshd.port, USER, "id", latest_code(tenant, EMAIL))
     assert res.rc == 0, res
     assert re.search(r"uid=\d+\(%s\)" % USER, res.output), res
     # Only the code is asked: the users file names one address.
     assert res.email_prompts == 0, res
-    [(prompt, label, digits)] = res.code_prompts
-    assert label == mask_email(EMAIL) and label != EMAIL, prompt
-    assert digits == 8 and "8 digits" in prompt, prompt
+    assert_one_code_prompt(res, EMAIL)
+    assert res.code_prompts[0][1] != EMAIL, res  # masked
     assert ssh.sshd.wait_log("Accepted keyboard-interactive/pam for %s" % USER, ssh.sshd_mark)
     # One login, one email.
     assert tenant.sent(EMAIL) == 1
     s = tenant.stats()
     assert s["requests"]["initiate"] == 1 and s["requests"]["challenge"] == 1, s
     assert s["requests"]["token"] == 1, s
-    logs = "\n".join(syslog.since(ssh.log_mark))
+    logs = ssh.logs()
     assert re.search(r"login granted: user=%s email=%s rhost=127\.0\.0\.1 service=sshd"
                      % (USER, re.escape(EMAIL)), logs), logs
     code = tenant.outbox(EMAIL)
     assert code not in logs and code not in sshd_log(ssh)
 
 
-def test_ssh_wrong_code_refused(ssh, tenant, syslog):
+def test_ssh_wrong_code_refused(ssh, tenant):
     res = ssh_login(ssh.sshd.port, USER, "id", lambda n: WRONG_CODE)
     assert res.rc == 255, res
     assert "uid=" not in res.output, res
@@ -123,12 +100,12 @@ def test_ssh_wrong_code_refused(ssh, tenant, syslog):
     assert tenant.sent(EMAIL) == 1  # retries reuse the one code that was sent
     assert ssh.sshd.wait_log("Failed keyboard-interactive/pam for %s" % USER, ssh.sshd_mark)
     assert "Accepted keyboard-interactive/pam for %s" % USER not in sshd_log(ssh)
-    logs = "\n".join(syslog.since(ssh.log_mark))
+    logs = ssh.logs()
     assert "login refused: user=%s email=%s" % (USER, EMAIL) in logs, logs
     assert "login granted" not in logs, logs
 
 
-def test_ssh_unmapped_account_refused_without_network(ssh, tenant, syslog):
+def test_ssh_unmapped_account_refused_without_network(ssh, tenant):
     res = ssh_login(ssh.sshd.port, UNMAPPED, "id", lambda n: WRONG_CODE)
     assert res.rc == 255, res
     assert "uid=" not in res.output, res
@@ -136,7 +113,7 @@ def test_ssh_unmapped_account_refused_without_network(ssh, tenant, syslog):
     assert tenant.stats()["requests_total"] == 0
     assert ssh.sshd.wait_log("Failed keyboard-interactive/pam for %s" % UNMAPPED, ssh.sshd_mark)
     assert "Accepted keyboard-interactive" not in sshd_log(ssh)
-    logs = "\n".join(syslog.since(ssh.log_mark))
+    logs = ssh.logs()
     assert "account %s is not in" % UNMAPPED in logs, logs
 
 
@@ -175,18 +152,17 @@ def test_ssh_two_factor_code_alone_is_not_enough(ssh, tenant):
     assert tenant.stats()["requests_total"] == 0
 
 
-def test_ssh_two_factor_key_and_code(ssh, tenant, syslog):
+def test_ssh_two_factor_key_and_code(ssh, tenant):
     res = ssh_login(ssh.sshd.port, USER_2FA, "id", latest_code(tenant, EMAIL_2FA), key=ssh.key)
     assert res.rc == 0, res
     assert re.search(r"uid=\d+\(%s\)" % USER_2FA, res.output), res
-    [(prompt, label, _digits)] = res.code_prompts
-    assert label == mask_email(EMAIL_2FA) and "8 digits" in prompt, prompt
+    assert_one_code_prompt(res, EMAIL_2FA)
     log = sshd_log(ssh)
     assert "Partial publickey for %s" % USER_2FA in log, log
     assert ssh.sshd.wait_log("Accepted keyboard-interactive/pam for %s" % USER_2FA,
                              ssh.sshd_mark), sshd_log(ssh)
     assert tenant.sent(EMAIL_2FA) == 1
-    logs = "\n".join(syslog.since(ssh.log_mark))
+    logs = ssh.logs()
     assert "login granted: user=%s email=%s" % (USER_2FA, EMAIL_2FA) in logs, logs
 
 
@@ -198,63 +174,27 @@ FB_PASSWORD = "Fallback-Pw-4711"
 PASSWORD_PROMPT = re.compile(r"Password: ")
 
 
-def fallback_control():
-    """The control value that conf/pam.d-sshd offers for the fallback variant, as shipped."""
-    with open(os.path.join(ROOT, "conf", "pam.d-sshd")) as f:
-        m = re.search(r"^#auth\s+(\[[^\]]*\])\s+pam_extid\.so\s*$", f.read(), re.M)
-    assert m, "conf/pam.d-sshd has no fallback line"
-    return m.group(1)
-
-
 @pytest.fixture(scope="module")
 def fallback_env(tmp_path_factory, tenant, syslog):
-    work = str(tmp_path_factory.mktemp("e2e-ssh-fallback"))
-    users = LocalUsers()
-    sshd = None
-    left = []
-    try:
-        users.add(FB_USER)
-        subprocess.run(["chpasswd"], input="%s:%s\n" % (FB_USER, FB_PASSWORD), text=True,
-                       check=True)
-        pam = e2e_pam_setup(work, tenant, syslog, "sshd", "")
-        # The snippet's auth lines, then the host's own common-auth (pam_unix) as in Debian.
-        write_root_file(os.path.join(pam.confdir, "sshd"),
-                        "auth %s %s config=%s\n@include common-auth\n"
-                        "account  required pam_permit.so\nsession  required pam_permit.so\n"
-                        "password required pam_deny.so\n"
-                        % (fallback_control(), MODULE, pam.config_path), 0o644)
-        shutil.copyfile("/etc/pam.d/common-auth", os.path.join(pam.confdir, "common-auth"))
-        env = SshEnv()
-        env.pam = pam
-        sshd = Sshd(work, pam.confdir, [FB_USER])
-        env.sshd = sshd.start(wrap=syslog.wrap)
+    with E2EModule(tmp_path_factory, tenant, syslog, "e2e-ssh-fallback") as env:
+        env.add_user(FB_USER, password=FB_PASSWORD)
+        write_fallback_stack(env.pam_setup("sshd", ""), "sshd", "pam.d-sshd")
+        env.start_sshd([FB_USER])
         yield env
-    finally:
-        if sshd:
-            left = sshd.stop()
-        users.remove_all()
-    assert not left, "sshd processes left running: %s" % left
 
 
 @pytest.fixture
-def fallback(fallback_env, tenant):
-    tenant.reset()
-    fallback_env.sshd_mark = fallback_env.sshd.mark()
-    return fallback_env
+def fallback(fallback_env):
+    return fallback_env.fresh()
 
 
 def fallback_login(fb, answer_code):
     """ssh as FB_USER; answers the code prompts, and a password prompt with FB_PASSWORD."""
-    child = spawn_ssh(fb.sshd.port, FB_USER, "id")
-    try:
-        res = converse(child, answer_code, stops=[PASSWORD_PROMPT])
-        res.password_asked = res.stop == 0
-        if res.password_asked:
-            child.sendline(FB_PASSWORD)
-        return finish(child, res)
-    finally:
-        if child.isalive():
-            child.close(force=True)
+    res = converse_to_end(spawn_ssh(fb.sshd.port, FB_USER, "id"), answer_code,
+                          stops=[PASSWORD_PROMPT],
+                          on_stop=lambda child, conv: child.sendline(FB_PASSWORD))
+    res.password_asked = res.stop == 0
+    return res
 
 
 def test_fallback_password_while_entra_is_unavailable(fallback, tenant):

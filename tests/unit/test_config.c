@@ -5,56 +5,19 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
-#include <ftw.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "config.h"
+#include "unit_fixture.h"
 
 struct fixture {
-    char dir[64];
-    char logbuf[16384];
-    size_t loglen;
-    struct extid_log log;
-    char path[256];
-    char arg[300]; /* "config=<path>" */
+    struct ufx_dir d;  /* d.path: the config file written last */
+    char arg[300];     /* "config=<d.path>" */
     struct extid_config cfg;
 };
 
-static void capture(void *ctx, int priority, const char *msg)
-{
-    struct fixture *f = ctx;
-    int n;
-
-    (void)priority;
-    n = snprintf(f->logbuf + f->loglen, sizeof f->logbuf - f->loglen, "%s\n", msg);
-    if (n > 0 && (size_t)n < sizeof f->logbuf - f->loglen)
-        f->loglen += (size_t)n;
-}
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/extid-config-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->log.emit = capture;
-    f->log.ctx = f;
-    *state = f;
+    *state = ufx_dir_new(sizeof(struct fixture), false);
     return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static int teardown(void **state)
@@ -62,40 +25,23 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     extid_config_free(&f->cfg);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
+    ufx_dir_free(&f->d);
     return 0;
 }
 
-/* Writes the config file (a fresh name each time) and sets f->arg to "config=<path>". */
+/* Writes the config file (replacing the one written before) and returns "config=<path>". */
 static const char *write_conf_as(struct fixture *f, const char *text, uid_t uid, mode_t mode)
 {
-    static const char *const names[] = { "a.conf", "b.conf", "c.conf", "d.conf" };
-    size_t i;
-    int fd = -1;
-
-    for (i = 0; i < 4 && fd < 0; i++) {
-        snprintf(f->path, sizeof f->path, "%s/%s", f->dir, names[i]);
-        fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    }
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    assert_int_equal(fchown(fd, uid, 0), 0);
-    assert_int_equal(fchmod(fd, mode), 0);
-    close(fd);
-    snprintf(f->arg, sizeof f->arg, "config=%s", f->path);
+    snprintf(f->d.path, sizeof f->d.path, "%s/pam_extid.conf", f->d.dir);
+    unlink(f->d.path);
+    ufx_write_file(f->d.path, text, strlen(text), uid, mode);
+    snprintf(f->arg, sizeof f->arg, "config=%s", f->d.path);
     return f->arg;
 }
 
 static const char *write_conf(struct fixture *f, const char *text)
 {
     return write_conf_as(f, text, 0, 0644);
-}
-
-static void assert_logged(const struct fixture *f, const char *want)
-{
-    if (!strstr(f->logbuf, want))
-        fail_msg("log lacks '%s'; got: %s", want, f->logbuf);
 }
 
 /* An error leaves nothing allocated and the struct zeroed. */
@@ -110,7 +56,26 @@ static enum extid_result load1(struct fixture *f, const char *a0)
 {
     const char *argv[] = { a0 };
 
-    return extid_config_load(&f->cfg, 1, argv, &f->log);
+    return extid_config_load(&f->cfg, 1, argv, &f->d.log);
+}
+
+/* Loads argv on a fresh log; expects a refusal that leaves cfg cleared and logs
+ * "<prefix><msg>" (prefix may be NULL). */
+static void expect_refused(struct fixture *f, int argc, const char **argv, const char *prefix,
+                           const char *msg)
+{
+    ufx_log_clear(&f->d.cap);
+    assert_int_equal(extid_config_load(&f->cfg, argc, argv, &f->d.log), EXTID_CONFIG_ERR);
+    assert_cleared(&f->cfg);
+    assert_logged_at(&f->d.cap, prefix, msg);
+}
+
+/* The same with a config file holding text as the only argument: "<file><where>" is logged. */
+static void expect_file_refused(struct fixture *f, const char *text, const char *where)
+{
+    const char *argv[] = { write_conf(f, text) };
+
+    expect_refused(f, 1, argv, f->d.path, where);
 }
 
 static void test_defaults(void **state)
@@ -120,7 +85,7 @@ static void test_defaults(void **state)
 
     assert_int_equal(load1(f, write_conf(f, "tenant = contoso\nclient_id = 1111-2222\n")),
                      EXTID_OK);
-    assert_string_equal(c->config_file, f->path);
+    assert_string_equal(c->config_file, f->d.path);
     assert_string_equal(c->authority, "https://contoso.ciamlogin.com/contoso.onmicrosoft.com");
     assert_string_equal(c->client_id, "1111-2222");
     assert_null(c->tenant_id);
@@ -140,7 +105,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->send_gap, 10);
     assert_int_equal(c->unmapped, EXTID_UNMAPPED_DENY);
     assert_false(c->debug);
-    assert_int_equal(f->loglen, 0);
+    assert_int_equal(f->d.cap.len, 0);
 }
 
 static const char every_key[] =
@@ -192,7 +157,7 @@ static void test_every_key_in_file(void **state)
 
     assert_int_equal(load1(f, write_conf(f, every_key)), EXTID_OK);
     assert_every_key(&f->cfg);
-    assert_int_equal(f->loglen, 0);
+    assert_int_equal(f->d.cap.len, 0);
 }
 
 static void test_every_key_as_argument(void **state)
@@ -220,7 +185,7 @@ static void test_every_key_as_argument(void **state)
         "debug",
     };
 
-    assert_int_equal(extid_config_load(&f->cfg, 19, argv, &f->log), EXTID_OK);
+    assert_int_equal(extid_config_load(&f->cfg, 19, argv, &f->d.log), EXTID_OK);
     assert_every_key(&f->cfg);
 }
 
@@ -256,14 +221,14 @@ static void test_range_limits_accepted(void **state)
     const char *high[] = { low[0], "timeout=300", "max_attempts=10", "max_resends=10",
                            "clock_skew=3600", "jwks_ttl=2592000" };
 
-    assert_int_equal(extid_config_load(c, 6, low, &f->log), EXTID_OK);
+    assert_int_equal(extid_config_load(c, 6, low, &f->d.log), EXTID_OK);
     assert_int_equal(c->timeout, 1);
     assert_int_equal(c->max_attempts, 1);
     assert_int_equal(c->max_resends, 0);
     assert_int_equal(c->clock_skew, 0);
     assert_int_equal(c->jwks_ttl, 60);
     extid_config_free(c);
-    assert_int_equal(extid_config_load(c, 6, high, &f->log), EXTID_OK);
+    assert_int_equal(extid_config_load(c, 6, high, &f->d.log), EXTID_OK);
     assert_int_equal(c->timeout, 300);
     assert_int_equal(c->max_attempts, 10);
     assert_int_equal(c->max_resends, 10);
@@ -280,7 +245,7 @@ static void test_argument_wins(void **state)
 
     argv[1] = write_conf(f, "tenant = filetenant\nclient_id = from-file\ntimeout = 20\n"
                             "unmapped = ignore\n");
-    assert_int_equal(extid_config_load(c, 5, argv, &f->log), EXTID_OK);
+    assert_int_equal(extid_config_load(c, 5, argv, &f->d.log), EXTID_OK);
     assert_int_equal(c->timeout, 40);
     assert_string_equal(c->authority, "https://arg.example.test");
     assert_string_equal(c->client_id, "from-arg");
@@ -293,7 +258,7 @@ static void test_argument_tenant_overrides_file_authority(void **state)
     const char *argv[] = { NULL, "tenant=argtenant" };
 
     argv[0] = write_conf(f, "authority = https://file.example.test\nclient_id = c\n");
-    assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->log), EXTID_OK);
+    assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->d.log), EXTID_OK);
     assert_string_equal(f->cfg.authority,
                         "https://argtenant.ciamlogin.com/argtenant.onmicrosoft.com");
 }
@@ -307,7 +272,7 @@ static void test_default_file_missing_is_fine_with_arguments(void **state)
 
     if (lstat(EXTID_DEFAULT_CONFIG, &st) == 0)
         skip();
-    assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->log), EXTID_OK);
+    assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->d.log), EXTID_OK);
     assert_string_equal(f->cfg.config_file, EXTID_DEFAULT_CONFIG);
     assert_string_equal(f->cfg.client_id, "abc");
 }
@@ -320,51 +285,54 @@ static void test_default_file_missing_needs_required_keys(void **state)
 
     if (lstat(EXTID_DEFAULT_CONFIG, &st) == 0)
         skip();
-    assert_int_equal(extid_config_load(&f->cfg, 1, argv, &f->log), EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    assert_logged(f, EXTID_DEFAULT_CONFIG ": no tenant or authority given");
-    assert_logged(f, EXTID_DEFAULT_CONFIG ": no client_id given");
+    expect_refused(f, 1, argv, NULL, EXTID_DEFAULT_CONFIG ": no tenant or authority given");
+    assert_logged(&f->d.cap, EXTID_DEFAULT_CONFIG ": no client_id given");
 }
 
 static void test_named_file_missing_is_an_error(void **state)
 {
     struct fixture *f = *state;
-    char arg[300], want[512];
+    char path[256], arg[300];
     const char *argv[] = { arg, "tenant=contoso", "client_id=abc" };
 
-    snprintf(arg, sizeof arg, "config=%s/absent.conf", f->dir);
-    snprintf(want, sizeof want, "%s/absent.conf: cannot open: No such file or directory",
-             f->dir);
-    assert_int_equal(extid_config_load(&f->cfg, 3, argv, &f->log), EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    assert_logged(f, want);
+    snprintf(path, sizeof path, "%s/absent.conf", f->d.dir);
+    snprintf(arg, sizeof arg, "config=%s", path);
+    expect_refused(f, 3, argv, path, ": cannot open: No such file or directory");
 }
 
 static void test_unsafe_file_is_an_error(void **state)
 {
     struct fixture *f = *state;
     const char *argv[] = { NULL, "tenant=contoso", "client_id=abc" };
-    char want[512];
 
     argv[0] = write_conf_as(f, "timeout = 5\n", 65534, 0644);
-    snprintf(want, sizeof want, "%s: is owned by uid 65534, not root", f->path);
-    assert_int_equal(extid_config_load(&f->cfg, 3, argv, &f->log), EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    assert_logged(f, want);
+    expect_refused(f, 3, argv, f->d.path, ": is owned by uid 65534, not root");
 
     argv[0] = write_conf_as(f, "timeout = 5\n", 0, 0664);
-    snprintf(want, sizeof want, "%s: is writable by group or others (mode 0664)", f->path);
-    assert_int_equal(extid_config_load(&f->cfg, 3, argv, &f->log), EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    assert_logged(f, want);
+    expect_refused(f, 3, argv, f->d.path, ": is writable by group or others (mode 0664)");
 }
 
-/* A file with one bad line after two good ones: the error names file:3 and the reason. */
+/* One bad line in an otherwise good file: the error names file:line and the reason. */
 struct file_case {
     const char *line;
     const char *reason;
 };
 
+/* Each case's line between the good lines before and after; where is ":<its number>: ". */
+static void expect_line_cases(struct fixture *f, const struct file_case *cases, size_t n,
+                              const char *before, const char *after, const char *where)
+{
+    char text[512];
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        snprintf(text, sizeof text, "%s%s\n%s", before, cases[i].line, after);
+        expect_file_refused(f, text, where);
+        assert_logged(&f->d.cap, cases[i].reason);
+    }
+}
+
+/* After the tenant and client_id lines, so on line 3. */
 static const struct file_case file_cases[] = {
     { "colour = blue", "unknown key 'colour'" },
     { "client_id = again", "client_id given twice (first at line 2)" },
@@ -410,22 +378,8 @@ static const struct file_case file_cases[] = {
 
 static void test_file_errors(void **state)
 {
-    struct fixture *f = *state;
-    char text[512], want[512];
-    size_t i;
-
-    for (i = 0; i < sizeof file_cases / sizeof file_cases[0]; i++) {
-        snprintf(text, sizeof text, "tenant = contoso\nclient_id = abc\n%s\n",
-                 file_cases[i].line);
-        unlink(f->path);
-        f->loglen = 0;
-        f->logbuf[0] = '\0';
-        assert_int_equal(load1(f, write_conf(f, text)), EXTID_CONFIG_ERR);
-        assert_cleared(&f->cfg);
-        snprintf(want, sizeof want, "%s:3: ", f->path);
-        assert_logged(f, want);
-        assert_logged(f, file_cases[i].reason);
-    }
+    expect_line_cases(*state, file_cases, sizeof file_cases / sizeof file_cases[0],
+                      "tenant = contoso\nclient_id = abc\n", "", ":3: ");
 }
 
 /* Authority and tenant lines replace the tenant line, so they are line 1. */
@@ -452,21 +406,9 @@ static const struct file_case authority_cases[] = {
 
 static void test_authority_and_tenant_errors(void **state)
 {
-    struct fixture *f = *state;
-    char text[512], want[512];
-    size_t i;
-
-    for (i = 0; i < sizeof authority_cases / sizeof authority_cases[0]; i++) {
-        snprintf(text, sizeof text, "%s\nclient_id = abc\n", authority_cases[i].line);
-        unlink(f->path);
-        f->loglen = 0;
-        f->logbuf[0] = '\0';
-        assert_int_equal(load1(f, write_conf(f, text)), EXTID_CONFIG_ERR);
-        assert_cleared(&f->cfg);
-        snprintf(want, sizeof want, "%s:1: ", f->path);
-        assert_logged(f, want);
-        assert_logged(f, authority_cases[i].reason);
-    }
+    expect_line_cases(*state, authority_cases,
+                      sizeof authority_cases / sizeof authority_cases[0], "",
+                      "client_id = abc\n", ":1: ");
 }
 
 static void test_tenant_63_chars_is_fine(void **state)
@@ -485,39 +427,22 @@ static void test_tenant_and_authority_together(void **state)
 {
     struct fixture *f = *state;
     const char *argv[] = { NULL, "authority=https://b.example.test", "tenant=a", "client_id=c" };
-    char want[512];
 
-    assert_int_equal(load1(f, write_conf(f, "tenant = a\nauthority = https://b.example.test\n"
-                                            "client_id = c\n")),
-                     EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    snprintf(want, sizeof want, "%s:2: give either tenant or authority, not both", f->path);
-    assert_logged(f, want);
+    expect_file_refused(f, "tenant = a\nauthority = https://b.example.test\nclient_id = c\n",
+                        ":2: give either tenant or authority, not both");
 
     /* The same in the arguments, in the other order. */
     argv[0] = write_conf(f, "\n");
-    assert_int_equal(extid_config_load(&f->cfg, 4, argv, &f->log), EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    assert_logged(f, "argument 3 (tenant=a): give either tenant or authority, not both");
+    expect_refused(f, 4, argv, NULL,
+                   "argument 3 (tenant=a): give either tenant or authority, not both");
 }
 
 static void test_missing_required_keys(void **state)
 {
     struct fixture *f = *state;
-    char want[512];
 
-    assert_int_equal(load1(f, write_conf(f, "client_id = abc\n")), EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    snprintf(want, sizeof want, "%s: no tenant or authority given", f->path);
-    assert_logged(f, want);
-
-    unlink(f->path);
-    f->loglen = 0;
-    f->logbuf[0] = '\0';
-    assert_int_equal(load1(f, write_conf(f, "tenant = contoso\n")), EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    snprintf(want, sizeof want, "%s: no client_id given", f->path);
-    assert_logged(f, want);
+    expect_file_refused(f, "client_id = abc\n", ": no tenant or authority given");
+    expect_file_refused(f, "tenant = contoso\n", ": no client_id given");
 }
 
 /* Argument errors name the argument's position (1-based) and text. */
@@ -554,11 +479,7 @@ static void test_argument_errors(void **state)
 
     for (i = 0; i < sizeof arg_cases / sizeof arg_cases[0]; i++) {
         argv[1] = arg_cases[i].arg;
-        f->loglen = 0;
-        f->logbuf[0] = '\0';
-        assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->log), EXTID_CONFIG_ERR);
-        assert_cleared(&f->cfg);
-        assert_logged(f, arg_cases[i].want);
+        expect_refused(f, 2, argv, NULL, arg_cases[i].want);
     }
 }
 
@@ -568,9 +489,8 @@ static void test_argument_given_twice(void **state)
     const char *argv[] = { write_conf(f, "tenant = t\nclient_id = c\n"), "timeout=5",
                            "timeout=6" };
 
-    assert_int_equal(extid_config_load(&f->cfg, 3, argv, &f->log), EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    assert_logged(f, "argument 3 (timeout=6): timeout given twice (first at argument 2)");
+    expect_refused(f, 3, argv, NULL,
+                   "argument 3 (timeout=6): timeout given twice (first at argument 2)");
 }
 
 static void test_config_argument_twice_or_relative(void **state)
@@ -582,13 +502,9 @@ static void test_config_argument_twice_or_relative(void **state)
 
     snprintf(want, sizeof want, "argument 2 (%s): config given twice (first at argument 1)",
              f->arg);
-    assert_int_equal(extid_config_load(&f->cfg, 2, twice, &f->log), EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    assert_logged(f, want);
-
-    assert_int_equal(extid_config_load(&f->cfg, 3, relative, &f->log), EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    assert_logged(f, "argument 1 (config=pam_extid.conf): config must be an absolute path");
+    expect_refused(f, 2, twice, NULL, want);
+    expect_refused(f, 3, relative, NULL,
+                   "argument 1 (config=pam_extid.conf): config must be an absolute path");
 }
 
 static void test_null_argument(void **state)
@@ -596,42 +512,31 @@ static void test_null_argument(void **state)
     struct fixture *f = *state;
     const char *argv[] = { write_conf(f, "tenant = t\nclient_id = c\n"), NULL };
 
-    assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->log), EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    assert_logged(f, "argument 2 ((null)): missing argument");
+    expect_refused(f, 2, argv, NULL, "argument 2 ((null)): missing argument");
 }
 
 static void test_every_error_is_reported(void **state)
 {
     struct fixture *f = *state;
-    char want[512];
 
-    assert_int_equal(load1(f, write_conf(f, "tenant = t\nclient_id = c\ntimeout = x\n"
-                                            "# fine\nmax_attempts = 0\nbogus = 1\n")),
-                     EXTID_CONFIG_ERR);
-    assert_cleared(&f->cfg);
-    snprintf(want, sizeof want, "%s:3: timeout must be", f->path);
-    assert_logged(f, want);
-    snprintf(want, sizeof want, "%s:5: max_attempts is 0", f->path);
-    assert_logged(f, want);
-    snprintf(want, sizeof want, "%s:6: unknown key 'bogus'", f->path);
-    assert_logged(f, want);
+    expect_file_refused(f, "tenant = t\nclient_id = c\ntimeout = x\n"
+                           "# fine\nmax_attempts = 0\nbogus = 1\n",
+                        ":3: timeout must be");
+    assert_logged_at(&f->d.cap, f->d.path, ":5: max_attempts is 0");
+    assert_logged_at(&f->d.cap, f->d.path, ":6: unknown key 'bogus'");
 }
 
 static void test_long_line(void **state)
 {
     struct fixture *f = *state;
-    char *text = malloc(6000), want[512];
+    char *text = malloc(6000);
 
     assert_non_null(text);
     strcpy(text, "tenant = t\nclient_id = c\nusers = /");
     memset(text + strlen(text), 'a', 5000);
     strcpy(text + 34 + 5000, "\n");
-    assert_int_equal(load1(f, write_conf(f, text)), EXTID_CONFIG_ERR);
+    expect_file_refused(f, text, ":3: line longer than 4096 bytes");
     free(text);
-    assert_cleared(&f->cfg);
-    snprintf(want, sizeof want, "%s:3: line longer than 4096 bytes", f->path);
-    assert_logged(f, want);
 }
 
 static void test_free_is_idempotent(void **state)

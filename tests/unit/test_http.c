@@ -8,24 +8,16 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
-#include <dirent.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <openssl/evp.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cache.h"
 #include "discovery.h"
 #include "http.h"
 #include "nativeauth.h"
+#include "unit_fixture.h"
 
 #define MIB (1024 * 1024)
 
@@ -216,14 +208,9 @@ struct server {
     char other[128];
 };
 
-struct capture {
-    char buf[32768];
-    size_t len;
-};
-
 struct ctx {
     struct server *srv;
-    struct capture cap;
+    struct ufx_log cap;
     struct extid_log log;
     struct extid_config cfg;
     struct extid_http h;
@@ -232,35 +219,6 @@ struct ctx {
     char authority[128];
     char url[256];
 };
-
-static void emit(void *c, int priority, const char *msg)
-{
-    struct capture *cap = c;
-    int n = snprintf(cap->buf + cap->len, sizeof(cap->buf) - cap->len, "%d|%s\n", priority, msg);
-    if (n > 0 && (size_t)n < sizeof(cap->buf) - cap->len)
-        cap->len += (size_t)n;
-}
-
-static void cap_reset(struct ctx *c)
-{
-    c->cap.len = 0;
-    c->cap.buf[0] = '\0';
-}
-
-#define assert_logged(c, s)                                                                 \
-    do {                                                                                    \
-        if (!strstr((c)->cap.buf, (s)))                                                     \
-            fail_msg("log lacks \"%s\":\n%s", (s), (c)->cap.buf);                           \
-    } while (0)
-#define assert_not_logged(c, s) assert_null(strstr((c)->cap.buf, (s)))
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int server_stop(void **state)
 {
@@ -271,7 +229,7 @@ static int server_stop(void **state)
         kill(s->pid, SIGTERM);
         waitpid(s->pid, NULL, 0);
     }
-    nftw(s->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    ufx_rm_tree(s->dir);
     free(s);
     return 0;
 }
@@ -342,12 +300,10 @@ static int setup(void **state)
     if (!c)
         return -1;
     c->srv = s;
-    c->log.emit = emit;
-    c->log.ctx = &c->cap;
-    c->log.debug = true;
+    c->log = ufx_log_sink(&c->cap, true);
     snprintf(c->authority, sizeof(c->authority), "%s/t", s->base);
     snprintf(c->cache, sizeof(c->cache), "%s/cache", s->dir);
-    nftw(c->cache, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    ufx_rm_tree(c->cache);
     c->cfg.authority = c->authority;
     c->cfg.client_id = (char *)"cid";
     c->cfg.ca_file = s->ca;
@@ -414,7 +370,7 @@ static void test_get_and_connection_reuse(void **state)
     assert_int_equal(num_connects(c), 0);
     extid_http_response_free(&r);
     assert_int_equal(c->h.requests, 4);
-    assert_logged(c, "reused connection");
+    assert_logged(&c->cap, "reused connection");
 }
 
 static cJSON *echo_headers(cJSON *echo)
@@ -526,12 +482,12 @@ static void test_body_cap(void **state)
     static const char *const over[] = { "/big", "/bigchunked" };
     static const char *const exact[] = { "/exact", "/exactchunked" };
     for (int i = 0; i < 2; i++) {
-        cap_reset(c);
+        ufx_log_clear(&c->cap);
         assert_int_equal(get(c, over[i], &r), EXTID_UNAVAILABLE);
         assert_null(r.body);
         assert_int_equal(r.len, 0);
-        assert_logged(c, "larger than 1048576 bytes");
-        assert_logged(c, over[i]);
+        assert_logged(&c->cap, "larger than 1048576 bytes");
+        assert_logged(&c->cap, over[i]);
         /* The handle survives an aborted transfer. */
         assert_int_equal(get(c, exact[i], &r), EXTID_OK);
         assert_int_equal(r.status, 200);
@@ -553,19 +509,19 @@ static void test_untrusted_certificate(void **state)
     assert_null(r.body);
     assert_int_equal(r.status, 0);
     snprintf(want, sizeof(want), "GET %s/ok: SSL certificate problem", c->srv->base);
-    assert_logged(c, want);
+    assert_logged(&c->cap, want);
 
     c->cfg.ca_file = NULL; /* system store: does not know the test CA either */
     assert_int_equal(session(c), EXTID_OK);
     assert_int_equal(get(c, "/ok", &r), EXTID_UNAVAILABLE);
 
     /* Trusted CA, wrong name: the certificate is for 127.0.0.1 only. */
-    cap_reset(c);
+    ufx_log_clear(&c->cap);
     c->cfg.ca_file = c->srv->ca;
     assert_int_equal(session(c), EXTID_OK);
     snprintf(c->url, sizeof(c->url), "https://localhost:%d/ok", c->srv->port);
     assert_int_equal(extid_http_get(&c->h, c->url, &r), EXTID_UNAVAILABLE);
-    assert_logged(c, "localhost");
+    assert_logged(&c->cap, "localhost");
 }
 
 static void test_non_https_refused(void **state)
@@ -580,7 +536,7 @@ static void test_non_https_refused(void **state)
     assert_int_equal(extid_http_get(&c->h, "file:///etc/passwd", &r), EXTID_UNAVAILABLE);
     assert_int_equal(extid_http_get(&c->h, "ftp://127.0.0.1:1/x", &r), EXTID_UNAVAILABLE);
     assert_null(r.body);
-    assert_logged(c, "only https:// URLs are allowed");
+    assert_logged(&c->cap, "only https:// URLs are allowed");
     assert_int_equal(c->h.requests, 0);
 }
 
@@ -653,10 +609,10 @@ static void test_timeout_and_refused(void **state)
     time_t t0 = time(NULL);
     assert_int_equal(get(c, "/slow", &r), EXTID_UNAVAILABLE);
     assert_true(time(NULL) - t0 <= 2);
-    assert_logged(c, "timed out");
-    cap_reset(c);
+    assert_logged(&c->cap, "timed out");
+    ufx_log_clear(&c->cap);
     assert_int_equal(extid_http_get(&c->h, "https://127.0.0.1:1/", &r), EXTID_UNAVAILABLE);
-    assert_logged(c, "GET https://127.0.0.1:1/: ");
+    assert_logged(&c->cap, "GET https://127.0.0.1:1/: ");
 }
 
 static void test_args(void **state)
@@ -724,8 +680,8 @@ static void test_nativeauth_flow(void **state)
     free(ct);
     assert_int_equal(num_connects(c), 0);
     assert_no_secrets(c);
-    assert_logged(c, "token: HTTP 400: wrong code (error=invalid_grant suberror=invalid_oob_value "
-                     "error_code=50181");
+    assert_logged(&c->cap, "token: HTTP 400: wrong code (error=invalid_grant "
+                           "suberror=invalid_oob_value error_code=50181");
 }
 
 static void test_nativeauth_failures(void **state)
@@ -735,14 +691,14 @@ static void test_nativeauth_failures(void **state)
 
     assert_int_equal(extid_na_initiate(&c->h, "nobody@example.com", &ct), EXTID_AUTH_ERR);
     assert_null(ct);
-    assert_logged(c, "initiate: HTTP 400: no such user at Entra (error=user_not_found suberror=- "
-                     "error_code=50034 trace_id=tr-1 correlation_id=co-1)");
+    assert_logged(&c->cap, "initiate: HTTP 400: no such user at Entra (error=user_not_found "
+                           "suberror=- error_code=50034 trace_id=tr-1 correlation_id=co-1)");
     assert_int_equal(extid_na_initiate(&c->h, "redirect@example.com", &ct), EXTID_AUTH_ERR);
     assert_null(ct);
     assert_int_equal(extid_na_initiate(&c->h, "busy@example.com", &ct), EXTID_UNAVAILABLE);
-    assert_logged(c, "initiate: HTTP 503: server error");
+    assert_logged(&c->cap, "initiate: HTTP 503: server error");
     assert_int_equal(extid_na_initiate(&c->h, "noct@example.com", &ct), EXTID_UNAVAILABLE);
-    assert_logged(c, "initiate: HTTP 200 answer has no continuation_token");
+    assert_logged(&c->cap, "initiate: HTTP 200 answer has no continuation_token");
     assert_null(ct);
 
     c->cfg.client_id = (char *)"someone-else";
@@ -789,24 +745,11 @@ static void cache_name(const char *authority, const char *prefix, char *out, siz
     snprintf(out, n, "%s-%s.json", prefix, hex);
 }
 
-static int count_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    if (!d)
-        return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n;
-}
-
 static void age_file(struct ctx *c, const char *name, time_t secs)
 {
     char p[512];
-    struct timespec ts[2] = { { time(NULL) - secs, 0 }, { time(NULL) - secs, 0 } };
     snprintf(p, sizeof(p), "%s/%s", c->cache, name);
-    assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+    ufx_set_mtime(p, time(NULL) - secs);
 }
 
 static void test_discovery_and_cache(void **state)
@@ -836,7 +779,7 @@ static void test_discovery_and_cache(void **state)
     assert_int_equal(stat(p, &st), 0);
     assert_int_equal(stat(c->cache, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0700);
-    assert_int_equal(count_files(c->cache), 2);
+    assert_int_equal(ufx_count_entries(c->cache, NULL), 2);
 
     /* Second call: from the cache, no request. */
     assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
@@ -874,19 +817,19 @@ static void test_discovery_and_cache(void **state)
     assert_non_null(strstr(si.jwks_json, "\"kid\": \"u\""));
     assert_non_null(strstr(si.issuer, "/u/v2.0"));
     extid_signing_info_free(&si);
-    assert_int_equal(count_files(c->cache), 4);
+    assert_int_equal(ufx_count_entries(c->cache, NULL), 4);
 }
 
 static void expect_discovery_failure(struct ctx *c, const char *tenant, const char *why)
 {
     struct extid_signing_info si;
     snprintf(c->authority, sizeof(c->authority), "%s/%s", c->srv->base, tenant);
-    cap_reset(c);
+    ufx_log_clear(&c->cap);
     memset(&si, 0x5a, sizeof(si));
     assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_UNAVAILABLE);
     assert_null(si.issuer);
     assert_null(si.jwks_json);
-    assert_logged(c, why);
+    assert_logged(&c->cap, why);
 }
 
 static void test_discovery_bad_answers(void **state)
@@ -899,7 +842,7 @@ static void test_discovery_bad_answers(void **state)
     /* Nothing was cached, so the next call asks again. */
     expect_discovery_failure(c, "badjwks", "JWKS has no \"keys\" array");
     assert_int_equal(hits(c, "/badjwks/keys"), 2);
-    assert_int_equal(count_files(c->cache), 0);
+    assert_int_equal(ufx_count_entries(c->cache, NULL), 0);
     c->cfg.authority = NULL;
     struct extid_signing_info si;
     assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_CONFIG_ERR);
@@ -919,11 +862,11 @@ static void test_discovery_cache_unusable(void **state)
     assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
     assert_non_null(si.issuer);
     extid_signing_info_free(&si);
-    assert_logged(c, "4|cache: cannot write");
+    assert_logged(&c->cap, "4|cache: cannot write");
     assert_int_equal(rmdir(p), 0);
 
     /* An unsafe cache directory is neither read nor written. */
-    cap_reset(c);
+    ufx_log_clear(&c->cap);
     assert_int_equal(chmod(c->cache, 0777), 0);
     int before = hits(c, "/t/keys");
     assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
@@ -931,7 +874,7 @@ static void test_discovery_cache_unusable(void **state)
     assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
     extid_signing_info_free(&si);
     assert_int_equal(hits(c, "/t/keys"), before + 2);
-    assert_logged(c, "writable by group or others");
+    assert_logged(&c->cap, "writable by group or others");
     assert_int_equal(chmod(c->cache, 0700), 0);
 
     /* A cache directory that cannot be created. */
@@ -943,21 +886,23 @@ static void test_discovery_cache_unusable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_get_and_connection_reuse, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_headers_and_methods, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_form_encoding, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_untrusted_certificate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_non_https_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_statuses_and_retry_after, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_proxy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_timeout_and_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_args, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nativeauth_flow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nativeauth_failures, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_discovery_and_cache, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_discovery_bad_answers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_discovery_cache_unusable, setup, teardown),
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_get_and_connection_reuse),
+        T(test_headers_and_methods),
+        T(test_form_encoding),
+        T(test_body_cap),
+        T(test_untrusted_certificate),
+        T(test_non_https_refused),
+        T(test_statuses_and_retry_after),
+        T(test_proxy),
+        T(test_timeout_and_refused),
+        T(test_args),
+        T(test_nativeauth_flow),
+        T(test_nativeauth_failures),
+        T(test_discovery_and_cache),
+        T(test_discovery_bad_answers),
+        T(test_discovery_cache_unusable),
+#undef T
     };
     return cmocka_run_group_tests(tests, server_start, server_stop);
 }

@@ -6,34 +6,7 @@
 
 #include "jwks.h"
 #include "token_fixture.h"
-
-struct keys {
-    EVP_PKEY *a, *b, *small;
-};
-
-static int setup_keys(void **state)
-{
-    struct keys *k = calloc(1, sizeof *k);
-
-    if (!k)
-        return -1;
-    k->a = fx_key(FX_KEY_A_PEM);
-    k->b = fx_key(FX_KEY_B_PEM);
-    k->small = fx_key(FX_KEY_SMALL_PEM);
-    *state = k;
-    return k->a && k->b && k->small ? 0 : -1;
-}
-
-static int teardown_keys(void **state)
-{
-    struct keys *k = *state;
-
-    EVP_PKEY_free(k->a);
-    EVP_PKEY_free(k->b);
-    EVP_PKEY_free(k->small);
-    free(k);
-    return 0;
-}
+#include "unit_fixture.h"
 
 /* Runs the lookup on text and returns the result; *found gets the key (or NULL). */
 static enum extid_result lookup(const char *text, const char *kid, EVP_PKEY **found,
@@ -45,28 +18,66 @@ static enum extid_result lookup(const char *text, const char *kid, EVP_PKEY **fo
     return extid_jwks_find_key(text, strlen(text), kid, found, &log);
 }
 
-/* Looks up kid in a JWKS made of the given JWK and expects rc, with needle in the log. */
+/* Looks up kid in text (which it frees) and expects the public half of want. */
+static void expect_key(char *text, const char *kid, EVP_PKEY *want, struct fx_log *cap)
+{
+    EVP_PKEY *key;
+
+    assert_int_equal(lookup(text, kid, &key, cap), EXTID_OK);
+    assert_int_equal(EVP_PKEY_eq(key, want), 1);
+    EVP_PKEY_free(key);
+    free(text);
+}
+
+/* Looks up kid in a JWKS made of the given JWK and expects rc, with needle (if any) in the
+ * log. */
 static void expect_one(cJSON *jwk, const char *kid, enum extid_result rc, const char *needle)
 {
     char *text = fx_jwks(jwk, NULL);
     struct fx_log cap;
     EVP_PKEY *key;
+    enum extid_result got = lookup(text, kid, &key, &cap);
 
-    assert_int_equal(lookup(text, kid, &key, &cap), rc);
+    if (got != rc)
+        fail_msg("%s: got %s, want %s", text, extid_result_name(got), extid_result_name(rc));
     if (rc == EXTID_OK) {
         assert_non_null(key);
         EVP_PKEY_free(key);
     } else {
         assert_null(key);
     }
-    if (needle && !fx_logged(&cap, needle))
-        fail_msg("log lacks \"%s\":\n%s", needle, cap.text);
+    if (needle)
+        assert_text_logged(cap.text, needle);
     free(text);
+}
+
+/* Key A's JWK (kid "k") with one member set to value, given as JSON text (NULL removes the
+ * member), looked up as in expect_one. */
+struct member_case {
+    const char *member;
+    const char *value;
+    enum extid_result want;
+    const char *needle;
+};
+
+static void expect_member_cases(const struct fx_keys *k, const struct member_case *cases,
+                                size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cJSON *jwk = fx_jwk(k->a, "k"), *value = NULL;
+
+        if (cases[i].value) {
+            value = cJSON_Parse(cases[i].value);
+            assert_non_null(value);
+        }
+        fx_set(jwk, cases[i].member, value);
+        expect_one(jwk, "k", cases[i].want, cases[i].needle);
+    }
 }
 
 static void test_finds_key_by_kid(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *text = fx_jwks(fx_jwk(k->b, "key-b"), fx_jwk(k->a, "key-a"), NULL);
     struct fx_log cap;
     EVP_PKEY *key;
@@ -76,15 +87,12 @@ static void test_finds_key_by_kid(void **state)
     assert_int_equal(EVP_PKEY_eq(key, k->b), 0);
     assert_int_equal(EVP_PKEY_get_bits(key), 2048);
     EVP_PKEY_free(key);
-    assert_int_equal(lookup(text, "key-b", &key, &cap), EXTID_OK);
-    assert_int_equal(EVP_PKEY_eq(key, k->b), 1);
-    EVP_PKEY_free(key);
-    free(text);
+    expect_key(text, "key-b", k->b, &cap);
 }
 
 static void test_unknown_kid(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *text = fx_jwks(fx_jwk(k->a, "key-a"), fx_jwk(k->b, NULL), NULL);
     struct fx_log cap;
     EVP_PKEY *key;
@@ -100,7 +108,7 @@ static void test_unknown_kid(void **state)
 
 static void test_non_string_kid_is_not_a_match(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     cJSON *jwk = fx_jwk(k->a, NULL);
 
     cJSON_AddNumberToObject(jwk, "kid", 5);
@@ -109,115 +117,67 @@ static void test_non_string_kid_is_not_a_match(void **state)
 
 static void test_duplicate_kid_first_valid_wins(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     struct fx_log cap;
-    EVP_PKEY *key;
-    char *text;
 
     /* First entry unusable (weak), second good: the good one is used. */
-    text = fx_jwks(fx_jwk(k->small, "dup"), fx_jwk(k->a, "dup"), fx_jwk(k->b, "dup"), NULL);
-    assert_int_equal(lookup(text, "dup", &key, &cap), EXTID_OK);
-    assert_int_equal(EVP_PKEY_eq(key, k->a), 1);
+    expect_key(fx_jwks(fx_jwk(k->small, "dup"), fx_jwk(k->a, "dup"), fx_jwk(k->b, "dup"), NULL),
+               "dup", k->a, &cap);
     assert_true(fx_logged(&cap, "1024 bits"));
-    EVP_PKEY_free(key);
-    free(text);
     /* Two good ones: the first. */
-    text = fx_jwks(fx_jwk(k->b, "dup"), fx_jwk(k->a, "dup"), NULL);
-    assert_int_equal(lookup(text, "dup", &key, &cap), EXTID_OK);
-    assert_int_equal(EVP_PKEY_eq(key, k->b), 1);
-    EVP_PKEY_free(key);
-    free(text);
+    expect_key(fx_jwks(fx_jwk(k->b, "dup"), fx_jwk(k->a, "dup"), NULL), "dup", k->b, &cap);
 }
 
 static void test_small_key_refused(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
 
     expect_one(fx_jwk(k->small, "weak"), "weak", EXTID_UNAVAILABLE, "1024 bits");
 }
 
+static const struct member_case kty_use_alg_cases[] = {
+    { "kty", "\"EC\"", EXTID_UNAVAILABLE, "kty" },
+    { "kty", NULL, EXTID_UNAVAILABLE, "kty" },
+    { "use", "\"enc\"", EXTID_UNAVAILABLE, "use=\"enc\"" },
+    { "use", "1", EXTID_UNAVAILABLE, "\"use\" is not a string" },
+    { "alg", "\"RS384\"", EXTID_UNAVAILABLE, "alg=\"RS384\"" },
+    { "alg", "\"none\"", EXTID_UNAVAILABLE, "alg=\"none\"" },
+};
+
 static void test_kty_use_alg(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     cJSON *jwk;
 
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "kty", cJSON_CreateString("EC"));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "kty");
+    expect_member_cases(k, kty_use_alg_cases,
+                        sizeof kty_use_alg_cases / sizeof kty_use_alg_cases[0]);
 
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "kty", NULL);
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "kty");
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "use", cJSON_CreateString("enc"));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "use=\"enc\"");
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "use", cJSON_CreateNumber(1));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "\"use\" is not a string");
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "alg", cJSON_CreateString("RS384"));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "alg=\"RS384\"");
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "alg", cJSON_CreateString("none"));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "alg=\"none\"");
-
-    /* Both are optional. */
+    /* Both use and alg are optional. */
     jwk = fx_jwk(k->a, "k");
     fx_set(jwk, "use", NULL);
     fx_set(jwk, "alg", NULL);
     expect_one(jwk, "k", EXTID_OK, NULL);
 }
 
+static const struct member_case modulus_exponent_cases[] = {
+    { "n", "12345", EXTID_UNAVAILABLE, "\"n\" missing or not a string" },
+    { "n", NULL, EXTID_UNAVAILABLE, "\"n\" missing or not a string" },
+    { "n", "\"AQAB+/==\"", EXTID_UNAVAILABLE, "\"n\" is not valid base64url" },
+    { "n", "\"\"", EXTID_UNAVAILABLE, "\"n\" is not valid base64url" },
+    { "e", NULL, EXTID_UNAVAILABLE, "\"e\" missing or not a string" },
+    { "e", "\"AQA=\"", EXTID_UNAVAILABLE, "\"e\" is not valid base64url" },
+    /* e = 2 (even), e = 1, e = 65536 (even): refused. */
+    { "e", "\"Ag\"", EXTID_UNAVAILABLE, "exponent" },
+    { "e", "\"AQ\"", EXTID_UNAVAILABLE, "exponent" },
+    { "e", "\"AQAA\"", EXTID_UNAVAILABLE, "exponent" },
+    /* e = 3 is odd and at least 3: accepted. */
+    { "e", "\"Aw\"", EXTID_OK, NULL },
+};
+
 static void test_bad_modulus_or_exponent(void **state)
 {
-    struct keys *k = *state;
-    cJSON *jwk;
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "n", cJSON_CreateNumber(12345));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "\"n\" missing or not a string");
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "n", NULL);
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "\"n\" missing or not a string");
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "n", cJSON_CreateString("AQAB+/=="));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "\"n\" is not valid base64url");
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "n", cJSON_CreateString(""));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "\"n\" is not valid base64url");
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "e", NULL);
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "\"e\" missing or not a string");
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "e", cJSON_CreateString("AQA="));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "\"e\" is not valid base64url");
-
-    /* e = 2 (even), e = 1, e = 65536 (even): refused. */
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "e", cJSON_CreateString("Ag"));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "exponent");
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "e", cJSON_CreateString("AQ"));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "exponent");
-
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "e", cJSON_CreateString("AQAA"));
-    expect_one(jwk, "k", EXTID_UNAVAILABLE, "exponent");
-
-    /* e = 3 is odd and at least 3: accepted. */
-    jwk = fx_jwk(k->a, "k");
-    fx_set(jwk, "e", cJSON_CreateString("Aw"));
-    expect_one(jwk, "k", EXTID_OK, NULL);
+    expect_member_cases(*state, modulus_exponent_cases,
+                        sizeof modulus_exponent_cases / sizeof modulus_exponent_cases[0]);
 }
 
 static void expect_malformed(const char *text, size_t len, const char *needle)
@@ -228,13 +188,12 @@ static void expect_malformed(const char *text, size_t len, const char *needle)
 
     assert_int_equal(extid_jwks_find_key(text, len, "key-a", &key, &log), EXTID_UNAVAILABLE);
     assert_null(key);
-    if (!fx_logged(&cap, needle))
-        fail_msg("log lacks \"%s\":\n%s", needle, cap.text);
+    assert_text_logged(cap.text, needle);
 }
 
 static void test_malformed_jwks(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *good = fx_jwks(fx_jwk(k->a, "key-a"), NULL);
     size_t glen = strlen(good);
     char *buf;
@@ -273,12 +232,11 @@ static void test_malformed_jwks(void **state)
 
 static void test_size_limits(void **state)
 {
-    struct keys *k = *state;
     size_t big = 256 * 1024 + 1;
     char *text = malloc(big + 1);
     cJSON *doc, *keys;
 
-    (void)k;
+    (void)state;
     /* Over the byte limit: refused before parsing, whatever the content. */
     memset(text, ' ', big);
     text[0] = '{';
@@ -300,7 +258,7 @@ static void test_size_limits(void **state)
 
 static void test_bad_arguments(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *text = fx_jwks(fx_jwk(k->a, "key-a"), NULL);
     struct fx_log cap;
     struct extid_log log = fx_log_sink(&cap);
@@ -334,5 +292,5 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
     };
 
-    return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
+    return cmocka_run_group_tests(tests, fx_keys_setup, fx_keys_teardown);
 }

@@ -6,32 +6,7 @@
 
 #include "jwt.h"
 #include "token_fixture.h"
-
-struct keys {
-    EVP_PKEY *a, *b;
-};
-
-static int setup_keys(void **state)
-{
-    struct keys *k = calloc(1, sizeof *k);
-
-    if (!k)
-        return -1;
-    k->a = fx_key(FX_KEY_A_PEM);
-    k->b = fx_key(FX_KEY_B_PEM);
-    *state = k;
-    return k->a && k->b ? 0 : -1;
-}
-
-static int teardown_keys(void **state)
-{
-    struct keys *k = *state;
-
-    EVP_PKEY_free(k->a);
-    EVP_PKEY_free(k->b);
-    free(k);
-    return 0;
-}
+#include "unit_fixture.h"
 
 static char *good_token(EVP_PKEY *key)
 {
@@ -54,8 +29,7 @@ static void expect_parse_fail(const char *text, const char *needle)
     memset(&jwt, 0xa5, sizeof jwt);
     assert_int_equal(extid_jwt_parse(text, &jwt, &log), EXTID_AUTH_ERR);
     assert_true(jwt_is_empty(&jwt));
-    if (!fx_logged(&cap, needle))
-        fail_msg("log lacks \"%s\":\n%s", needle, cap.text);
+    assert_text_logged(cap.text, needle);
 }
 
 /* Parses, then verifies with key; returns the verification result. */
@@ -73,7 +47,7 @@ static enum extid_result parse_verify(const char *text, EVP_PKEY *key, struct fx
 
 static void test_good_token(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *tok = good_token(k->a);
     struct fx_log cap;
     struct extid_log log = fx_log_sink(&cap);
@@ -99,7 +73,7 @@ static void test_good_token(void **state)
 
 static void test_other_key_refused(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *tok = good_token(k->b);
     struct fx_log cap;
 
@@ -125,7 +99,7 @@ static char *splice_payload(const char *tok, const char *payload_text)
 /* Another payload under a valid signature. */
 static void test_tampered_payload(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *tok = good_token(k->a);
     cJSON *claims = fx_claims();
     char *text, *evil;
@@ -151,7 +125,7 @@ static void test_tampered_payload(void **state)
 
 static void test_tampered_signature(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *tok = good_token(k->a);
     size_t len = strlen(tok);
     struct fx_log cap;
@@ -178,7 +152,7 @@ static void test_tampered_signature(void **state)
 
 static void test_rs384_signature_refused(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *hdr = fx_header(FX_KID), *payload = fx_text(fx_claims());
     char *tok = fx_sign_rsa_md(hdr, payload, k->a, EVP_sha384());
     struct fx_log cap;
@@ -192,7 +166,7 @@ static void test_rs384_signature_refused(void **state)
 
 static void test_hmac_signature_refused(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *hdr = fx_header(FX_KID), *payload = fx_text(fx_claims());
     char *tok = fx_sign_hs256(hdr, payload, "secret", 6);
     struct fx_log cap;
@@ -210,7 +184,7 @@ static void test_hmac_signature_refused(void **state)
 
 static void test_structure(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *tok = good_token(k->a);
     char *dot1 = strchr(tok, '.'), *dot2 = strrchr(tok, '.');
     char buf[8192];
@@ -297,7 +271,7 @@ static void test_json_parts(void **state)
 
 static void test_bad_base64_parts(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *tok = good_token(k->a);
     char *dot1 = strchr(tok, '.');
     char *copy;
@@ -319,7 +293,7 @@ static void test_bad_base64_parts(void **state)
 
 static void test_size_limit(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     size_t big = 64 * 1024 + 1;
     char *text = malloc(big + 1);
     cJSON *claims;
@@ -348,7 +322,7 @@ static void test_size_limit(void **state)
 
 static void test_verify_arguments(void **state)
 {
-    struct keys *k = *state;
+    struct fx_keys *k = *state;
     char *tok = good_token(k->a);
     struct fx_log cap;
     struct extid_log log = fx_log_sink(&cap);
@@ -389,5 +363,5 @@ int main(void)
         cmocka_unit_test(test_verify_arguments),
     };
 
-    return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
+    return cmocka_run_group_tests(tests, fx_keys_setup, fx_keys_teardown);
 }

@@ -6,51 +6,21 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "nativeauth.h"
+#include "unit_fixture.h"
 
 /* ---- log capture ---- */
 
-struct capture {
-    char buf[16384];
-    size_t len;
-    int lines;       /* lines above LOG_DEBUG */
-    int debug_lines;
-};
-
-static void emit(void *ctx, int priority, const char *msg)
-{
-    struct capture *c = ctx;
-    int n = snprintf(c->buf + c->len, sizeof(c->buf) - c->len, "%d|%s\n", priority, msg);
-    if (n > 0 && (size_t)n < sizeof(c->buf) - c->len)
-        c->len += (size_t)n;
-    if (priority == LOG_DEBUG)
-        c->debug_lines++;
-    else
-        c->lines++;
-}
-
-static struct capture cap;
-static struct extid_log tlog = { emit, &cap, true };
-
-static void cap_reset(void)
-{
-    memset(&cap, 0, sizeof(cap));
-}
+static struct ufx_log cap;
+static struct extid_log tlog;
 
 static int reset_state(void **state)
 {
     (void)state;
-    cap_reset();
-    tlog.debug = true;
+    tlog = ufx_log_sink(&cap, true);
     return 0;
 }
-
-#define assert_logged(s) assert_non_null(strstr(cap.buf, (s)))
-#define assert_not_logged(s) assert_null(strstr(cap.buf, (s)))
 
 /* Parses a string exactly as it would arrive: a heap buffer of the exact length, no NUL, so
  * valgrind sees any read past the end. */
@@ -254,7 +224,7 @@ static enum extid_result interpret(long status, const char *body, long retry_aft
 static void expect_failure(long status, const char *body, enum extid_result want)
 {
     cJSON *j = (cJSON *)&cap; /* poison: must be reset to NULL */
-    cap_reset();
+    ufx_log_clear(&cap);
     enum extid_result rc = interpret(status, body, -1, &j);
     if (rc != want)
         fail_msg("HTTP %ld %s: got %s, want %s", status, body, extid_result_name(rc),
@@ -264,8 +234,8 @@ static void expect_failure(long status, const char *body, enum extid_result want
         fail_msg("HTTP %ld %s: %d log lines:\n%s", status, body, cap.lines, cap.buf);
     char st[32];
     snprintf(st, sizeof(st), "HTTP %ld", status);
-    assert_logged(st);
-    assert_logged("token: ");
+    assert_logged(&cap, st);
+    assert_logged(&cap, "token: ");
 }
 
 static void test_interpret_ok(void **state)
@@ -286,16 +256,16 @@ static void test_interpret_redirect(void **state)
 {
     (void)state;
     expect_failure(200, "{\"challenge_type\":\"redirect\"}", EXTID_AUTH_ERR);
-    assert_logged("redirect");
+    assert_logged(&cap, "redirect");
     expect_failure(200,
                    "{\"challenge_type\":\"redirect\",\"redirect_reason\":\"Client is missing "
                    "registration_required capability\"}",
                    EXTID_AUTH_ERR);
-    assert_logged("7|token: redirect_reason: Client is missing registration_required");
+    assert_logged(&cap, "7|token: redirect_reason: Client is missing registration_required");
     /* A redirect with a continuation token is still a redirect. */
     expect_failure(200, "{\"challenge_type\":\"redirect\",\"continuation_token\":\"SECRET-CT\"}",
                    EXTID_AUTH_ERR);
-    assert_not_logged("SECRET-CT");
+    assert_not_logged(&cap, "SECRET-CT");
 }
 
 static void test_interpret_200_not_object(void **state)
@@ -356,9 +326,9 @@ static void test_interpret_400_errors(void **state)
             snprintf(want, sizeof(want), "error=%s suberror=%s error_code=1234 trace_id=tr-%zu "
                      "correlation_id=co-%zu", cases[i].error,
                      cases[i].suberror ? cases[i].suberror : "-", i, i);
-            assert_logged(want);
-            assert_logged("7|token: error_description: AADSTS1: text");
-            assert_not_logged("SECRET-CT");
+            assert_logged(&cap, want);
+            assert_logged(&cap, "7|token: error_description: AADSTS1: text");
+            assert_not_logged(&cap, "SECRET-CT");
         }
 }
 
@@ -368,9 +338,9 @@ static void test_interpret_description_debug_only(void **state)
     tlog.debug = false;
     expect_failure(400, "{\"error\":\"user_not_found\",\"error_description\":\"AADSTS50034: x\"}",
                    EXTID_AUTH_ERR);
-    assert_not_logged("AADSTS50034");
+    assert_not_logged(&cap, "AADSTS50034");
     assert_int_equal(cap.debug_lines, 0);
-    assert_logged("error=user_not_found suberror=- error_code=0 trace_id=- correlation_id=-");
+    assert_logged(&cap, "error=user_not_found suberror=- error_code=0 trace_id=- correlation_id=-");
 }
 
 static void test_interpret_log_fields_stripped(void **state)
@@ -380,7 +350,7 @@ static void test_interpret_log_fields_stripped(void **state)
                    "{\"error\":\"user_not_found\",\"trace_id\":\"a\\nforged: line\","
                    "\"correlation_id\":\"b\\u001b[0m\"}",
                    EXTID_AUTH_ERR);
-    assert_logged("trace_id=a?forged: line correlation_id=b?[0m");
+    assert_logged(&cap, "trace_id=a?forged: line correlation_id=b?[0m");
 }
 
 static void test_interpret_unavailable_statuses(void **state)
@@ -391,25 +361,25 @@ static void test_interpret_unavailable_statuses(void **state)
     static const long statuses[] = { 429, 500, 502, 503, 504, 201, 204, 301, 302, 403, 404, 405 };
     for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
         expect_failure(statuses[i], oob, EXTID_UNAVAILABLE);
-        assert_logged("error=invalid_grant suberror=invalid_oob_value");
+        assert_logged(&cap, "error=invalid_grant suberror=invalid_oob_value");
         expect_failure(statuses[i], "", EXTID_UNAVAILABLE);
         expect_failure(statuses[i], "<html>busy</html>", EXTID_UNAVAILABLE);
     }
     expect_failure(503, "Service Unavailable", EXTID_UNAVAILABLE);
-    assert_logged("server error");
+    assert_logged(&cap, "server error");
 }
 
 static void test_interpret_429_retry_after(void **state)
 {
     (void)state;
     cJSON *j = NULL;
-    cap_reset();
+    ufx_log_clear(&cap);
     assert_int_equal(interpret(429, "", 30, &j), EXTID_UNAVAILABLE);
     assert_null(j);
-    assert_logged("HTTP 429: throttled, retry after 30 s");
-    cap_reset();
+    assert_logged(&cap, "HTTP 429: throttled, retry after 30 s");
+    ufx_log_clear(&cap);
     assert_int_equal(interpret(429, "", -1, &j), EXTID_UNAVAILABLE);
-    assert_logged("HTTP 429: throttled (");
+    assert_logged(&cap, "HTTP 429: throttled (");
 }
 
 static void test_interpret_400_not_an_error_object(void **state)
@@ -571,7 +541,7 @@ static void test_challenge_refused(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct extid_challenge c;
-        cap_reset();
+        ufx_log_clear(&cap);
         enum extid_result rc = challenge(cases[i].json, &c);
         if (rc != cases[i].want)
             fail_msg("%s: got %s", cases[i].json, extid_result_name(rc));

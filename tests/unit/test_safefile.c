@@ -5,83 +5,20 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
-#include <ftw.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "safefile.h"
-
-struct fixture {
-    char dir[64];
-    char logbuf[8192];
-    size_t loglen;
-    struct extid_log log;
-    char path[256];
-};
-
-static void capture(void *ctx, int priority, const char *msg)
-{
-    struct fixture *f = ctx;
-    int n;
-
-    (void)priority;
-    n = snprintf(f->logbuf + f->loglen, sizeof f->logbuf - f->loglen, "%s\n", msg);
-    if (n > 0 && (size_t)n < sizeof f->logbuf - f->loglen)
-        f->loglen += (size_t)n;
-}
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/extid-safefile-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->log.emit = capture;
-    f->log.ctx = f;
-    *state = f;
-    return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
+#include "unit_fixture.h"
 
 /* Creates dir/name with the given bytes, owner and mode; returns its path in f->path. */
-static const char *make_file(struct fixture *f, const char *name, const void *data, size_t len,
+static const char *make_file(struct ufx_dir *f, const char *name, const void *data, size_t len,
                              uid_t uid, mode_t mode)
 {
-    int fd;
-
     snprintf(f->path, sizeof f->path, "%s/%s", f->dir, name);
-    fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, len), (ssize_t)len);
-    assert_int_equal(fchown(fd, uid, 0), 0);
-    assert_int_equal(fchmod(fd, mode), 0);
-    close(fd);
+    ufx_write_file(f->path, data, len, uid, mode);
     return f->path;
 }
 
 /* Expects a refusal: CONFIG_ERR, nothing returned, and one log line naming path and reason. */
-static void expect_refused(struct fixture *f, const char *path, const char *reason)
+static void expect_refused(struct ufx_dir *f, const char *path, const char *reason)
 {
     char *out = (char *)0x1;
     size_t len = 99;
@@ -90,14 +27,13 @@ static void expect_refused(struct fixture *f, const char *path, const char *reas
     assert_int_equal(extid_safefile_read(path, &out, &len, &f->log), EXTID_CONFIG_ERR);
     assert_null(out);
     assert_int_equal(len, 0);
-    snprintf(want, sizeof want, "%s: %s", path, reason);
-    if (!strstr(f->logbuf, want))
-        fail_msg("log lacks '%s'; got: %s", want, f->logbuf);
+    snprintf(want, sizeof want, ": %s", reason);
+    assert_logged_at(&f->cap, path, want);
 }
 
 static void test_reads_root_file(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
     const char *path = make_file(f, "ok.conf", "tenant = contoso\n", 17, 0, 0644);
     char *out = NULL;
     size_t len = 0;
@@ -106,13 +42,13 @@ static void test_reads_root_file(void **state)
     assert_non_null(out);
     assert_int_equal(len, 17);
     assert_string_equal(out, "tenant = contoso\n");
-    assert_int_equal(f->loglen, 0);
+    assert_int_equal(f->cap.len, 0);
     free(out);
 }
 
 static void test_reads_private_and_readonly(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
     char *out = NULL;
     size_t len = 0;
 
@@ -133,7 +69,7 @@ static void test_reads_private_and_readonly(void **state)
 
 static void test_reads_empty_file(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
     char *out = NULL;
     size_t len = 7;
 
@@ -148,7 +84,7 @@ static void test_reads_empty_file(void **state)
 
 static void test_refuses_other_owner(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
 
     expect_refused(f, make_file(f, "nobody", "x", 1, 65534, 0644),
                    "is owned by uid 65534, not root");
@@ -156,7 +92,7 @@ static void test_refuses_other_owner(void **state)
 
 static void test_refuses_world_writable(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
 
     expect_refused(f, make_file(f, "w666", "x", 1, 0, 0666),
                    "is writable by group or others (mode 0666)");
@@ -164,7 +100,7 @@ static void test_refuses_world_writable(void **state)
 
 static void test_refuses_group_writable(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
 
     expect_refused(f, make_file(f, "w620", "x", 1, 0, 0620),
                    "is writable by group or others (mode 0620)");
@@ -172,7 +108,7 @@ static void test_refuses_group_writable(void **state)
 
 static void test_refuses_other_writable_only(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
 
     expect_refused(f, make_file(f, "w602", "x", 1, 0, 0602),
                    "is writable by group or others (mode 0602)");
@@ -180,7 +116,7 @@ static void test_refuses_other_writable_only(void **state)
 
 static void test_refuses_symlink(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
     char link[300];
 
     make_file(f, "target", "x", 1, 0, 0644);
@@ -191,14 +127,14 @@ static void test_refuses_symlink(void **state)
 
 static void test_refuses_directory(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
 
     expect_refused(f, f->dir, "not a regular file");
 }
 
 static void test_refuses_fifo_without_blocking(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
     char fifo[300];
 
     snprintf(fifo, sizeof fifo, "%s/fifo", f->dir);
@@ -211,14 +147,14 @@ static void test_refuses_fifo_without_blocking(void **state)
 
 static void test_refuses_device(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
 
     expect_refused(f, "/dev/null", "not a regular file");
 }
 
 static void test_size_limit(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
     char *big = malloc(EXTID_SAFEFILE_MAX + 1);
     char *out = NULL;
     size_t len = 0;
@@ -236,7 +172,7 @@ static void test_size_limit(void **state)
 
 static void test_refuses_nul_byte(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
 
     expect_refused(f, make_file(f, "nul", "a = b\n\0c = d\n", 13, 0, 0644),
                    "contains a NUL byte");
@@ -244,7 +180,7 @@ static void test_refuses_nul_byte(void **state)
 
 static void test_refuses_missing(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
     char path[300];
 
     snprintf(path, sizeof path, "%s/absent", f->dir);
@@ -253,7 +189,7 @@ static void test_refuses_missing(void **state)
 
 static void test_refuses_bad_arguments(void **state)
 {
-    struct fixture *f = *state;
+    struct ufx_dir *f = *state;
     char *out = NULL;
     size_t len = 0;
 
@@ -267,7 +203,7 @@ static void test_refuses_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ufx_dir_setup, ufx_dir_teardown)
         T(test_reads_root_file),
         T(test_reads_private_and_readonly),
         T(test_reads_empty_file),

@@ -5,55 +5,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
-#include <ftw.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include "unit_fixture.h"
 #include "users.h"
 
 struct fixture {
-    char dir[64];
-    char logbuf[8192];
-    size_t loglen;
-    struct extid_log log;
-    char path[256];
+    struct ufx_dir d;
     struct extid_identities ids;
 };
 
-static void capture(void *ctx, int priority, const char *msg)
-{
-    struct fixture *f = ctx;
-    int n;
-
-    (void)priority;
-    n = snprintf(f->logbuf + f->loglen, sizeof f->logbuf - f->loglen, "%s\n", msg);
-    if (n > 0 && (size_t)n < sizeof f->logbuf - f->loglen)
-        f->loglen += (size_t)n;
-}
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/extid-users-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->log.emit = capture;
-    f->log.ctx = f;
-    *state = f;
+    *state = ufx_dir_new(sizeof(struct fixture), false);
     return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static int teardown(void **state)
@@ -61,21 +24,8 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     extid_identities_free(&f->ids);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
+    ufx_dir_free(&f->d);
     return 0;
-}
-
-static void clear_log(struct fixture *f)
-{
-    f->loglen = 0;
-    f->logbuf[0] = '\0';
-}
-
-static void assert_logged(const struct fixture *f, const char *want)
-{
-    if (!strstr(f->logbuf, want))
-        fail_msg("log lacks '%s'; got: %s", want, f->logbuf);
 }
 
 static void assert_empty(const struct extid_identities *ids)
@@ -98,18 +48,18 @@ static void test_single_literal(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(extid_users_parse(sample, "users", "alice", &f->ids, &f->log), EXTID_OK);
+    assert_int_equal(extid_users_parse(sample, "users", "alice", &f->ids, &f->d.log), EXTID_OK);
     assert_int_equal(f->ids.count, 1);
     assert_string_equal(f->ids.items[0], "alice@contoso.com");
     assert_string_equal(extid_identities_single(&f->ids), "alice@contoso.com");
-    assert_int_equal(f->loglen, 0);
+    assert_int_equal(f->d.cap.len, 0);
 }
 
 static void test_several_identities(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(extid_users_parse(sample, "users", "ops", &f->ids, &f->log), EXTID_OK);
+    assert_int_equal(extid_users_parse(sample, "users", "ops", &f->ids, &f->d.log), EXTID_OK);
     assert_int_equal(f->ids.count, 2);
     assert_string_equal(f->ids.items[0], "alice@contoso.com");
     assert_string_equal(f->ids.items[1], "Bob@Contoso.com"); /* kept as written */
@@ -123,7 +73,7 @@ static void test_wildcard_line(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(extid_users_parse(sample, "users", "kiosk", &f->ids, &f->log), EXTID_OK);
+    assert_int_equal(extid_users_parse(sample, "users", "kiosk", &f->ids, &f->d.log), EXTID_OK);
     assert_int_equal(f->ids.count, 1);
     assert_string_equal(f->ids.items[0], "*@contoso.com");
     /* A lone wildcard is not an address to use without asking. */
@@ -134,7 +84,7 @@ static void test_last_line_without_newline_and_odd_account(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(extid_users_parse(sample, "users", "_svc.x-1", &f->ids, &f->log),
+    assert_int_equal(extid_users_parse(sample, "users", "_svc.x-1", &f->ids, &f->d.log),
                      EXTID_OK);
     assert_int_equal(f->ids.count, 1);
     assert_string_equal(f->ids.items[0], "svc@example.org");
@@ -144,20 +94,20 @@ static void test_unknown_account(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(extid_users_parse(sample, "users", "mallory", &f->ids, &f->log),
+    assert_int_equal(extid_users_parse(sample, "users", "mallory", &f->ids, &f->d.log),
                      EXTID_USER_UNKNOWN);
     assert_empty(&f->ids);
     /* Account names are case-sensitive, like Linux user names. */
-    assert_int_equal(extid_users_parse(sample, "users", "Alice", &f->ids, &f->log),
+    assert_int_equal(extid_users_parse(sample, "users", "Alice", &f->ids, &f->d.log),
                      EXTID_USER_UNKNOWN);
-    assert_int_equal(extid_users_parse(sample, "users", "", &f->ids, &f->log),
+    assert_int_equal(extid_users_parse(sample, "users", "", &f->ids, &f->d.log),
                      EXTID_USER_UNKNOWN);
-    assert_int_equal(extid_users_parse(sample, "users", NULL, &f->ids, &f->log),
+    assert_int_equal(extid_users_parse(sample, "users", NULL, &f->ids, &f->d.log),
                      EXTID_USER_UNKNOWN);
-    assert_int_equal(extid_users_parse("", "users", "alice", &f->ids, &f->log),
+    assert_int_equal(extid_users_parse("", "users", "alice", &f->ids, &f->d.log),
                      EXTID_USER_UNKNOWN);
     assert_int_equal(extid_users_parse("# only comments\n\n", "users", "alice", &f->ids,
-                                       &f->log),
+                                       &f->d.log),
                      EXTID_USER_UNKNOWN);
     assert_empty(&f->ids);
 }
@@ -167,7 +117,7 @@ static void test_allow_literal_and_wildcard(void **state)
     struct fixture *f = *state;
     struct extid_identities *ids = &f->ids;
 
-    assert_int_equal(extid_users_parse(sample, "users", "mixed", ids, &f->log), EXTID_OK);
+    assert_int_equal(extid_users_parse(sample, "users", "mixed", ids, &f->d.log), EXTID_OK);
     assert_true(extid_identities_allow(ids, "carol@fabrikam.com"));
     assert_true(extid_identities_allow(ids, "Carol@FABRIKAM.com"));
     assert_true(extid_identities_allow(ids, "anyone@contoso.com"));
@@ -236,24 +186,22 @@ static const struct bad_case bad_cases[] = {
 static void test_bad_lines_fail_closed(void **state)
 {
     struct fixture *f = *state;
-    char text[512], want[600];
-    size_t i;
+    /* Before the bad line, after it, and not in the file. */
+    static const char *const accounts[] = { "alice", "zed", "nobody" };
+    char text[512];
+    size_t i, a;
 
     for (i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
         snprintf(text, sizeof text, "alice alice@contoso.com\n# note\n%s\nzed z@contoso.com\n",
                  bad_cases[i].line);
-        clear_log(f);
-        assert_int_equal(extid_users_parse(text, "/etc/x.users", "alice", &f->ids, &f->log),
-                         EXTID_CONFIG_ERR);
-        assert_empty(&f->ids);
-        assert_int_equal(extid_users_parse(text, "/etc/x.users", "zed", &f->ids, &f->log),
-                         EXTID_CONFIG_ERR);
-        assert_empty(&f->ids);
-        assert_int_equal(extid_users_parse(text, "/etc/x.users", "nobody", &f->ids, &f->log),
-                         EXTID_CONFIG_ERR);
-        assert_empty(&f->ids);
-        snprintf(want, sizeof want, "/etc/x.users:3: %s", bad_cases[i].reason);
-        assert_logged(f, want);
+        ufx_log_clear(&f->d.cap);
+        for (a = 0; a < sizeof accounts / sizeof accounts[0]; a++) {
+            assert_int_equal(extid_users_parse(text, "/etc/x.users", accounts[a], &f->ids,
+                                               &f->d.log),
+                             EXTID_CONFIG_ERR);
+            assert_empty(&f->ids);
+        }
+        assert_logged_at(&f->d.cap, "/etc/x.users:3: ", bad_cases[i].reason);
     }
 }
 
@@ -265,17 +213,17 @@ static void test_good_edge_cases(void **state)
                        "alice\talice@contoso.com\t*@fabrikam.com\r\n";
 
     assert_int_equal(extid_users_parse(text, "u", "abcdefghijklmnopqrstuvwxyz012345", &f->ids,
-                                       &f->log),
+                                       &f->d.log),
                      EXTID_OK);
     extid_identities_free(&f->ids);
-    assert_int_equal(extid_users_parse(text, "u", "9lives", &f->ids, &f->log), EXTID_OK);
+    assert_int_equal(extid_users_parse(text, "u", "9lives", &f->ids, &f->d.log), EXTID_OK);
     assert_true(extid_identities_allow(&f->ids, "q@A-B.c1.example"));
     extid_identities_free(&f->ids);
-    assert_int_equal(extid_users_parse(text, "u", "alice", &f->ids, &f->log), EXTID_OK);
+    assert_int_equal(extid_users_parse(text, "u", "alice", &f->ids, &f->d.log), EXTID_OK);
     assert_int_equal(f->ids.count, 2);
     assert_string_equal(f->ids.items[1], "*@fabrikam.com");
     assert_null(extid_identities_single(&f->ids));
-    assert_int_equal(f->loglen, 0);
+    assert_int_equal(f->d.cap.len, 0);
 }
 
 static void test_duplicate_reported_at_each_repeat(void **state)
@@ -284,89 +232,77 @@ static void test_duplicate_reported_at_each_repeat(void **state)
     const char *text = "ops a@contoso.com\nbob b@contoso.com\nops c@contoso.com\n"
                        "ops d@contoso.com\n";
 
-    assert_int_equal(extid_users_parse(text, "u", "bob", &f->ids, &f->log), EXTID_CONFIG_ERR);
+    assert_int_equal(extid_users_parse(text, "u", "bob", &f->ids, &f->d.log), EXTID_CONFIG_ERR);
     assert_empty(&f->ids);
-    assert_logged(f, "u:3: account 'ops' is already on line 1");
-    assert_logged(f, "u:4: account 'ops' is already on line 1");
+    assert_logged(&f->d.cap, "u:3: account 'ops' is already on line 1");
+    assert_logged(&f->d.cap, "u:4: account 'ops' is already on line 1");
 }
 
 static void test_every_bad_line_is_reported(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(extid_users_parse("a\nb b@x.test\nc nope\n", "u", "b", &f->ids, &f->log),
+    assert_int_equal(extid_users_parse("a\nb b@x.test\nc nope\n", "u", "b", &f->ids, &f->d.log),
                      EXTID_CONFIG_ERR);
-    assert_logged(f, "u:1: account 'a' has no identity");
-    assert_logged(f, "u:3: 'nope' is neither");
+    assert_logged(&f->d.cap, "u:1: account 'a' has no identity");
+    assert_logged(&f->d.cap, "u:3: 'nope' is neither");
 }
 
 static void write_users(struct fixture *f, const char *text, uid_t uid, mode_t mode)
 {
-    int fd;
+    snprintf(f->d.path, sizeof f->d.path, "%s/users", f->d.dir);
+    unlink(f->d.path);
+    ufx_write_file(f->d.path, text, strlen(text), uid, mode);
+}
 
-    snprintf(f->path, sizeof f->path, "%s/users", f->dir);
-    unlink(f->path);
-    fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    assert_int_equal(fchown(fd, uid, 0), 0);
-    assert_int_equal(fchmod(fd, mode), 0);
-    close(fd);
+/* Looks up alice in the file at f->d.path; expects a refusal that logs "<path><rest>". */
+static void expect_lookup_refused(struct fixture *f, const char *rest)
+{
+    assert_int_equal(extid_users_lookup(f->d.path, "alice", &f->ids, &f->d.log),
+                     EXTID_CONFIG_ERR);
+    assert_empty(&f->ids);
+    assert_logged_at(&f->d.cap, f->d.path, rest);
 }
 
 static void test_lookup_file(void **state)
 {
     struct fixture *f = *state;
-    char want[512];
 
     write_users(f, sample, 0, 0644);
-    assert_int_equal(extid_users_lookup(f->path, "ops", &f->ids, &f->log), EXTID_OK);
+    assert_int_equal(extid_users_lookup(f->d.path, "ops", &f->ids, &f->d.log), EXTID_OK);
     assert_int_equal(f->ids.count, 2);
     extid_identities_free(&f->ids);
-    assert_int_equal(extid_users_lookup(f->path, "nobody", &f->ids, &f->log),
+    assert_int_equal(extid_users_lookup(f->d.path, "nobody", &f->ids, &f->d.log),
                      EXTID_USER_UNKNOWN);
     assert_empty(&f->ids);
 
     write_users(f, "alice alice@contoso.com\nbroken\n", 0, 0600);
-    assert_int_equal(extid_users_lookup(f->path, "alice", &f->ids, &f->log), EXTID_CONFIG_ERR);
-    assert_empty(&f->ids);
-    snprintf(want, sizeof want, "%s:2: account 'broken' has no identity", f->path);
-    assert_logged(f, want);
+    expect_lookup_refused(f, ":2: account 'broken' has no identity");
 }
 
 static void test_lookup_unsafe_file(void **state)
 {
     struct fixture *f = *state;
-    char want[512];
 
     write_users(f, sample, 0, 0666);
-    assert_int_equal(extid_users_lookup(f->path, "alice", &f->ids, &f->log), EXTID_CONFIG_ERR);
-    assert_empty(&f->ids);
-    snprintf(want, sizeof want, "%s: is writable by group or others (mode 0666)", f->path);
-    assert_logged(f, want);
+    expect_lookup_refused(f, ": is writable by group or others (mode 0666)");
 
     write_users(f, sample, 65534, 0644);
-    assert_int_equal(extid_users_lookup(f->path, "alice", &f->ids, &f->log), EXTID_CONFIG_ERR);
-    assert_empty(&f->ids);
-    snprintf(want, sizeof want, "%s: is owned by uid 65534, not root", f->path);
-    assert_logged(f, want);
+    expect_lookup_refused(f, ": is owned by uid 65534, not root");
 
-    unlink(f->path);
-    assert_int_equal(extid_users_lookup(f->path, "alice", &f->ids, &f->log), EXTID_CONFIG_ERR);
-    assert_empty(&f->ids);
-    snprintf(want, sizeof want, "%s: cannot open:", f->path);
-    assert_logged(f, want);
+    unlink(f->d.path);
+    expect_lookup_refused(f, ": cannot open:");
 }
 
 static void test_bad_arguments(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_not_equal(extid_users_parse(NULL, "u", "alice", &f->ids, &f->log), EXTID_OK);
+    assert_int_not_equal(extid_users_parse(NULL, "u", "alice", &f->ids, &f->d.log), EXTID_OK);
     assert_empty(&f->ids);
-    assert_int_not_equal(extid_users_parse(sample, "u", "alice", NULL, &f->log), EXTID_OK);
-    assert_int_not_equal(extid_users_lookup(NULL, "alice", &f->ids, &f->log), EXTID_OK);
-    assert_int_not_equal(extid_users_lookup("/dev/null", "alice", NULL, &f->log), EXTID_OK);
+    assert_int_not_equal(extid_users_parse(sample, "u", "alice", NULL, &f->d.log), EXTID_OK);
+    assert_int_not_equal(extid_users_lookup(NULL, "alice", &f->ids, &f->d.log), EXTID_OK);
+    assert_int_not_equal(extid_users_lookup("/dev/null", "alice", NULL, &f->d.log), EXTID_OK);
     /* No log sink is fine. */
     assert_int_equal(extid_users_parse("a\n", "u", "a", &f->ids, NULL), EXTID_CONFIG_ERR);
 }

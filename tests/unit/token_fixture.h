@@ -184,6 +184,37 @@ static inline EVP_PKEY *fx_key(const char *pem)
     return key;
 }
 
+/* The three fixed keys, as a cmocka group state. */
+struct fx_keys {
+    EVP_PKEY *a, *b, *small;
+};
+
+static inline int fx_keys_setup(void **state)
+{
+    struct fx_keys *k = calloc(1, sizeof *k);
+
+    *state = k;
+    if (!k)
+        return -1;
+    k->a = fx_key(FX_KEY_A_PEM);
+    k->b = fx_key(FX_KEY_B_PEM);
+    k->small = fx_key(FX_KEY_SMALL_PEM);
+    return k->a && k->b && k->small ? 0 : -1;
+}
+
+static inline int fx_keys_teardown(void **state)
+{
+    struct fx_keys *k = *state;
+
+    if (k) {
+        EVP_PKEY_free(k->a);
+        EVP_PKEY_free(k->b);
+        EVP_PKEY_free(k->small);
+        free(k);
+    }
+    return 0;
+}
+
 /* base64url of a big-endian RSA parameter ("n" or "e"). */
 static inline char *fx_key_param(EVP_PKEY *key, const char *name)
 {
@@ -244,29 +275,27 @@ static inline char *fx_jwks(cJSON *first, ...)
 
 /* ---- tokens ---- */
 
+/* "a.b", freeing both (they come from fx_b64url or earlier joins). */
+static inline char *fx_dot_join(char *a, char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *out = malloc(n);
+
+    snprintf(out, n, "%s.%s", a, b);
+    free(a);
+    free(b);
+    return out;
+}
+
 /* "b64(header).b64(payload)" from JSON text. */
 static inline char *fx_signing_input(const char *header, const char *payload)
 {
-    char *h = fx_b64url_str(header), *p = fx_b64url_str(payload);
-    size_t n = strlen(h) + strlen(p) + 2;
-    char *out = malloc(n);
-
-    snprintf(out, n, "%s.%s", h, p);
-    free(h);
-    free(p);
-    return out;
+    return fx_dot_join(fx_b64url_str(header), fx_b64url_str(payload));
 }
 
 static inline char *fx_join_sig(char *input, const unsigned char *sig, size_t sig_len)
 {
-    char *s = fx_b64url(sig, sig_len);
-    size_t n = strlen(input) + strlen(s) + 2;
-    char *out = malloc(n);
-
-    snprintf(out, n, "%s.%s", input, s);
-    free(s);
-    free(input);
-    return out;
+    return fx_dot_join(input, fx_b64url(sig, sig_len));
 }
 
 /* Compact JWS signed with RSASSA-PKCS1-v1_5 and md (EVP_sha256() for RS256). */
