@@ -246,6 +246,18 @@ enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refres
     return from_network(h, use_cache, disc_name, jwks_name, out);
 }
 
+enum extid_result extid_discovery_parse(const char *json, size_t len, char **issuer,
+                                        char **jwks_uri, const struct extid_log *log)
+{
+    struct doc d = { .body = (char *)json, .len = len, .origin = (char *)"discovery document" };
+    if (!issuer || !jwks_uri)
+        return EXTID_SYSTEM_ERR;
+    *issuer = *jwks_uri = NULL;
+    if (!json)
+        return EXTID_UNAVAILABLE;
+    return discovery_parse(&d, issuer, jwks_uri, log);
+}
+
 void extid_signing_info_free(struct extid_signing_info *info)
 {
     if (!info)

@@ -21,4 +21,9 @@ enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refres
                                          struct extid_signing_info *out);
 void extid_signing_info_free(struct extid_signing_info *info);
 
+/* Pure parser of a discovery document (no I/O), for fuzzing: json[len] must be '\0'. EXTID_OK:
+ * *issuer and *jwks_uri are malloc'd https:// URLs; otherwise both stay NULL (logged). */
+enum extid_result extid_discovery_parse(const char *json, size_t len, char **issuer,
+                                        char **jwks_uri, const struct extid_log *log);
+
 #endif

@@ -7,6 +7,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from hygiene import assert_no_leak  # noqa: E402
 from pamharness import PamSetup, SyslogSink, ensure_user, remove_user  # noqa: E402
 from tenant import MockTenant  # noqa: E402
 
@@ -22,11 +23,18 @@ def workdir():
 
 
 @pytest.fixture(scope="session")
-def tenant(workdir):
+def tenant(workdir, syslog):
     t = MockTenant()
     t.start(os.path.join(workdir, "tenant"))
     yield t
-    t.stop()
+    try:
+        # Secret hygiene over the whole session, end-to-end tests included: nothing the mock
+        # ever issued may be in anything the module logged.
+        if t.running:
+            assert_no_leak(t.issued(since_start=True), syslog.since(0, settle=0),
+                           "syslog over the whole session")
+    finally:
+        t.stop()
 
 
 @pytest.fixture(scope="session")
@@ -51,4 +59,11 @@ def local_users():
 def pam(tmp_path, tenant, syslog, local_users):
     os.chmod(tmp_path, 0o755)
     tenant.reset()
-    return PamSetup(str(tmp_path), tenant, syslog)
+    mark = syslog.mark()
+    setup = PamSetup(str(tmp_path), tenant, syslog)
+    yield setup
+    # Secret hygiene over the whole suite: nothing the mock issued during the test may show up in
+    # what the module logged or the client printed.
+    if tenant.running:
+        assert_no_leak(tenant.issued(), syslog.since(mark, settle=0) + setup.stderr_all,
+                       "syslog or client stderr")

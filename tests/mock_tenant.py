@@ -280,6 +280,7 @@ class State:
         self.lock = threading.Lock()
         self.outbox_dir = outbox_dir
         self.print_codes = print_codes
+        self.issued_all = {}  # the same since start: reset does not clear it
         self._clear()
 
     def _clear(self):
@@ -296,6 +297,11 @@ class State:
         os.makedirs(self.outbox_dir, mode=0o755, exist_ok=True)
         for name in os.listdir(self.outbox_dir):
             os.unlink(os.path.join(self.outbox_dir, name))
+
+    def record(self, kind, secret):
+        """Notes a secret handed out. Caller holds the lock."""
+        self.issued[kind].append(secret)
+        self.issued_all.setdefault(kind, []).append(secret)
 
     def reset(self):
         with self.lock:
@@ -329,7 +335,7 @@ class State:
     def issue_token(self, flow, state):
         """Each step gets a fresh token; it replaces (invalidates) the flow's previous one."""
         tok = random_token()
-        self.issued["continuation_tokens"].append(tok)
+        self.record("continuation_tokens", tok)
         self.flows.pop(flow.token, None)
         flow.token, flow.token_issued, flow.state = tok, time.time(), state
         self.flows[tok] = flow
@@ -355,7 +361,7 @@ class State:
         entry = self.outbox.setdefault(key, {"code": None, "sent": 0})
         entry["code"] = code
         entry["sent"] += 1
-        self.issued["codes"].append(code)
+        self.record("codes", code)
         write_atomic(os.path.join(self.outbox_dir, key), code + "\n", 0o644)
         if self.print_codes:
             log("email to %s: your code is %s" % (email, code))
@@ -882,9 +888,9 @@ class App:
                 "id_token": make_jwt(header, claims, signer),
                 "client_info": b64url(json.dumps({"uid": oid, "utid": self.tenant_id}).encode())}
         with self.state.lock:
-            self.state.issued["access_tokens"].append(access)
-            self.state.issued["refresh_tokens"].append(resp["refresh_token"])
-            self.state.issued["id_tokens"].append(resp["id_token"])
+            self.state.record("access_tokens", access)
+            self.state.record("refresh_tokens", resp["refresh_token"])
+            self.state.record("id_tokens", resp["id_token"])
         if variant == "noidtoken":
             del resp["id_token"]
         return resp
@@ -900,8 +906,10 @@ class App:
             return h.send_json(200, self.info())
         if op == "issued":
             h.require_method("GET")
+            everything = parse_qs(urlsplit(h.path).query).get("all", [""])[0] == "1"
             with self.state.lock:
-                return h.send_json(200, json.loads(json.dumps(self.state.issued)))
+                issued = self.state.issued_all if everything else self.state.issued
+                return h.send_json(200, json.loads(json.dumps(issued)))
         if op == "outbox":
             h.require_method("GET")
             query = parse_qs(urlsplit(h.path).query)

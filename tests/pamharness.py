@@ -2,15 +2,31 @@
 and captures what the module sends to syslog, for the PAM-stack and end-to-end tests."""
 import os
 import pwd
+import re
 import select
+import shlex
 import socket
 import subprocess
 import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULE = os.path.join(ROOT, "pam_extid.so")
+# `make test-asan` / `make test-valgrind` point these at the sanitized module and a command that
+# runs the PAM client under the sanitizer runtime or valgrind.
+MODULE = os.environ.get("EXTID_TEST_MODULE") or os.path.join(ROOT, "pam_extid.so")
 CLIENT = os.path.join(ROOT, "build", "extid-pamclient")
+CLIENT_WRAP = shlex.split(os.environ.get("EXTID_TEST_WRAP", ""))
+# What ASan, LSan, UBSan and valgrind (-q) print when they find something; 99 is the exit status
+# the hardening targets give them.
+REPORT_RE = re.compile(r"^==\d+==|runtime error:|Sanitizer", re.M)
+REPORT_EXIT = 99
+
+
+def check_clean_exit(exit_code, stderr, what="PAM client"):
+    """Fails when a sanitizer or valgrind reported an error or a leak in a wrapped client."""
+    m = REPORT_RE.search(stderr or "")
+    assert exit_code != REPORT_EXIT and not m, \
+        "%s: memory error or leak reported (exit %s):\n%s" % (what, exit_code, stderr[-6000:])
 
 PAM = {"SUCCESS": 0, "SERVICE_ERR": 3, "SYSTEM_ERR": 4, "AUTH_ERR": 7, "AUTHINFO_UNAVAIL": 9,
        "USER_UNKNOWN": 10, "MAXTRIES": 11, "CONV_ERR": 19, "IGNORE": 25}
@@ -82,8 +98,12 @@ class SyslogSink:
             return len(self.lines)
 
     def since(self, mark, settle=0.15):
-        # Datagrams are queued before the sender returns; give the reader a moment.
+        # Datagrams are queued before the sender returns; give the reader a moment, and more
+        # while it has not drained them (a loaded machine, a client under valgrind).
         time.sleep(settle)
+        deadline = time.time() + 5
+        while time.time() < deadline and select.select(list(self._socks), [], [], 0)[0]:
+            time.sleep(0.02)
         with self._lock:
             return list(self.lines[mark:])
 
@@ -165,6 +185,7 @@ class PamSetup:
         self.users_path = os.path.join(workdir, "pam_extid.users")
         self.cache_dir = os.path.join(workdir, "cache")
         self.module_args = ""
+        self.stderr_all = []  # every client's stderr, for the secret-hygiene check
         os.makedirs(self.confdir, exist_ok=True)
         self.settings = {
             "authority": tenant.authority,
@@ -222,9 +243,9 @@ class PamSetup:
         if rhost:
             argv += ["--rhost", rhost]
         argv.append(user)
-        argv = self.sink.wrap(argv)
-        if wrap:
-            argv = wrap + argv
+        # The wrap applies to the client only, not to the commands that route its syslog.
+        wrap = CLIENT_WRAP if wrap is None else wrap
+        argv = self.sink.wrap(list(wrap) + argv)
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, bufsize=1)
         deadline = time.time() + timeout
@@ -259,8 +280,11 @@ class PamSetup:
                 proc.kill()
                 proc.wait()
             self.stderr = proc.stderr.read()
+            self.stderr_all.append(self.stderr)
         res.exit = proc.returncode
         res.logs = self.sink.since(mark)
+        if wrap:
+            check_clean_exit(res.exit, self.stderr)
         assert res.rc is not None, "client ended without RESULT: %r %s" % (res, self.stderr)
         return res
 

@@ -203,3 +203,8 @@ class MockTenant:
         """How many codes were sent to email since start or reset."""
         entry = self._outbox(email)
         return entry["sent"] if entry else 0
+
+    def issued(self, since_start=False):
+        """Every code, continuation token, access, refresh and ID token handed out since the last
+        reset (or since start): {"codes": [...], "continuation_tokens": [...], ...}."""
+        return self._call("GET", "issued", query="?all=1" if since_start else "")[1]

@@ -1,0 +1,276 @@
+"""The documentation agrees with the code: the keys of pam_extid.conf(5), of the README's table
+and of the parser (src/config.c) are the same set; each documented key, range and default is
+what the real parser accepts (probed through extid-check, which loads the configuration with the
+core's own code); the documented examples parse; the man pages are lint-clean."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from pamharness import ROOT, write_root_file
+
+MAN = os.path.join(ROOT, "man")
+CONF5 = os.path.join(MAN, "pam_extid.conf.5")
+PAGES = [os.path.join(MAN, p) for p in ("pam_extid.8", "pam_extid.conf.5", "extid-check.8")]
+README = os.path.join(ROOT, "README.md")
+CONFIG_C = os.path.join(ROOT, "src", "config.c")
+CHECK = os.path.join(ROOT, "build", "extid-check")
+
+# A valid value for each key, to probe that a documented key is accepted. A key documented
+# without an entry here fails the test: add one.
+SAMPLES = {
+    "tenant": "contoso",
+    "authority": "https://login.example.com/11112222-bbbb-3333-cccc-4444dddd5555",
+    "client_id": "00001111-aaaa-2222-bbbb-3333cccc4444",
+    "tenant_id": "11112222-bbbb-3333-cccc-4444dddd5555",
+    "users": None,        # the probe's users file
+    "ca_file": "/etc/ssl/certs/ca-certificates.crt",
+    "proxy": "http://proxy.example.net:3128",
+    "identity_claim": "email",
+    "cache_dir": None,    # the probe's cache directory
+    "unmapped": "ignore",
+    "debug": "",          # a flag: no value
+}
+
+
+def section(text, start, stop_pattern):
+    i = text.index(start)
+    m = re.compile(stop_pattern, re.M).search(text, i + len(start))
+    return text[i:m.start() if m else len(text)]
+
+
+def man_settings():
+    """{key: chunk of roff} for each .TP entry under SETTINGS."""
+    text = open(CONF5).read()
+    body = section(text, "\n.SH SETTINGS\n", r"^\.SH ")
+    out = {}
+    for chunk in body.split("\n.TP\n")[1:]:
+        m = re.match(r'\.BI? "?([a-z_]+)', chunk)
+        assert m, "a .TP entry under SETTINGS does not start with its key: %r" % chunk[:60]
+        out[m.group(1)] = chunk
+    return out
+
+
+def readme_settings():
+    """{key: default column} from the README's configuration table."""
+    body = section(open(README).read(), "## Configuration in brief", r"^## ")
+    rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]*) \|", body, re.M)
+    return {k: d.strip().strip("`") for k, d in rows}
+
+
+def parser_keys():
+    """The parser's key table (key_names[] in src/config.c)."""
+    text = open(CONFIG_C).read()
+    table = section(text, "key_names[K_COUNT] = {", r"^\};")
+    keys = re.findall(r'\[K_[A-Z_]+\] = "([a-z_]+)"', table)
+    assert len(keys) > 10, "key table not found in src/config.c"
+    return set(keys)
+
+
+def man_range(chunk):
+    m = re.search(r"from\s+(\d+)\s+to\s+(\d+)", chunk)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def man_default(chunk):
+    m = re.search(r"Default:\s+(\d+)\.", chunk)
+    return int(m.group(1)) if m else None
+
+
+class Probe:
+    """Writes root-owned config and users files and asks the real parser about them."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.users = os.path.join(d, "users")
+        self.cache = os.path.join(d, "cache")
+        self.conf = os.path.join(d, "probe.conf")
+        write_root_file(self.users, "root root@example.com\n", 0o644)
+
+    def base(self, without=()):
+        s = {"client_id": SAMPLES["client_id"], "authority": SAMPLES["authority"],
+             "users": self.users, "cache_dir": self.cache}
+        if "tenant" in without:
+            s.pop("authority")
+        for k in without:
+            s.pop(k, None)
+        return s
+
+    def sample(self, key):
+        if key == "users":
+            return self.users
+        if key == "cache_dir":
+            return self.cache
+        return SAMPLES[key]
+
+    def check(self, settings, args=()):
+        text = "".join(("%s\n" % k) if v == "" else ("%s = %s\n" % (k, v))
+                       for k, v in settings.items())
+        write_root_file(self.conf, text)
+        p = subprocess.run([CHECK, "--config", self.conf, "--offline"] + list(args),
+                           capture_output=True, text=True, timeout=30)
+        return p
+
+    def accepts(self, key, value, via_argument=False):
+        if via_argument:
+            arg = key if value == "" else "%s=%s" % (key, value)
+            return self.check(self.base(without=(key,)), [arg])
+        s = self.base(without=(key,))
+        s[key] = value
+        return self.check(s)
+
+
+@pytest.fixture
+def probe(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    return Probe(str(tmp_path))
+
+
+def test_documented_keys_are_the_parser_keys():
+    man = set(man_settings())
+    readme = set(readme_settings())
+    parser = parser_keys() - {"config"}  # config= is a module argument, documented in (8)
+    assert man == parser, "pam_extid.conf.5 vs src/config.c: only in man %s, only in parser %s" \
+        % (sorted(man - parser), sorted(parser - man))
+    assert readme == parser, "README vs src/config.c: only in README %s, only in parser %s" \
+        % (sorted(readme - parser), sorted(parser - readme))
+
+
+def test_module_arguments_documented():
+    text = open(os.path.join(MAN, "pam_extid.8")).read()
+    options = section(text, "\n.SH OPTIONS\n", r"^\.SH ")
+    assert ".BI config= path" in options and "\n.B debug\n" in options
+    assert "config=PATH" in open(README).read()
+
+
+def test_every_documented_key_is_accepted_in_file_and_argument(probe):
+    for key, chunk in man_settings().items():
+        rng = man_range(chunk)
+        if rng:
+            value = str(rng[0])
+        else:
+            assert key in SAMPLES, "no sample value for documented key %r: add one" % key
+            value = probe.sample(key)
+        for via_argument in (False, True):
+            p = probe.accepts(key, value, via_argument)
+            assert p.returncode == 0, (key, value, via_argument, p.stderr)
+
+
+def test_undocumented_keys_are_refused(probe):
+    for key, value in (("frobnicate", "1"), ("Timeout", "5"), ("max_attempt", "3")):
+        s = probe.base()
+        s[key] = value
+        p = probe.check(s)
+        assert p.returncode == 1, (key, p.stdout)
+        assert "unknown key '%s'" % key in p.stderr
+    s = probe.base()
+    s["debug"] = "yes"
+    p = probe.check(s)
+    assert p.returncode == 1 and "debug is a flag and takes no value" in p.stderr
+    s = probe.base()
+    s["tenant"] = "contoso"
+    p = probe.check(s)
+    assert p.returncode == 1 and "either tenant or authority" in p.stderr
+    p = probe.check(probe.base(), ["config=relative/path"])
+    assert p.returncode == 1
+
+
+def test_documented_comment_rule(probe):
+    # pam_extid.conf.5: '#' starts a comment only at the beginning of a line.
+    s = probe.base()
+    s["# a comment line"] = ""
+    assert probe.check(s).returncode == 0
+    s = probe.base()
+    s["timeout"] = "5 # seconds"
+    p = probe.check(s)
+    assert p.returncode == 1 and "timeout must be a plain decimal number" in p.stderr
+
+
+def test_documented_ranges_are_the_parser_ranges(probe):
+    ranged = {k: man_range(c) for k, c in man_settings().items() if man_range(c)}
+    assert {"timeout", "max_attempts", "max_resends", "clock_skew", "jwks_ttl"} <= set(ranged)
+    for key, (lo, hi) in ranged.items():
+        for value, ok in ((lo, True), (hi, True), (hi + 1, False), (lo - 1, False)):
+            if value < 0:
+                continue
+            p = probe.accepts(key, str(value))
+            assert (p.returncode == 0) == ok, (key, value, p.stderr)
+            if not ok:
+                assert "outside %d..%d" % (lo, hi) in p.stderr, p.stderr
+
+
+def test_documented_defaults_are_the_parser_defaults(probe):
+    p = probe.check(probe.base())
+    assert p.returncode == 0, p.stderr
+    effective = dict(re.findall(r"^  ([a-z_]+) +(\S+)", p.stdout, re.M))
+    readme = readme_settings()
+    for key, chunk in man_settings().items():
+        default = man_default(chunk)
+        if default is None:
+            continue
+        assert effective.get(key) == str(default), (key, default, effective.get(key))
+        assert readme[key] == str(default), (key, default, readme[key])
+    for key in ("identity_claim", "unmapped"):
+        assert effective[key] == readme[key], key
+
+
+def fenced_blocks(text, after):
+    body = section(text, after, r"^## ")
+    return re.findall(r"^```[a-z]*\n(.*?)^```", body, re.M | re.S)
+
+
+def test_readme_users_example_parses(probe):
+    blocks = fenced_blocks(open(README).read(), "## Configuration in brief")
+    users = [b for b in blocks if "*@" in b]
+    assert users, "users-file example not found in the README"
+    write_root_file(probe.users, users[0], 0o644)
+    p = probe.check(probe.base())
+    assert p.returncode == 0, p.stderr
+
+
+def test_man_examples_parse(probe):
+    text = open(CONF5).read()
+    examples = re.findall(r"^\.EX\n(.*?)^\.EE", text, re.M | re.S)
+    plain = [re.sub(r"\\-", "-", e) for e in examples]
+    users = [e for e in plain if "*@" in e]
+    configs = [e for e in plain if "client_id" in e]
+    assert users and len(configs) == 2
+    write_root_file(probe.users, users[0], 0o644)
+    for conf in configs:
+        conf += "users = %s\ncache_dir = %s\n" % (probe.users, probe.cache)
+        write_root_file(probe.conf, conf)
+        p = subprocess.run([CHECK, "--config", probe.conf, "--offline"], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0, (conf, p.stderr)
+
+
+@pytest.mark.parametrize("uncomment", [False, True], ids=["as-shipped", "examples-enabled"])
+def test_shipped_examples_parse(probe, uncomment):
+    users = open(os.path.join(ROOT, "conf", "pam_extid.users")).read()
+    if uncomment:  # the commented example mappings must be valid once an admin enables them
+        users = re.sub(r"(?m)^#(?=[a-z])", "", users)
+        assert "kiosk    *@contoso.com" in users
+    write_root_file(probe.users, users, 0o644)
+    conf = open(os.path.join(ROOT, "conf", "pam_extid.conf")).read()
+    write_root_file(probe.conf, conf + "users = %s\ncache_dir = %s\n" % (probe.users, probe.cache))
+    p = subprocess.run([CHECK, "--config", probe.conf, "--offline"], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("page", PAGES, ids=os.path.basename)
+def test_man_page_lint(page):
+    p = subprocess.run(["mandoc", "-Tlint", "-Wwarning", page], capture_output=True, text=True)
+    assert p.stdout + p.stderr == "", p.stdout + p.stderr
+    p = subprocess.run(["groff", "-ww", "-man", "-z", page], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+
+
+def test_versions_agree():
+    version = re.search(r"^VERSION\s*:=\s*(\S+)", open(os.path.join(ROOT, "Makefile")).read(),
+                        re.M).group(1)
+    for page in PAGES:
+        assert '"pam_extid %s"' % version in open(page).read(), page
+    changelog = open(os.path.join(ROOT, "debian", "changelog")).readline()
+    assert changelog.startswith("libpam-extid (%s)" % version), changelog

@@ -1,0 +1,267 @@
+"""extid-check (tools/extid-check.c) against the mock tenant: the file checks, the discovery and
+key-set report, --user, the interactive --login on a pty, and the failures an administrator
+meets (unsafe or malformed files, unreachable authority, untrusted certificate)."""
+import io
+import os
+import re
+import subprocess
+
+import pexpect
+import pytest
+
+from hygiene import assert_no_leak
+from pamharness import ROOT, write_root_file
+
+CHECK = os.path.join(ROOT, "build", "extid-check")
+VALGRIND = ["valgrind", "-q", "--leak-check=full", "--error-exitcode=99"]
+
+
+def run(pam, *args, config=True, wrap=()):
+    argv = list(wrap) + [CHECK]
+    if config:
+        argv += ["--config", pam.config_path]
+    proc = subprocess.run(argv + list(args), capture_output=True, text=True, timeout=120)
+    return proc
+
+
+def spawn_login(pam, email, *args, wrap=()):
+    argv = list(wrap) + [CHECK, "--config", pam.config_path, "--login", email] + list(args)
+    child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", timeout=60 if wrap else 20)
+    child.logfile_read = io.StringIO()  # the whole transcript, for finish()
+    return child
+
+
+def answer_code(child, tenant, email, code=None):
+    child.expect(r"Code emailed to .*\(8 digits[^)]*\): ")
+    code = code if code is not None else tenant.outbox(email)
+    child.sendline(code)
+    return code
+
+
+def finish(child, tenant=None):
+    """Waits for the end; returns (everything the terminal showed, exit status). With tenant,
+    also checks that no code or token the tenant issued appears in it."""
+    child.expect(pexpect.EOF)
+    child.close()
+    transcript = child.logfile_read.getvalue()
+    if tenant is not None:
+        assert_no_leak(tenant.issued(), [transcript], "extid-check's terminal")
+    return transcript, child.exitstatus
+
+
+def test_healthy_setup_reports_tenant(pam, tenant):
+    p = run(pam)
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = p.stdout
+    assert "config %s: ok" % pam.config_path in out
+    assert "users %s: ok" % pam.users_path in out
+    assert "authority       %s" % tenant.authority in out
+    assert "issuer          %s" % tenant.issuer in out
+    assert "jwks_uri        %s" % tenant.jwks_uri in out
+    assert "certificate verified (trust: %s)" % tenant.ca_file in out
+    assert re.search(r"key +mock-key-1: RSA 2048 bits, usable", out), out
+    assert out.rstrip().endswith("result: ok")
+    s = tenant.stats()["requests"]
+    # the module's own path: discovery, then the key set; nothing of a login
+    assert s["jwks"] == 1 and s["discovery"] >= 1 and s["initiate"] == 0, s
+
+
+def test_offline_makes_no_request(pam, tenant):
+    p = run(pam, "--offline")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "discovery" not in p.stdout
+    assert tenant.stats()["requests_total"] == 0
+
+
+def test_settings_on_the_command_line_win(pam, tenant):
+    p = run(pam, "--offline", "timeout=42", "unmapped=ignore")
+    assert p.returncode == 0, p.stderr
+    assert "timeout         42 s" in p.stdout and "unmapped        ignore" in p.stdout
+
+
+def test_unsafe_config_fails_with_the_reason(pam, tenant):
+    os.chmod(pam.config_path, 0o666)
+    p = run(pam, "--offline")
+    assert p.returncode == 1
+    assert "writable by group or others" in p.stderr and pam.config_path in p.stderr
+    assert "config: FAILED" in p.stdout and "result: ok" not in p.stdout
+
+
+def test_malformed_config_names_file_and_line(pam, tenant):
+    with open(pam.config_path, "a") as f:
+        f.write("max_resends = 1 # one\nfrobnicate = 1\n")
+    p = run(pam, "--offline")
+    assert p.returncode == 1
+    lines = len(open(pam.config_path).read().splitlines())
+    assert "%s:%d: max_resends must be a plain decimal number" % (pam.config_path, lines - 1) \
+        in p.stderr, p.stderr
+    assert "%s:%d: unknown key 'frobnicate'" % (pam.config_path, lines) in p.stderr, p.stderr
+
+
+def test_bad_command_line_setting(pam, tenant):
+    p = run(pam, "--offline", "max_attempts=11")
+    assert p.returncode == 1
+    assert "max_attempts is 11, outside 1..10" in p.stderr
+
+
+def test_broken_users_file_is_reported(pam, tenant):
+    pam.write_users("extidalice alice@example.com # Alice\nextidops\n")
+    p = run(pam)
+    assert p.returncode == 1
+    assert "%s:1: a '#' comment must be on a line of its own" % pam.users_path in p.stderr
+    assert "%s:2: account 'extidops' has no identity" % pam.users_path in p.stderr
+    assert "users %s: FAILED" % pam.users_path in p.stdout
+
+
+def test_user_shows_mapped_identities(pam, tenant):
+    p = run(pam, "--offline", "--user", "extidops")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"identity +alice@example.com\n +identity +bob@example.com", p.stdout)
+    assert "asks for the address" in p.stdout
+    p = run(pam, "--offline", "--user", "extidalice")
+    assert "uses alice@example.com without asking" in p.stdout
+    p = run(pam, "--offline", "--user", "extidkiosk")
+    assert "*@example.com (any address of example.com)" in p.stdout
+
+
+def test_user_not_mapped_or_not_local(pam, tenant):
+    p = run(pam, "--offline", "--user", "root")
+    assert p.returncode == 1
+    assert "not in %s: refused with PAM_USER_UNKNOWN" % pam.users_path in p.stdout
+    p = run(pam, "--offline", "--user", "no-such-local-user")
+    assert p.returncode == 1
+    assert "not a local account" in p.stdout
+
+
+def test_unreachable_authority(pam, tenant):
+    # a loopback port nobody listens on: the connection is refused at once
+    p = run(pam, "authority=https://127.0.0.1:9/nowhere", "timeout=3")
+    assert p.returncode == 1
+    assert re.search(r"GET https://127.0.0.1:9/nowhere/v2.0/.well-known/openid-configuration: "
+                     r".*(connect|Connection refused)", p.stderr), p.stderr
+    assert "FAILED" in p.stdout and "result: FAILED" in p.stdout
+
+
+def test_untrusted_certificate(pam, tenant):
+    p = run(pam, "ca_file=%s" % tenant.other_ca_file)
+    assert p.returncode == 1
+    assert "SSL certificate problem" in p.stderr, p.stderr
+    assert "TLS             not verified" in p.stdout
+    assert "certificate verified" not in p.stdout
+    assert tenant.stats()["requests"]["discovery"] == 0
+
+
+def test_wrong_authority_path_is_http_error(pam, tenant):
+    p = run(pam, "authority=%s/elsewhere" % tenant.base_url)
+    assert p.returncode == 1
+    assert re.search(r"FAILED: HTTP 4\d\d", p.stdout), p.stdout
+
+
+def test_usage_errors(pam, tenant):
+    for args in (["--no-such-option"], ["--login"], ["--login", "not-an-address"],
+                 ["--offline", "--login", "alice@example.com"],
+                 ["timeout=5", "--offline"]):
+        p = run(pam, *args)
+        assert p.returncode == 2, (args, p.stdout, p.stderr)
+        assert "result:" not in p.stdout
+    p = run(pam, "--help", config=False)
+    assert p.returncode == 0 and "usage: extid-check" in p.stdout
+
+
+def test_login_on_the_terminal(pam, tenant):
+    email = "carol@example.com"
+    child = spawn_login(pam, email)
+    code = answer_code(child, tenant, email)
+    out, status = finish(child, tenant)
+    assert status == 0, out
+    assert code not in out, "the code was echoed"
+    assert "ok: the ID token was verified" in out
+    assert "iss             %s" % tenant.issuer in out
+    assert "preferred_username %s" % email in out
+    assert "tid             %s" % tenant.tenant_id in out
+    assert "login granted: user=extid-check email=%s" % email in out
+    s = tenant.stats()["requests"]
+    assert s["initiate"] == 1 and s["token"] == 1, s
+
+
+def test_login_as_a_mapped_account(pam, tenant):
+    child = spawn_login(pam, "bob@example.com", "--user", "extidops")
+    child.expect("Email address for extidops: bob@example.com")
+    answer_code(child, tenant, "bob@example.com")
+    out, status = finish(child, tenant)
+    assert status == 0, out
+    assert "login granted: user=extidops email=bob@example.com" in out
+
+
+def test_login_refused_by_users_file_makes_no_request(pam, tenant):
+    p = run(pam, "--user", "extidops", "--login", "mallory@example.com")
+    assert p.returncode == 1
+    assert "mallory@example.com may not open extidops" in p.stdout
+    assert tenant.stats()["requests"]["initiate"] == 0
+
+
+def test_login_wrong_codes(pam, tenant):
+    child = spawn_login(pam, "dave@example.com", "max_attempts=2")
+    answer_code(child, tenant, "dave@example.com", "00000000")
+    child.expect("Wrong code, try again.")
+    answer_code(child, tenant, "dave@example.com", "11111111")
+    out, status = finish(child, tenant)
+    assert status == 1
+    assert "FAILED: maxtries" in out
+
+
+def test_login_aborted_restores_the_terminal(pam, tenant):
+    child = spawn_login(pam, "erin@example.com")
+    child.expect(r"Code emailed to .*: ")
+    child.sendintr()
+    out, status = finish(child)
+    assert status == 1
+    assert "FAILED: conv_err" in out, out
+
+
+def test_login_refused_by_entra(pam, tenant):
+    child = spawn_login(pam, "unknown@example.com")
+    out, status = finish(child)
+    assert status == 1
+    assert "user_not_found" in out and "FAILED: auth_err" in out
+
+
+def test_valgrind_clean(pam, tenant):
+    p = run(pam, "--user", "extidops", wrap=VALGRIND)
+    assert p.returncode == 0, p.stdout + p.stderr
+    child = spawn_login(pam, "frank@example.com", wrap=VALGRIND)
+    answer_code(child, tenant, "frank@example.com")
+    out, status = finish(child)
+    assert status == 0, out
+
+
+@pytest.mark.parametrize("args", [["--offline"], []])
+def test_runs_from_a_relative_config_path(pam, tenant, args):
+    cwd = os.path.dirname(pam.config_path)
+    p = subprocess.run([CHECK, "--config", os.path.basename(pam.config_path)] + args,
+                       capture_output=True, text=True, cwd=cwd, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "config %s: ok" % pam.config_path in p.stdout
+
+
+def test_default_config_path_is_used(pam, tenant):
+    # Without --config the default file is read (the settings below then win over it, as module
+    # arguments do); absent, the command line alone must give the required keys.
+    default = "/etc/security/pam_extid.conf"
+    settings = ["%s=%s" % kv for kv in pam.settings.items()]
+    p = run(pam, "--offline", *settings, config=False)
+    assert "config %s: ok" % default in p.stdout or default in p.stderr, p.stdout + p.stderr
+    if not os.path.exists(default):
+        assert p.returncode == 0, p.stdout + p.stderr
+        p = run(pam, "--offline", config=False)
+        assert p.returncode == 1
+        assert "%s: no client_id given" % default in p.stderr
+
+
+def test_root_owned_files_only(pam, tenant):
+    os.chown(pam.users_path, 65534, 0)
+    p = run(pam, "--offline")
+    assert p.returncode == 1
+    assert "is owned by uid 65534, not root" in p.stderr
+    write_root_file(pam.users_path, "extidalice alice@example.com\n", 0o644)
+    assert run(pam, "--offline").returncode == 0

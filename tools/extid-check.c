@@ -1,0 +1,467 @@
+/* extid-check: lets an administrator verify a pam_extid set-up before touching PAM. It uses the
+ * module's own core (src/), so it reads the files and talks to the tenant exactly as the module
+ * would, and reports with the core's own log lines (on stderr).
+ *
+ *   extid-check [--config PATH] [--offline] [--user ACCOUNT] [--login EMAIL] [key=value ...]
+ *
+ * Exit status: 0 every check passed, 1 a check failed, 2 usage error. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/evp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "config.h"
+#include "discovery.h"
+#include "http.h"
+#include "jwks.h"
+#include "log.h"
+#include "login.h"
+#include "terminal.h"
+#include "users.h"
+#include "util.h"
+
+#define EXIT_CHECK_FAILED 1
+#define EXIT_USAGE 2
+#define DISCOVERY_PATH "/v2.0/.well-known/openid-configuration"
+#define TRIAL_ACCOUNT "extid-check"
+
+struct options {
+    const char *config;   /* --config, as given */
+    const char *user;     /* --user */
+    const char *login;    /* --login */
+    bool offline;         /* --offline */
+    int nsettings;        /* key=value arguments */
+    char **settings;
+};
+
+/* Log sink: every line to stderr; the last error is kept to explain a failed step. */
+struct sink {
+    char last_error[512];
+};
+
+static void emit(void *ctx, int priority, const char *msg)
+{
+    struct sink *s = ctx;
+    const char *level = priority <= LOG_ERR ? "error"
+                        : priority == LOG_WARNING ? "warning"
+                        : priority == LOG_DEBUG ? "debug" : "info";
+
+    fprintf(stderr, "extid-check: %s: %s\n", level, msg);
+    if (priority <= LOG_WARNING)
+        snprintf(s->last_error, sizeof s->last_error, "%s", msg);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: extid-check [--config PATH] [--offline] [--user ACCOUNT] [--login EMAIL]\n"
+            "                   [key=value ...]\n"
+            "Checks the pam_extid configuration and users file, fetches the tenant's OpenID\n"
+            "discovery document and key set, and optionally runs a whole login.\n"
+            "  --config PATH   configuration file (default " EXTID_DEFAULT_CONFIG ")\n"
+            "  --offline       check the files only; no network\n"
+            "  --user ACCOUNT  show which identities may open ACCOUNT\n"
+            "  --login EMAIL   sign EMAIL in: a code is emailed and asked for here\n"
+            "  key=value       override a setting, as a PAM module argument would\n"
+            "Exit status: 0 all checks passed, 1 a check failed, 2 usage error.\n");
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "user", required_argument, NULL, 'u' },
+        { "login", required_argument, NULL, 'l' },
+        { "offline", no_argument, NULL, 'o' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    memset(o, 0, sizeof *o);
+    while ((c = getopt_long(argc, argv, "+c:u:l:ohV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case 'u': o->user = optarg; break;
+        case 'l': o->login = optarg; break;
+        case 'o': o->offline = true; break;
+        case 'h': usage(stdout); exit(0);
+        case 'V': printf("extid-check %s\n", EXTID_VERSION); exit(0);
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    o->settings = argv + optind;
+    o->nsettings = argc - optind;
+    for (c = 0; c < o->nsettings; c++) {
+        if (o->settings[c][0] == '-') {
+            fprintf(stderr, "extid-check: options go before key=value settings: '%s'\n",
+                    o->settings[c]);
+            return EXIT_USAGE;
+        }
+    }
+    if (o->config && !*o->config) {
+        fprintf(stderr, "extid-check: --config needs a file name\n");
+        return EXIT_USAGE;
+    }
+    if (o->login && !extid_email_valid(o->login)) {
+        fprintf(stderr, "extid-check: --login: '%s' is not an email address\n", o->login);
+        return EXIT_USAGE;
+    }
+    if (o->login && o->offline) {
+        fprintf(stderr, "extid-check: --login needs the network; drop --offline\n");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* The module arguments the core would see: config=PATH (made absolute without resolving
+ * symbolic links, which the core refuses on purpose), then the key=value settings. */
+static enum extid_result load_config(const struct options *o, struct extid_config *cfg,
+                                     const struct extid_log *log)
+{
+    const char **args = calloc((size_t)o->nsettings + 1, sizeof *args);
+    char *config_arg = NULL, *cwd = NULL;
+    enum extid_result rc = EXTID_SYSTEM_ERR;
+    int n = 0, i;
+
+    if (!args)
+        goto out;
+    if (o->config) {
+        if (o->config[0] == '/') {
+            if (asprintf(&config_arg, "config=%s", o->config) < 0)
+                config_arg = NULL;
+        } else if ((cwd = getcwd(NULL, 0)) != NULL) {
+            if (asprintf(&config_arg, "config=%s/%s", cwd, o->config) < 0)
+                config_arg = NULL;
+        }
+        if (!config_arg)
+            goto out;
+        args[n++] = config_arg;
+    }
+    for (i = 0; i < o->nsettings; i++)
+        args[n++] = o->settings[i];
+    rc = extid_config_load(cfg, n, args, log);
+out:
+    if (rc == EXTID_SYSTEM_ERR)
+        fprintf(stderr, "extid-check: cannot build the settings: %s\n", strerror(errno));
+    free(config_arg);
+    free(cwd);
+    free(args);
+    return rc;
+}
+
+static void show_config(const struct extid_config *cfg)
+{
+    printf("config %s: ok\n", cfg->config_file);
+    printf("  authority       %s\n", cfg->authority);
+    printf("  client_id       %s\n", cfg->client_id);
+    printf("  tenant_id       %s\n", cfg->tenant_id ? cfg->tenant_id : "(not set: tid not checked)");
+    printf("  identity_claim  %s\n", cfg->identity_claim);
+    printf("  ca_file         %s\n", cfg->ca_file ? cfg->ca_file : "(system CA store)");
+    printf("  proxy           %s\n", cfg->proxy ? "(set)" : "(none)");
+    printf("  timeout         %ld s\n", cfg->timeout);
+    printf("  max_attempts    %d\n", cfg->max_attempts);
+    printf("  max_resends     %d\n", cfg->max_resends);
+    printf("  clock_skew      %ld s\n", cfg->clock_skew);
+    printf("  cache_dir       %s\n", cfg->cache_dir);
+    printf("  jwks_ttl        %ld s\n", cfg->jwks_ttl);
+    printf("  send_limit      %d\n", cfg->send_limit);
+    printf("  send_window     %ld s\n", cfg->send_window);
+    printf("  send_gap        %ld s\n", cfg->send_gap);
+    printf("  unmapped        %s\n", cfg->unmapped == EXTID_UNMAPPED_IGNORE ? "ignore" : "deny");
+    printf("  debug           %s\n", cfg->debug ? "on" : "off");
+}
+
+/* The whole users file is checked by every lookup; no account → only the check. */
+static bool check_users_file(const struct extid_config *cfg, const struct extid_log *log)
+{
+    struct extid_identities ids = { 0 };
+    enum extid_result rc = extid_users_lookup(cfg->users_file, NULL, &ids, log);
+
+    extid_identities_free(&ids);
+    if (rc != EXTID_USER_UNKNOWN) {
+        printf("users %s: FAILED (%s)\n", cfg->users_file, extid_result_name(rc));
+        return false;
+    }
+    printf("users %s: ok\n", cfg->users_file);
+    return true;
+}
+
+static bool check_account(const struct extid_config *cfg, const char *account,
+                          const struct extid_log *log)
+{
+    struct extid_identities ids = { 0 };
+    const char *single;
+    bool ok = false;
+    enum extid_result rc;
+    size_t i;
+
+    printf("account %s:\n", account);
+    if (!getpwnam(account)) {
+        printf("  not a local account: the module refuses it before any network call\n");
+        goto out;
+    }
+    rc = extid_users_lookup(cfg->users_file, account, &ids, log);
+    if (rc == EXTID_USER_UNKNOWN) {
+        printf("  not in %s: %s\n", cfg->users_file,
+               cfg->unmapped == EXTID_UNMAPPED_IGNORE
+               ? "the module returns PAM_IGNORE (unmapped = ignore)"
+               : "refused with PAM_USER_UNKNOWN (unmapped = deny)");
+        goto out;
+    }
+    if (rc != EXTID_OK) {
+        printf("  users file FAILED (%s)\n", extid_result_name(rc));
+        goto out;
+    }
+    for (i = 0; i < ids.count; i++) {
+        if (strncmp(ids.items[i], "*@", 2) == 0)
+            printf("  identity        %s (any address of %s)\n", ids.items[i], ids.items[i] + 2);
+        else
+            printf("  identity        %s\n", ids.items[i]);
+    }
+    single = extid_identities_single(&ids);
+    if (single)
+        printf("  a login uses %s without asking for the address\n", single);
+    else
+        printf("  a login asks for the address and refuses one not listed above\n");
+    ok = true;
+out:
+    extid_identities_free(&ids);
+    return ok;
+}
+
+/* Lists the key set's keys and whether the core would verify a token with each. */
+static bool show_keys(const char *jwks_json, const struct extid_log *log)
+{
+    cJSON *doc = cJSON_Parse(jwks_json);
+    const cJSON *keys = cJSON_GetObjectItemCaseSensitive(doc, "keys");
+    const cJSON *key;
+    int usable = 0;
+
+    cJSON_ArrayForEach(key, keys) {
+        const cJSON *kid = cJSON_GetObjectItemCaseSensitive(key, "kid");
+        EVP_PKEY *pkey = NULL;
+
+        if (!cJSON_IsString(kid) || !kid->valuestring || !*kid->valuestring) {
+            printf("  key             (no kid): ignored, a token cannot name it\n");
+            continue;
+        }
+        if (extid_jwks_find_key(jwks_json, strlen(jwks_json), kid->valuestring, &pkey, log)
+            == EXTID_OK) {
+            printf("  key             %s: RSA %d bits, usable\n", kid->valuestring,
+                   EVP_PKEY_get_bits(pkey));
+            usable++;
+        } else {
+            printf("  key             %s: NOT usable (see the message above)\n",
+                   kid->valuestring);
+        }
+        EVP_PKEY_free(pkey);
+    }
+    cJSON_Delete(doc);
+    if (usable == 0)
+        printf("  no usable signing key: every login would fail\n");
+    return usable > 0;
+}
+
+/* Fetches the discovery document (for jwks_uri), then issuer and key set through the same core
+ * path the module uses, with a fresh fetch so the answer is about the tenant, not the cache. */
+static bool check_tenant(const struct extid_config *cfg, const struct extid_log *log,
+                         struct sink *sink, char **issuer)
+{
+    struct extid_http http = { 0 };
+    struct extid_http_response resp = { 0 };
+    struct extid_signing_info info = { 0 };
+    char *url = NULL, *doc_issuer = NULL, *jwks_uri = NULL;
+    bool open = false, ok = false;
+
+    if (asprintf(&url, "%s%s", cfg->authority, DISCOVERY_PATH) < 0) {
+        url = NULL;
+        goto out;
+    }
+    printf("discovery %s:\n", url);
+    if (extid_http_open(&http, cfg, log) != EXTID_OK)
+        goto out;
+    open = true;
+    sink->last_error[0] = '\0';
+    if (extid_http_get(&http, url, &resp) != EXTID_OK) {
+        printf("  FAILED: %s\n", sink->last_error[0] ? sink->last_error : "no answer");
+        printf("  TLS             not verified: no trusted connection to the authority "
+               "(trust: %s)\n", cfg->ca_file ? cfg->ca_file : "system CA store");
+        goto out;
+    }
+    printf("  TLS             certificate verified (trust: %s)\n",
+           cfg->ca_file ? cfg->ca_file : "system CA store");
+    if (resp.status != 200) {
+        printf("  FAILED: HTTP %ld (is the authority right?)\n", resp.status);
+        goto out;
+    }
+    if (extid_discovery_parse(resp.body, resp.len, &doc_issuer, &jwks_uri, log) != EXTID_OK) {
+        printf("  FAILED: the discovery document is not usable (see the message above)\n");
+        goto out;
+    }
+    printf("  jwks_uri        %s\n", jwks_uri);
+    if (extid_cache_dir_check(cfg->cache_dir, log) != EXTID_OK)
+        printf("  warning: cache directory %s is not usable; logins will fetch every time\n",
+               cfg->cache_dir);
+    sink->last_error[0] = '\0';
+    if (extid_signing_info_get(&http, true, &info) != EXTID_OK) {
+        printf("  FAILED: %s\n", sink->last_error[0] ? sink->last_error : "no key set");
+        goto out;
+    }
+    printf("  issuer          %s\n", info.issuer);
+    ok = show_keys(info.jwks_json, log);
+    if (ok) {
+        *issuer = strdup(info.issuer);
+        ok = *issuer != NULL;
+    }
+out:
+    free(doc_issuer);
+    free(jwks_uri);
+    extid_signing_info_free(&info);
+    extid_http_response_free(&resp);
+    if (open)
+        extid_http_close(&http);
+    free(url);
+    return ok;
+}
+
+/* A users file that maps only TRIAL_ACCOUNT to email, in a private directory; root-owned
+ * when run as root, which the core requires. */
+static char *trial_users_file(const char *email, char *dir_template)
+{
+    char *path = NULL;
+    FILE *f = NULL;
+    int fd = -1;
+
+    if (!mkdtemp(dir_template))
+        return NULL;
+    if (asprintf(&path, "%s/users", dir_template) < 0) {
+        path = NULL;
+        goto fail;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || !(f = fdopen(fd, "w")))
+        goto fail;
+    fd = -1;
+    fprintf(f, "%s %s\n", TRIAL_ACCOUNT, email);
+    if (fclose(f) != 0) {
+        f = NULL;
+        goto fail;
+    }
+    return path;
+fail:
+    if (f)
+        fclose(f);
+    if (fd >= 0)
+        close(fd);
+    if (path)
+        unlink(path);
+    free(path);
+    rmdir(dir_template);
+    return NULL;
+}
+
+static bool run_login(const struct extid_config *cfg, const struct options *o,
+                      const char *issuer, const struct extid_log *log)
+{
+    struct extid_config trial = *cfg; /* shallow: only users_file may change, never freed */
+    struct extid_identities ids = { 0 };
+    struct extid_terminal term = { .in = STDIN_FILENO, .out = stderr, .auto_email = o->login };
+    struct extid_prompter prompter = {
+        .ask = extid_terminal_ask, .show = extid_terminal_show, .ctx = &term,
+    };
+    struct extid_login_request req = { .service = "extid-check" };
+    char dir[] = "/tmp/extid-check.XXXXXX";
+    char *users = NULL;
+    enum extid_result rc;
+    bool ok = false;
+
+    printf("login %s:\n", o->login);
+    fflush(stdout);
+    if (o->user) {
+        /* The real users file decides, as in a PAM login; refused addresses never reach Entra. */
+        rc = extid_users_lookup(cfg->users_file, o->user, &ids, log);
+        if (rc != EXTID_OK || !extid_identities_allow(&ids, o->login)) {
+            printf("  FAILED: %s may not open %s (see --user)\n", o->login, o->user);
+            goto out;
+        }
+        req.account = o->user;
+    } else {
+        if (geteuid() != 0) {
+            printf("  FAILED: --login without --user must run as root (it writes a private "
+                   "users file the core accepts only from root)\n");
+            goto out;
+        }
+        users = trial_users_file(o->login, dir);
+        if (!users) {
+            printf("  FAILED: cannot write a temporary users file: %s\n", strerror(errno));
+            goto out;
+        }
+        trial.users_file = users;
+        req.account = TRIAL_ACCOUNT;
+    }
+    rc = extid_login(&trial, &req, &prompter, log);
+    if (rc != EXTID_OK) {
+        printf("  FAILED: %s (the messages above say why)\n", extid_result_name(rc));
+        goto out;
+    }
+    /* extid_login returned EXTID_OK only after every check below passed. */
+    printf("  ok: the ID token was verified\n");
+    printf("  signature       RS256, key from the tenant's published key set\n");
+    printf("  iss             %s\n", issuer);
+    printf("  aud             %s\n", cfg->client_id);
+    printf("  %-15s %s\n", cfg->identity_claim, o->login);
+    printf("  tid             %s\n", cfg->tenant_id ? cfg->tenant_id : "(not checked)");
+    printf("  exp, nbf, iat   within %ld s of this host's clock\n", cfg->clock_skew);
+    ok = true;
+out:
+    if (users) {
+        unlink(users);
+        rmdir(dir);
+    }
+    free(users);
+    extid_identities_free(&ids);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    struct sink sink = { .last_error = "" };
+    struct extid_log log = { .emit = emit, .ctx = &sink };
+    struct extid_config cfg;
+    struct options o;
+    char *issuer = NULL;
+    bool ok;
+    int status;
+
+    status = parse_options(argc, argv, &o);
+    if (status != 0)
+        return status;
+    memset(&cfg, 0, sizeof cfg);
+    if (load_config(&o, &cfg, &log) != EXTID_OK) {
+        printf("config: FAILED (the messages above give file and line)\n");
+        return EXIT_CHECK_FAILED;
+    }
+    log.debug = cfg.debug;
+    show_config(&cfg);
+    ok = check_users_file(&cfg, &log);
+    if (o.user)
+        ok = check_account(&cfg, o.user, &log) && ok;
+    if (!o.offline)
+        ok = check_tenant(&cfg, &log, &sink, &issuer) && ok;
+    if (o.login && ok)
+        ok = run_login(&cfg, &o, issuer, &log);
+    printf("result: %s\n", ok ? "ok" : "FAILED");
+    free(issuer);
+    extid_config_free(&cfg);
+    return ok ? 0 : EXIT_CHECK_FAILED;
+}
