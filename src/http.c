@@ -382,13 +382,23 @@ void extid_http_response_free(struct extid_http_response *resp)
     response_init(resp);
 }
 
+void extid_http_preconnect(struct extid_http *h)
+{
+    if (!h || !h->curl || h->preconnect || h->cfg->proxy)
+        return;
+    h->preconnect = extid_preconnect_start(h->curl, h->cfg->authority, h->log);
+}
+
 void extid_http_close(struct extid_http *h)
 {
     if (!h)
         return;
     if (h->curl)
         curl_easy_cleanup(h->curl);
+    /* After the handle: curl may still hold the socket it took until cleanup. */
+    extid_preconnect_free(h->preconnect);
     curl_slist_free_all(h->headers);
     h->curl = NULL;
     h->headers = NULL;
+    h->preconnect = NULL;
 }

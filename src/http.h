@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include "config.h"
+#include "preconnect.h"
 #include "log.h"
 #include "result.h"
 
@@ -17,6 +18,7 @@ struct extid_http {
     char request_id[37];        /* client-request-id sent with every request of this login */
     void *headers;              /* struct curl_slist * */
     unsigned long requests;     /* requests sent (for debug logs) */
+    struct extid_preconnect *preconnect; /* NULL unless extid_http_preconnect() started one */
 };
 
 struct extid_form_field {
@@ -47,6 +49,10 @@ enum extid_result extid_http_post_form(struct extid_http *h, const char *url,
 /* GET, same rules. */
 enum extid_result extid_http_get(struct extid_http *h, const char *url,
                                  struct extid_http_response *resp);
+
+/* Starts the TCP connection to the authority now (see preconnect.h), so that it is ready when
+ * the first request goes out. Best effort and silent on failure; skipped with a proxy. */
+void extid_http_preconnect(struct extid_http *h);
 
 void extid_http_response_free(struct extid_http_response *resp);
 void extid_http_close(struct extid_http *h);

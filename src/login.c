@@ -271,6 +271,15 @@ enum extid_result extid_login(const struct extid_config *cfg,
     if (rc != EXTID_OK)
         goto out;
 
+    rc = extid_http_open(&http, cfg, log);
+    if (rc != EXTID_OK)
+        goto out;
+    http_open = true;
+    /* While the person types the address, the TCP connection gets under way. Nothing is sent
+     * on it until the address has passed the users file and the throttle. */
+    if (!extid_identities_single(&ids))
+        extid_http_preconnect(&http);
+
     rc = choose_email(&ids, req, prompter, log, &email);
     if (rc != EXTID_OK)
         goto out;
@@ -278,11 +287,6 @@ enum extid_result extid_login(const struct extid_config *cfg,
     rc = may_send_code(cfg, email, prompter, log);
     if (rc != EXTID_OK)
         goto out;
-
-    rc = extid_http_open(&http, cfg, log);
-    if (rc != EXTID_OK)
-        goto out;
-    http_open = true;
 
     rc = extid_na_initiate(&http, email, &continuation);
     if (rc != EXTID_OK)

@@ -41,6 +41,16 @@ def test_typed_email_matching_domain_wildcard(pam, tenant):
     res = pam.login("extidkiosk", emails=["Bob@Example.com"])
     assert res.rc == PAM["SUCCESS"], res
     assert len(res.prompts("PROMPT_ECHO_ON")) == 1
+    # The TCP connection was opened while the address was being typed, and curl used it.
+    assert "using the connection opened during the prompt" in res.log_text, res.logs
+    assert tenant.stats()["connections"] == 1
+
+
+def test_early_connection_falls_back_when_refused(pam, tenant):
+    # Nothing listens on the pinned port: the early connect fails, curl reconnects and fails too.
+    pam.write_config(authority="https://127.0.0.1:1/mocktenant.onmicrosoft.com", timeout=2)
+    res = pam.login("extidkiosk", emails=["bob@example.com"])
+    assert res.rc == PAM["AUTHINFO_UNAVAIL"], res
 
 
 def test_account_with_two_addresses_asks_which(pam, tenant):
