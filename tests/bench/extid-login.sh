@@ -104,9 +104,11 @@ json_word() { local re="\"$2\"[[:space:]]*:[[:space:]]*\"([a-z_]*)\""; [[ $1 =~ 
 # bodies[] and statuses[]. Each request's config must end with request_end.
 request_end=$'write-out = "\\n<<extid-status %{http_code}>>\\n"'
 curl_common() {
-    printf '%s\n' 'silent' 'show-error' 'proto = "=https"' 'tlsv1.2' "cacert = \"$ca_file\"" \
+    printf '%s\n' 'silent' 'show-error' 'proto = "=https"' 'tlsv1.2' \
         "max-time = $timeout" "header = \"client-request-id: $request_id\"" \
         'header = "Accept: application/json"'
+    # Without ca_file, curl's own default (the system bundle) applies.
+    [ -z "$ca_file" ] || printf 'cacert = "%s"\n' "$ca_file"
 }
 run_curl() {
     local out rest m=$'\n<<extid-status '
