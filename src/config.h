@@ -6,8 +6,9 @@
 #include "log.h"
 #include "result.h"
 
-#define EXTID_DEFAULT_CONFIG "/etc/security/pam_extid.conf"
-#define EXTID_DEFAULT_USERS "/etc/security/pam_extid.users"
+#define EXTID_CONFIG_DIR "/etc/security"
+#define EXTID_DEFAULT_CONFIG EXTID_CONFIG_DIR "/pam_extid.conf"
+#define EXTID_DEFAULT_USERS EXTID_CONFIG_DIR "/pam_extid.users"
 #define EXTID_DEFAULT_CACHE_DIR "/var/cache/pam_extid"
 
 enum extid_unmapped { EXTID_UNMAPPED_DENY, EXTID_UNMAPPED_IGNORE };

@@ -405,6 +405,25 @@ static bool have_client_id(const struct extid_http *h, const char *endpoint)
     return false;
 }
 
+/* Copies the string member `name` of a 200 answer (a secret) into *out; `missing` if absent. */
+static enum extid_result copy_member(const struct extid_http *h, const char *endpoint,
+                                     const cJSON *j, const char *name, enum extid_result missing,
+                                     char **out)
+{
+    const char *value = get_string(j, name);
+
+    if (!value) {
+        extid_log(h->log, LOG_ERR, "%s: HTTP 200 answer has no %s", endpoint, name);
+        return missing;
+    }
+    *out = strdup(value);
+    if (!*out) {
+        extid_log(h->log, LOG_ERR, "%s: out of memory", endpoint);
+        return EXTID_SYSTEM_ERR;
+    }
+    return EXTID_OK;
+}
+
 enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
                                     char **continuation_token)
 {
@@ -425,17 +444,9 @@ enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
     enum extid_result rc = call(h, "initiate", fields, sizeof(fields) / sizeof(fields[0]), &j);
     if (rc != EXTID_OK)
         goto out;
-    const char *token = get_string(j, "continuation_token");
-    if (!token) {
-        extid_log(h->log, LOG_ERR, "initiate: HTTP 200 answer has no continuation_token");
-        rc = EXTID_UNAVAILABLE;
-        goto out;
-    }
-    *continuation_token = strdup(token);
-    if (!*continuation_token) {
-        extid_log(h->log, LOG_ERR, "initiate: out of memory");
-        rc = EXTID_SYSTEM_ERR;
-    }
+    /* No continuation token in a 200: an answer we do not understand, not a refusal. */
+    rc = copy_member(h, "initiate", j, "continuation_token", EXTID_UNAVAILABLE,
+                     continuation_token);
 out:
     json_delete_wiping(j);
     return rc;
@@ -487,17 +498,8 @@ enum extid_result extid_na_token(struct extid_http *h, const char *continuation_
     enum extid_result rc = call(h, "token", fields, sizeof(fields) / sizeof(fields[0]), &j);
     if (rc != EXTID_OK)
         goto out;
-    const char *tok = get_string(j, "id_token");
-    if (!tok) {
-        extid_log(h->log, LOG_ERR, "token: HTTP 200 answer has no id_token, refused");
-        rc = EXTID_AUTH_ERR;
-        goto out;
-    }
-    *id_token = strdup(tok);
-    if (!*id_token) {
-        extid_log(h->log, LOG_ERR, "token: out of memory");
-        rc = EXTID_SYSTEM_ERR;
-    }
+    /* Tokens without an ID token prove nothing about the person: refused. */
+    rc = copy_member(h, "token", j, "id_token", EXTID_AUTH_ERR, id_token);
 out:
     json_delete_wiping(j);
     return rc;
