@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sched.h>
+#include <sys/mount.h>
+
 #include "config.h"
 #include "unit_fixture.h"
 
@@ -263,15 +266,26 @@ static void test_argument_tenant_overrides_file_authority(void **state)
                         "https://argtenant.ciamlogin.com/argtenant.onmicrosoft.com");
 }
 
-/* Only meaningful when this machine has no real config in the default place. */
+/* An empty EXTID_CONFIG_DIR for the rest of this process, whatever the machine has there: a
+ * private mount namespace with a tmpfs over the directory (the tests run as root). */
+static void hide_default_config(void)
+{
+    struct stat st;
+
+    assert_int_equal(unshare(CLONE_NEWNS), 0);
+    assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+    if (lstat(EXTID_CONFIG_DIR, &st) != 0)
+        assert_int_equal(mkdir(EXTID_CONFIG_DIR, 0755), 0);
+    assert_int_equal(mount("none", EXTID_CONFIG_DIR, "tmpfs", 0, "mode=0755"), 0);
+    assert_int_not_equal(lstat(EXTID_DEFAULT_CONFIG, &st), 0);
+}
+
 static void test_default_file_missing_is_fine_with_arguments(void **state)
 {
     struct fixture *f = *state;
     const char *argv[] = { "tenant=contoso", "client_id=abc" };
-    struct stat st;
 
-    if (lstat(EXTID_DEFAULT_CONFIG, &st) == 0)
-        skip();
+    hide_default_config();
     assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->d.log), EXTID_OK);
     assert_string_equal(f->cfg.config_file, EXTID_DEFAULT_CONFIG);
     assert_string_equal(f->cfg.client_id, "abc");
@@ -281,10 +295,8 @@ static void test_default_file_missing_needs_required_keys(void **state)
 {
     struct fixture *f = *state;
     const char *argv[] = { "debug" };
-    struct stat st;
 
-    if (lstat(EXTID_DEFAULT_CONFIG, &st) == 0)
-        skip();
+    hide_default_config();
     expect_refused(f, 1, argv, NULL, EXTID_DEFAULT_CONFIG ": no tenant or authority given");
     assert_logged(&f->d.cap, EXTID_DEFAULT_CONFIG ": no client_id given");
 }
