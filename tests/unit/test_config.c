@@ -273,7 +273,7 @@ static void hide_default_config(void)
     struct stat st;
 
     assert_int_equal(unshare(CLONE_NEWNS), 0);
-    assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+    assert_int_equal(mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL), 0);
     if (lstat(EXTID_CONFIG_DIR, &st) != 0)
         assert_int_equal(mkdir(EXTID_CONFIG_DIR, 0755), 0);
     assert_int_equal(mount("none", EXTID_CONFIG_DIR, "tmpfs", 0, "mode=0755"), 0);
