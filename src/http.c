@@ -211,6 +211,17 @@ static enum extid_result perform(struct extid_http *h, const char *method, const
     h->requests++;
 
     CURLcode cr = curl_easy_perform(c);
+    /* The early connection can die between the poll at hand-over and the TLS hello (a server
+     * closing idle connections). No request byte went out before the handshake failed, so one
+     * more try on a fresh connection is safe. */
+    if (cr == CURLE_SSL_CONNECT_ERROR && extid_preconnect_take_used(h->preconnect)) {
+        extid_log(h->log, LOG_INFO, "%s %s: early connection lost (%s); connecting again",
+                  method, url, errbuf[0] ? errbuf : curl_easy_strerror(cr));
+        errbuf[0] = '\0';
+        body.len = 0;
+        resp->retry_after = -1;
+        cr = curl_easy_perform(c);
+    }
     long status = 0, conns = -1;
     curl_off_t usecs = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

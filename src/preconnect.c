@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@ struct extid_preconnect {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     struct curl_slist *resolve;    /* must live as long as the handle */
+    bool used;                     /* curl took the socket and nobody has asked since */
     const struct extid_log *log;
 };
 
@@ -26,24 +28,38 @@ static bool same_address(const struct extid_preconnect *p, const struct curl_soc
     return a->addrlen == p->addrlen && memcmp(&a->addr, &p->addr, p->addrlen) == 0;
 }
 
-/* curl asks for a socket: the connected one when it is for our address and still healthy,
+/* Still usable: no error, and nothing to read (a server that tires of waiting for the TLS
+ * hello closes the connection, which shows as readable end-of-file). */
+static bool healthy(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
+    int err = 0;
+    socklen_t len = sizeof err;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
+        return false;
+    return poll(&pfd, 1, 0) == 0;
+}
+
+/* curl asks for a socket: the early one when it is for our address and still healthy,
  * otherwise a fresh one as curl would have made it. */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
     struct extid_preconnect *p = clientp;
-    int err = 0;
-    socklen_t len = sizeof err;
 
-    if (purpose == CURLSOCKTYPE_IPCXN && p->fd >= 0 && same_address(p, a) &&
-        getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
-        p->handed_fd = p->fd;
+    if (purpose == CURLSOCKTYPE_IPCXN && p->fd >= 0 && same_address(p, a)) {
+        if (healthy(p->fd)) {
+            p->handed_fd = p->fd;
+            p->fd = -1;
+            p->used = true;
+            extid_debug(p->log, "http: using the connection opened during the prompt");
+            return p->handed_fd;
+        }
+        extid_debug(p->log, "http: the connection opened during the prompt is gone; "
+                            "connecting again");
+        close(p->fd);
         p->fd = -1;
-        extid_debug(p->log, "http: using the connection opened during the prompt");
-        return p->handed_fd;
     }
-    if (err)
-        extid_debug(p->log, "http: early connection failed (%s); connecting again",
-                    strerror(err));
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
@@ -137,6 +153,15 @@ out:
     curl_free(port);
     curl_url_cleanup(u);
     return p;
+}
+
+bool extid_preconnect_take_used(struct extid_preconnect *p)
+{
+    bool used = p && p->used;
+
+    if (p)
+        p->used = false;
+    return used;
 }
 
 void extid_preconnect_free(struct extid_preconnect *p)

@@ -4,6 +4,8 @@
 #ifndef EXTID_PRECONNECT_H
 #define EXTID_PRECONNECT_H
 
+#include <stdbool.h>
+
 #include "log.h"
 
 struct extid_preconnect;
@@ -14,6 +16,10 @@ struct extid_preconnect;
  * nothing is installed, NULL is returned and curl connects as usual. */
 struct extid_preconnect *extid_preconnect_start(void *curl, const char *url,
                                                 const struct extid_log *log);
+
+/* Whether curl took the early socket since the last call (then false until it happens again,
+ * which it cannot: the socket is handed over once). */
+bool extid_preconnect_take_used(struct extid_preconnect *p);
 
 /* Closes the socket if curl never took it. Call after curl_easy_cleanup. NULL-safe. */
 void extid_preconnect_free(struct extid_preconnect *p);

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import secrets
+import select
 import signal
 import socket
 import socketserver
@@ -270,7 +271,8 @@ class ConnRecord:
 
 def default_config(code_length):
     return {"slow_seconds": 3.0, "code_length": code_length, "fail_next": None,
-            "flow_ttl": 600.0, "interval": 300, "idle_timeout": 120.0}
+            "flow_ttl": 600.0, "interval": 300, "idle_timeout": 120.0,
+            "handshake_timeout": 10.0, "drop_handshakes": 0}
 
 
 class State:
@@ -406,7 +408,23 @@ class Handler(BaseHTTPRequestHandler):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Lazy handshake here, in this connection's own thread: an idle client then cannot block
         # the accept loop (testing-recipes §5).
-        self.request.settimeout(10)
+        with self.server.state.lock:
+            cfg = self.server.state.config
+            handshake_timeout = cfg["handshake_timeout"]
+            drop = cfg["drop_handshakes"] > 0
+            if drop:
+                cfg["drop_handshakes"] -= 1
+        self.request.settimeout(handshake_timeout)
+        if drop:
+            # Wait for the client's hello, then hang up: a front end that lost the connection.
+            select.select([self.request], [], [], handshake_timeout)
+            log("TLS handshake from %s:%d dropped on request" % self.client_address[:2])
+            self.tls_ok = False
+            try:
+                socket.socket.shutdown(self.request, socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return super().setup()
         try:
             self.request.do_handshake()
             self.tls_ok = True
@@ -971,8 +989,10 @@ class App:
         for k, v in obj.items():
             if k == "slow_seconds" and number(v, 0, 600):
                 new[k] = float(v)
-            elif k == "idle_timeout" and number(v, 0.05, 3600):
+            elif k in ("idle_timeout", "handshake_timeout") and number(v, 0.05, 3600):
                 new[k] = float(v)
+            elif k == "drop_handshakes" and number(v, 0, 100, integer=True):
+                new[k] = v
             elif k == "flow_ttl" and number(v, 0, 86400):
                 new[k] = float(v)
             elif k == "code_length" and number(v, 1, 32, integer=True):

@@ -265,6 +265,8 @@ class PamSetup:
                     continue
                 answer = pool.pop(0)
                 if kind == "PROMPT_ECHO_ON":
+                    if callable(answer):  # e.g. a person who takes their time
+                        answer = answer(self.tenant, None)
                     typed[0] = answer
                 if isinstance(answer, Outbox):
                     email = answer.email or typed[0] or self.mapped_email(user)

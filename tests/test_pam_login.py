@@ -46,6 +46,34 @@ def test_typed_email_matching_domain_wildcard(pam, tenant):
     assert tenant.stats()["connections"] == 1
 
 
+def test_early_connection_closed_while_typing_is_replaced(pam, tenant):
+    # The server gives up waiting for a TLS hello while the person is still typing.
+    tenant.config(handshake_timeout=0.3)
+
+    def slow_typist(t, _):
+        time.sleep(1.0)
+        return "bob@example.com"
+
+    res = pam.login("extidkiosk", emails=[slow_typist])
+    assert res.rc == PAM["SUCCESS"], res
+    assert "opened during the prompt is gone" in res.log_text, res.logs
+
+
+def test_early_connection_lost_during_handshake_is_retried(pam, tenant):
+    tenant.config(drop_handshakes=1)
+    res = pam.login("extidkiosk", emails=["bob@example.com"])
+    assert res.rc == PAM["SUCCESS"], res
+    assert "early connection lost" in res.log_text, res.logs
+    assert tenant.stats()["requests"]["initiate"] == 1
+
+
+def test_tls_failure_without_early_connection_is_not_retried(pam, tenant):
+    tenant.config(drop_handshakes=1)
+    res = pam.login("extidalice")  # one mapped address: no prompt, no early connection
+    assert res.rc == PAM["AUTHINFO_UNAVAIL"], res
+    assert "early connection lost" not in res.log_text
+
+
 def test_early_connection_falls_back_when_refused(pam, tenant):
     # Nothing listens on the pinned port: the early connect fails, curl reconnects and fails too.
     pam.write_config(authority="https://127.0.0.1:1/mocktenant.onmicrosoft.com", timeout=2)
