@@ -52,6 +52,8 @@ def test_early_connection_closed_while_typing_is_replaced(pam, tenant):
 
     def slow_typist(t, _):
         time.sleep(1.0)
+        # Patient again for the new connection, which is slow under valgrind.
+        t.config(handshake_timeout=10)
         return "bob@example.com"
 
     res = pam.login("extidkiosk", emails=[slow_typist])
