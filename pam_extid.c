@@ -34,6 +34,12 @@ static int pam_code_for(enum extid_result r)
     return PAM_AUTH_ERR;
 }
 
+/* What the conversation callbacks need: the handle, and whether the caller asked for silence. */
+struct conv_ctx {
+    pam_handle_t *pamh;
+    bool silent; /* PAM_SILENT: no informational or error messages, prompts still go out */
+};
+
 static void log_to_syslog(void *ctx, int priority, const char *msg)
 {
     pam_syslog((pam_handle_t *)ctx, priority, "%s", msg);
@@ -41,9 +47,10 @@ static void log_to_syslog(void *ctx, int priority, const char *msg)
 
 static enum extid_result conv_ask(void *ctx, bool echo, const char *prompt, char **answer)
 {
+    const struct conv_ctx *c = ctx;
     char *resp = NULL;
-    int rc = pam_prompt((pam_handle_t *)ctx, echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF,
-                        &resp, "%s", prompt);
+    int rc = pam_prompt(c->pamh, echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF, &resp, "%s",
+                        prompt);
 
     if (rc != PAM_SUCCESS || !resp) {
         extid_free_secret(resp);
@@ -55,10 +62,14 @@ static enum extid_result conv_ask(void *ctx, bool echo, const char *prompt, char
 
 static void conv_show(void *ctx, bool error, const char *message)
 {
+    const struct conv_ctx *c = ctx;
+
+    if (c->silent)
+        return;
     if (error)
-        pam_error((pam_handle_t *)ctx, "%s", message);
+        pam_error(c->pamh, "%s", message);
     else
-        pam_info((pam_handle_t *)ctx, "%s", message);
+        pam_info(c->pamh, "%s", message);
 }
 
 static const char *item_string(pam_handle_t *pamh, int item)
@@ -73,14 +84,14 @@ static const char *item_string(pam_handle_t *pamh, int item)
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
     struct extid_log log = { .emit = log_to_syslog, .ctx = pamh };
-    struct extid_prompter prompter = { .ask = conv_ask, .show = conv_show, .ctx = pamh };
+    struct conv_ctx conv = { .pamh = pamh, .silent = (flags & PAM_SILENT) != 0 };
+    struct extid_prompter prompter = { .ask = conv_ask, .show = conv_show, .ctx = &conv };
     struct extid_config cfg;
     struct extid_login_request req = { 0 };
     const char *user = NULL;
     enum extid_result rc;
     int pam_rc;
 
-    (void)flags;
     memset(&cfg, 0, sizeof cfg);
     rc = extid_config_load(&cfg, argc, argv, &log);
     if (rc != EXTID_OK)

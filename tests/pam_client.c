@@ -95,7 +95,7 @@ fail:
 static void usage(void)
 {
     fprintf(stderr, "usage: extid-pamclient [--confdir DIR] [--service NAME] [--rhost HOST] "
-                    "[--script] [--repeat N] USER\n");
+                    "[--script] [--repeat N] [--silent] USER\n");
 }
 
 int main(int argc, char **argv)
@@ -104,20 +104,22 @@ int main(int argc, char **argv)
         { "confdir", required_argument, NULL, 'c' }, { "service", required_argument, NULL, 's' },
         { "rhost", required_argument, NULL, 'r' },   { "script", no_argument, NULL, 'x' },
         { "repeat", required_argument, NULL, 'n' },  { "help", no_argument, NULL, 'h' },
+        { "silent", no_argument, NULL, 'q' },
         { NULL, 0, NULL, 0 }
     };
     struct client c = { 0 };
     struct pam_conv conv = { converse, &c };
     const char *confdir = NULL, *service = "extid-test", *rhost = NULL;
-    int repeat = 1, opt, rc = PAM_SYSTEM_ERR, i;
+    int repeat = 1, opt, rc = PAM_SYSTEM_ERR, i, flags = 0;
 
-    while ((opt = getopt_long(argc, argv, "c:s:r:xn:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:s:r:xn:qh", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': confdir = optarg; break;
         case 's': service = optarg; break;
         case 'r': rhost = optarg; break;
         case 'x': c.script = 1; break;
         case 'n': repeat = atoi(optarg); break;
+        case 'q': flags |= PAM_SILENT; break;
         default: usage(); return 2;
         }
     }
@@ -131,7 +133,7 @@ int main(int argc, char **argv)
         if (rc == PAM_SUCCESS && rhost)
             rc = pam_set_item(pamh, PAM_RHOST, rhost);
         if (rc == PAM_SUCCESS)
-            rc = pam_authenticate(pamh, 0);
+            rc = pam_authenticate(pamh, flags);
         if (c.script)
             printf("RESULT %d %s\n", rc, pam_strerror(pamh, rc));
         else

@@ -229,7 +229,8 @@ class PamSetup:
                         "auth required pam_deny.so\naccount required pam_deny.so\n"
                         "password required pam_deny.so\nsession required pam_deny.so\n", 0o644)
 
-    def login(self, user, emails=(), codes=None, rhost=None, timeout=60, wrap=None):
+    def login(self, user, emails=(), codes=None, rhost=None, timeout=60, wrap=None,
+              silent=False):
         """Runs one pam_authenticate. `emails` answer echo-on prompts in order; `codes` answer
         echo-off prompts (strings, Outbox() for the latest emailed code, or a callable
         f(tenant, email) returning the answer). When answers run
@@ -242,6 +243,8 @@ class PamSetup:
         argv = [CLIENT, "--script", "--confdir", self.confdir, "--service", self.service]
         if rhost:
             argv += ["--rhost", rhost]
+        if silent:
+            argv.append("--silent")
         argv.append(user)
         # The wrap applies to the client only, not to the commands that route its syslog.
         wrap = CLIENT_WRAP if wrap is None else wrap

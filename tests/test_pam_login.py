@@ -302,3 +302,12 @@ def test_connection_closed_while_person_reads_email_is_reopened(pam, tenant):
     assert res.rc == PAM["SUCCESS"], res
     s = tenant.stats()
     assert s["connections"] == 2 and s["requests"]["token"] == 1, s
+
+
+def test_pam_silent_suppresses_messages_not_prompts(pam, tenant):
+    res = pam.login("extidalice", codes=["00000000", "11111111", "22222222"], silent=True)
+    assert res.rc == PAM["MAXTRIES"], res
+    assert len(res.prompts("PROMPT_ECHO_OFF")) == 3
+    assert res.messages("ERROR") == [] and res.messages("INFO") == []
+    res = pam.login("extidalice", codes=["00000000", "11111111", "22222222"])
+    assert res.messages("ERROR"), res  # the same login, not silent, does show them
