@@ -107,7 +107,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     }
     /* Only local accounts may be opened; checked before any network call. */
     if (!pam_modutil_getpwnam(pamh, user)) {
-        pam_syslog(pamh, LOG_NOTICE, "user %s is not a local account", user);
+        extid_log(&log, LOG_NOTICE, "user %s is not a local account", user); /* stripped */
         rc = cfg.unmapped == EXTID_UNMAPPED_IGNORE ? EXTID_IGNORE : EXTID_USER_UNKNOWN;
         goto out;
     }

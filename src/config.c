@@ -92,6 +92,8 @@ static void bad(const struct source *src, const char *fmt, ...)
     va_end(ap);
     if (src->file)
         extid_log(src->log, LOG_ERR, "%s:%d: %s", src->file, src->pos, msg);
+    else if (strncmp(src->arg, "proxy=", 6) == 0) /* a proxy URL may carry a password */
+        extid_log(src->log, LOG_ERR, "argument %d (proxy=...): %s", src->pos, msg);
     else
         extid_log(src->log, LOG_ERR, "argument %d (%s): %s", src->pos, src->arg, msg);
 }

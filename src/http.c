@@ -122,9 +122,18 @@ enum extid_result extid_http_open(struct extid_http *h, const struct extid_confi
     enum extid_result rc = EXTID_SYSTEM_ERR;
     struct curl_slist *hdrs = NULL;
     char idhdr[64];
+    CURL *c = NULL;
+    /* libcurl's OpenSSL layer appends TLS secrets to the file SSLKEYLOGFILE names, with no
+     * option to turn that off; in su or sudo that variable comes from the unprivileged caller,
+     * and root would create or append to any file it names. Refuse rather than write. */
+    if (getenv("SSLKEYLOGFILE")) {
+        extid_log(log, LOG_ERR, "http: SSLKEYLOGFILE is set in the environment; refusing to "
+                                "open TLS connections that would write their secrets to it");
+        goto out;
+    }
     /* No curl_global_init: curl_easy_init does it lazily, and libcurl >= 7.84 makes that
      * thread-safe, so a PAM module need not own process-wide library state. */
-    CURL *c = curl_easy_init();
+    c = curl_easy_init();
     if (!c) {
         extid_log(log, LOG_ERR, "http: curl_easy_init failed");
         goto out;
@@ -213,8 +222,9 @@ static enum extid_result perform(struct extid_http *h, const char *method, const
     CURLcode cr = curl_easy_perform(c);
     /* The early connection can die between the poll at hand-over and the TLS hello (a server
      * closing idle connections). No request byte went out before the handshake failed, so one
-     * more try on a fresh connection is safe. */
-    if (cr == CURLE_SSL_CONNECT_ERROR && extid_preconnect_take_used(h->preconnect)) {
+     * more try on a fresh connection is safe. Only when this very request took that socket. */
+    bool took_early = extid_preconnect_take_used(h->preconnect);
+    if (cr == CURLE_SSL_CONNECT_ERROR && took_early) {
         extid_log(h->log, LOG_INFO, "%s %s: early connection lost (%s); connecting again",
                   method, url, errbuf[0] ? errbuf : curl_easy_strerror(cr));
         errbuf[0] = '\0';

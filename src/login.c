@@ -108,11 +108,13 @@ static enum extid_result may_send_code(const struct extid_config *cfg, const cha
     char msg[160];
 
     if (rc == EXTID_AUTH_ERR) {
+        /* "this address": the person may not have typed it (it can come from the users file),
+         * and an unauthenticated caller must not learn it. */
         if (wait < 60)
-            snprintf(msg, sizeof msg, "Too many codes were sent to %s; wait %ld seconds.", email,
+            snprintf(msg, sizeof msg, "Too many codes were sent to this address; wait %ld seconds.",
                      wait < 1 ? 1 : wait);
         else
-            snprintf(msg, sizeof msg, "Too many codes were sent to %s; wait %ld minutes.", email,
+            snprintf(msg, sizeof msg, "Too many codes were sent to this address; wait %ld minutes.",
                      (wait + 59) / 60);
         show(p, true, msg);
         rc = EXTID_THROTTLED;

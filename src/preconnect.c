@@ -115,10 +115,13 @@ struct extid_preconnect *extid_preconnect_start(void *curl, const char *url,
         goto fail;
     }
     p = calloc(1, sizeof *p);
-    if (!p || ai->ai_addrlen > sizeof p->addr || !resolve_entry(host, port, ai, entry, sizeof entry))
+    if (!p)
         goto fail;
+    p->fd = -1; /* before any path to extid_preconnect_free: 0 is a valid descriptor */
     p->handed_fd = -1;
     p->log = log;
+    if (ai->ai_addrlen > sizeof p->addr || !resolve_entry(host, port, ai, entry, sizeof entry))
+        goto fail;
     p->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (p->fd < 0)
         goto fail;

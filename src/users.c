@@ -7,7 +7,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "safefile.h"
 #include "util.h"
@@ -311,7 +310,7 @@ bool extid_identities_allow(const struct extid_identities *ids, const char *emai
         const char *id = ids->items[i];
         if (!id)
             continue;
-        if (is_wildcard(id) ? strcasecmp(id + 2, domain) == 0 : strcasecmp(id, email) == 0)
+        if (is_wildcard(id) ? extid_str_ieq(id + 2, domain) : extid_str_ieq(id, email))
             return true;
     }
     return false;

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 
 #define EXTID_EMAIL_MAX 254
@@ -87,9 +86,20 @@ bool extid_code_valid(const char *s, int n)
     return s[n] == '\0';
 }
 
+static unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+/* ASCII only, whatever the host's locale (su and sudo call setlocale; strcasecmp follows it). */
 bool extid_str_ieq(const char *a, const char *b)
 {
-    return a && b && strcasecmp(a, b) == 0;
+    if (!a || !b)
+        return false;
+    for (; *a && *b; a++, b++)
+        if (ascii_lower((unsigned char)*a) != ascii_lower((unsigned char)*b))
+            return false;
+    return *a == *b;
 }
 
 char *extid_strdup(const char *s)

@@ -230,7 +230,7 @@ class PamSetup:
                         "password required pam_deny.so\nsession required pam_deny.so\n", 0o644)
 
     def login(self, user, emails=(), codes=None, rhost=None, timeout=60, wrap=None,
-              silent=False):
+              silent=False, env=None):
         """Runs one pam_authenticate. `emails` answer echo-on prompts in order; `codes` answer
         echo-off prompts (strings, Outbox() for the latest emailed code, or a callable
         f(tenant, email) returning the answer). When answers run
@@ -250,7 +250,8 @@ class PamSetup:
         wrap = CLIENT_WRAP if wrap is None else wrap
         argv = self.sink.wrap(list(wrap) + argv)
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, bufsize=1)
+                                stderr=subprocess.PIPE, text=True, bufsize=1,
+                                env=dict(os.environ, **env) if env else None)
         deadline = time.time() + timeout
         try:
             for line in proc.stdout:

@@ -311,3 +311,21 @@ def test_pam_silent_suppresses_messages_not_prompts(pam, tenant):
     assert res.messages("ERROR") == [] and res.messages("INFO") == []
     res = pam.login("extidalice", codes=["00000000", "11111111", "22222222"])
     assert res.messages("ERROR"), res  # the same login, not silent, does show them
+
+
+def test_sslkeylogfile_in_environment_is_refused(pam, tenant, tmp_path):
+    # In su or sudo the environment is the caller's: root must not write TLS secrets to a file
+    # the caller names.
+    target = tmp_path / "keylog"
+    res = pam.login("extidalice", env={"SSLKEYLOGFILE": str(target)})
+    assert res.rc == PAM["SYSTEM_ERR"], res
+    assert not target.exists()
+    assert tenant.stats()["requests_total"] == 0
+    assert "SSLKEYLOGFILE" in res.log_text
+
+
+def test_user_name_control_characters_are_not_logged(pam, tenant):
+    res = pam.login("nobody-here\nforged: login granted")
+    assert res.rc == PAM["USER_UNKNOWN"], res
+    assert all("\n" not in line.rstrip("\n") for line in res.logs), res.logs
+    assert "nobody-here?forged" in res.log_text

@@ -19,6 +19,8 @@ def test_default_gap_refuses_an_immediate_second_code(pam, tenant):
     assert res.rc == PAM["AUTH_ERR"], res
     assert tenant.stats()["requests_total"] == 0  # refused before any network call
     assert any("Too many codes" in m and "seconds" in m for m in res.messages("ERROR")), res
+    # The address comes from the users file: an unauthenticated caller must not learn it.
+    assert not any("alice@example.com" in m for m in res.messages("ERROR")), res
     assert res.prompts() == []
     assert "send throttle" in res.log_text and "login refused" in res.log_text
 

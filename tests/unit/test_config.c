@@ -479,7 +479,7 @@ static const struct arg_case arg_cases[] = {
                                          "authority must start with https://" },
     { "tenant=UPPER", "argument 2 (tenant=UPPER): tenant must be a DNS label" },
     { "users=relative", "argument 2 (users=relative): users must be an absolute path" },
-    { "proxy=ftp://p", "argument 2 (proxy=ftp://p): proxy must be an http:// or https:// URL" },
+    { "proxy=ftp://p", "argument 2 (proxy=...): proxy must be an http:// or https:// URL" },
     { "client_id=a\tb", "argument 2 (client_id=a?b): value of client_id contains a control" },
 };
 
@@ -493,6 +493,16 @@ static void test_argument_errors(void **state)
         argv[1] = arg_cases[i].arg;
         expect_refused(f, 2, argv, NULL, arg_cases[i].want);
     }
+}
+
+static void test_proxy_argument_password_not_logged(void **state)
+{
+    struct fixture *f = *state;
+    const char *argv[] = { write_conf(f, "tenant = t\nclient_id = c\n"),
+                           "proxy=socks5://user:s3cret@proxy.example.test" };
+
+    expect_refused(f, 2, argv, NULL, "argument 2 (proxy=...): proxy must be");
+    assert_not_logged(&f->d.cap, "s3cret");
 }
 
 static void test_argument_given_twice(void **state)
@@ -583,6 +593,7 @@ int main(void)
         T(test_tenant_and_authority_together),
         T(test_missing_required_keys),
         T(test_argument_errors),
+        T(test_proxy_argument_password_not_logged),
         T(test_argument_given_twice),
         T(test_config_argument_twice_or_relative),
         T(test_null_argument),

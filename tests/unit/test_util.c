@@ -75,6 +75,10 @@ static void test_str_ieq(void **state)
     (void)state;
     assert_true(extid_str_ieq("Alice@Example.COM", "alice@example.com"));
     assert_false(extid_str_ieq("alice@example.com", "alice@example.co"));
+    assert_false(extid_str_ieq("\xdd", "i"));   /* no locale folding of non-ASCII bytes */
+    assert_false(extid_str_ieq("I", "\xc4\xb1")); /* dotless i is not i */
+    assert_false(extid_str_ieq("abc", "ab"));
+    assert_true(extid_str_ieq("", ""));
     assert_false(extid_str_ieq(NULL, "a"));
     assert_false(extid_str_ieq("a", NULL));
 }
