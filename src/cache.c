@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define CACHE_MAX (1024 * 1024)
 
 /* Names are single path components chosen by the code, never by the network. */
@@ -60,18 +62,18 @@ enum extid_result extid_cache_dir_check(const char *dir, const struct extid_log 
     if (mkdir(dir, 0700) == 0)
         extid_debug(log, "cache: created %s", dir);
     else if (errno != EEXIST) {
-        extid_log(log, LOG_ERR, "cache: cannot create %s: %s", dir, strerror(errno));
+        extid_log(log, LOG_ERR, "cache: cannot create %s: %s", dir, EXTID_STRERROR(errno));
         rc = EXTID_SYSTEM_ERR;
         goto out;
     }
     /* O_PATH|O_NOFOLLOW opens a planted symlink itself (refused below) instead of its target. */
     fd = open(dir, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        extid_log(log, LOG_ERR, "cache: cannot open directory %s: %s", dir, strerror(errno));
+        extid_log(log, LOG_ERR, "cache: cannot open directory %s: %s", dir, EXTID_STRERROR(errno));
         goto out;
     }
     if (fstat(fd, &st) != 0) {
-        extid_log(log, LOG_ERR, "cache: cannot stat %s: %s", dir, strerror(errno));
+        extid_log(log, LOG_ERR, "cache: cannot stat %s: %s", dir, EXTID_STRERROR(errno));
         goto out;
     }
     const char *why = S_ISLNK(st.st_mode)  ? "is a symbolic link"
@@ -121,11 +123,11 @@ enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, 
             extid_debug(log, "cache: %s: not cached", path);
         else
             extid_log(log, LOG_WARNING, "cache: %s: %s", path,
-                      errno == ELOOP ? "is a symbolic link, ignored" : strerror(errno));
+                      errno == ELOOP ? "is a symbolic link, ignored" : EXTID_STRERROR(errno));
         goto out;
     }
     if (fstat(fd, &st) != 0) {
-        extid_log(log, LOG_WARNING, "cache: %s: cannot stat: %s", path, strerror(errno));
+        extid_log(log, LOG_WARNING, "cache: %s: cannot stat: %s", path, EXTID_STRERROR(errno));
         goto out;
     }
     const char *why = S_ISREG(st.st_mode) ? unsafe_reason(&st) : "not a regular file";
@@ -139,7 +141,7 @@ enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, 
      * ahead of the coarse one time() reads, and a fresh file would look "from the future". */
     struct timespec ts;
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
-        extid_log(log, LOG_WARNING, "cache: %s: no clock: %s", path, strerror(errno));
+        extid_log(log, LOG_WARNING, "cache: %s: no clock: %s", path, EXTID_STRERROR(errno));
         goto out;
     }
     time_t now = ts.tv_sec;
@@ -164,7 +166,7 @@ enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, 
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            extid_log(log, LOG_WARNING, "cache: %s: read failed: %s", path, strerror(errno));
+            extid_log(log, LOG_WARNING, "cache: %s: read failed: %s", path, EXTID_STRERROR(errno));
             goto out;
         }
         if (n == 0)
@@ -248,7 +250,7 @@ enum extid_result extid_cache_write(const char *dir, const char *name, const cha
 out:
     if (rc != EXTID_OK)
         extid_log(log, LOG_WARNING, "cache: cannot write %s/%s: %s%s%s", dir, name, step,
-                  err ? ": " : "", err ? strerror(err) : "");
+                  err ? ": " : "", err ? EXTID_STRERROR(err) : "");
     if (fd >= 0)
         close(fd);
     if (tmp) {

@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "util.h"
+
 struct extid_preconnect {
     int fd;                        /* ours until curl takes it; then -1 */
     int handed_fd;                 /* the socket curl took, for the sockopt callback */
@@ -126,7 +128,7 @@ struct extid_preconnect *extid_preconnect_start(void *curl, const char *url,
     if (p->fd < 0)
         goto fail;
     if (connect(p->fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-        extid_debug(log, "http: early connect to %s failed: %s", entry, strerror(errno));
+        extid_debug(log, "http: early connect to %s failed: %s", entry, EXTID_STRERROR(errno));
         goto fail;
     }
     memcpy(&p->addr, ai->ai_addr, ai->ai_addrlen);

@@ -77,12 +77,12 @@ static int open_lock(const char *cache_dir, const struct extid_log *log)
         return -1;
     fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        extid_log(log, LOG_ERR, "send throttle: cannot open %s: %s", path, strerror(errno));
+        extid_log(log, LOG_ERR, "send throttle: cannot open %s: %s", path, EXTID_STRERROR(errno));
         return -1;
     }
     while (flock(fd, LOCK_EX) != 0) {
         if (errno != EINTR) {
-            extid_log(log, LOG_ERR, "send throttle: cannot lock %s: %s", path, strerror(errno));
+            extid_log(log, LOG_ERR, "send throttle: cannot lock %s: %s", path, EXTID_STRERROR(errno));
             close(fd);
             return -1;
         }

@@ -102,6 +102,11 @@ bool extid_str_ieq(const char *a, const char *b)
     return *a == *b;
 }
 
+const char *extid_strerror(int err, char *buf, size_t size)
+{
+    return strerror_r(err, buf, size); /* the GNU variant: returns the text to use */
+}
+
 char *extid_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;

@@ -28,6 +28,12 @@ bool extid_str_ieq(const char *a, const char *b);
 /* strdup that returns NULL for NULL. */
 char *extid_strdup(const char *s);
 
+/* Text for an errno value in buf: strerror_r, because strerror's buffer may be shared between
+ * the host's threads. Returns buf or a static string. */
+const char *extid_strerror(int err, char *buf, size_t size);
+/* The same with a buffer that lives until the end of the enclosing block. */
+#define EXTID_STRERROR(err) extid_strerror((err), (char[128]){ 0 }, 128)
+
 /* Random RFC 4122 version 4 UUID, lower case, into out[37]. false if no randomness. */
 bool extid_uuid4(char out[37]);
 

@@ -128,8 +128,8 @@ def test_module_installs_no_signal_handler_and_has_no_writable_globals():
     srcs = [os.path.join(ROOT, "pam_extid.c")] + sorted(
         os.path.join(ROOT, "src", f) for f in os.listdir(os.path.join(ROOT, "src"))
         if f.endswith(".c"))
-    # strerror is not listed: glibc's has been thread-safe since 2.32 (Debian 12 has 2.36).
-    bad_calls = re.compile(r"\b(signal|sigaction|alarm|setitimer|sigprocmask|strtok|"
+    # strerror too: thread-safe in glibc >= 2.32 only; the core uses extid_strerror (strerror_r).
+    bad_calls = re.compile(r"\b(signal|sigaction|alarm|setitimer|sigprocmask|strtok|strerror|"
                            r"gmtime|localtime|getpwnam|getpwuid|getgrnam|readdir|rand|srand|"
                            r"setlocale|setenv|putenv|curl_global_cleanup)\s*\(")
     found = []
