@@ -45,6 +45,18 @@ static enum extid_result ask(const struct extid_prompter *p, bool echo, const ch
     return EXTID_OK;
 }
 
+static void trim_blanks(char *s)
+{
+    char *start = s, *end;
+
+    while (*start == ' ' || *start == '\t')
+        start++;
+    end = start + strlen(start);
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+        *--end = '\0';
+    memmove(s, start, (size_t)(end - start) + 1);
+}
+
 /* The email to challenge: the single mapped address, or one the person types that the users
  * file allows. Refused addresses never reach the network. */
 static enum extid_result choose_email(const struct extid_identities *ids,
@@ -65,16 +77,7 @@ static enum extid_result choose_email(const struct extid_identities *ids,
     rc = ask(p, true, prompt, &typed);
     if (rc != EXTID_OK)
         return rc;
-    /* Trim the whitespace a person may paste around an address. */
-    {
-        char *start = typed, *end;
-        while (*start == ' ' || *start == '\t')
-            start++;
-        end = start + strlen(start);
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-            *--end = '\0';
-        memmove(typed, start, (size_t)(end - start) + 1);
-    }
+    trim_blanks(typed); /* a pasted address often comes with spaces around it */
     if (!extid_email_valid(typed)) {
         extid_log(log, LOG_NOTICE, "account %s: typed text is not an email address", req->account);
         rc = EXTID_AUTH_ERR;

@@ -25,6 +25,8 @@ struct extid_preconnect {
     const struct extid_log *log;
 };
 
+/* curl allocates room for a->addrlen bytes behind a->addr (its Curl_sockaddr_ex holds a
+ * sockaddr_storage), so comparing an IPv6 address past the 16-byte member stays in bounds. */
 static bool same_address(const struct extid_preconnect *p, const struct curl_sockaddr *a)
 {
     return a->addrlen == p->addrlen && memcmp(&a->addr, &p->addr, p->addrlen) == 0;

@@ -106,7 +106,7 @@ enum extid_result extid_throttle_take(const char *cache_dir, const char *email,
         return EXTID_OK;
     /* Addresses differ only in case for Entra; so must their counters. */
     for (i = 0; i < sizeof lower - 1 && email[i]; i++)
-        lower[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] - 'A' + 'a' : email[i]);
+        lower[i] = extid_ascii_tolower(email[i]);
     lower[i] = '\0';
     if (extid_cache_key(lower, key) != EXTID_OK)
         return EXTID_SYSTEM_ERR;

@@ -86,9 +86,9 @@ bool extid_code_valid(const char *s, int n)
     return s[n] == '\0';
 }
 
-static unsigned char ascii_lower(unsigned char c)
+char extid_ascii_tolower(char c)
 {
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
 /* ASCII only, whatever the host's locale (su and sudo call setlocale; strcasecmp follows it). */
@@ -97,7 +97,7 @@ bool extid_str_ieq(const char *a, const char *b)
     if (!a || !b)
         return false;
     for (; *a && *b; a++, b++)
-        if (ascii_lower((unsigned char)*a) != ascii_lower((unsigned char)*b))
+        if (extid_ascii_tolower(*a) != extid_ascii_tolower(*b))
             return false;
     return *a == *b;
 }

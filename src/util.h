@@ -22,6 +22,9 @@ bool extid_email_valid(const char *s);
 /* Exactly n ASCII digits and nothing else. */
 bool extid_code_valid(const char *s, int n);
 
+/* 'A'..'Z' to 'a'..'z', every other byte unchanged, whatever the host's locale. */
+char extid_ascii_tolower(char c);
+
 /* ASCII case-insensitive equality; false if either is NULL. */
 bool extid_str_ieq(const char *a, const char *b);
 
