@@ -3,7 +3,7 @@ VERSION   := 0.1.0
 CC        ?= cc
 PKG       := pam libcurl libcjson libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKG) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKG) 2>/dev/null) -pthread
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
 HARDEN    := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC
@@ -201,7 +201,8 @@ test-valgrind: all
 	done; echo "test-valgrind: unit tests clean"
 	EXTID_TEST_WRAP="$(VALGRIND)" $(PYTHON) -m pytest -p no:cacheprovider -q $(HARDEN_SUITES)
 
-# Data races: the module built with ThreadSanitizer, loaded by the threads client.
+# Data races: the module built with ThreadSanitizer, in the threads client (logins in parallel
+# threads) and in the PAM-stack suites (the worker that connects while the address is typed).
 TSAN_DIR  := build-tsan
 test-tsan: all
 	@$(MAKE) --no-print-directory -s BUILD=$(TSAN_DIR) CC=$(ASAN_CC) OPT="-O1 -g -fsanitize=thread" \
@@ -209,7 +210,7 @@ test-tsan: all
 	EXTID_TEST_MODULE=$(CURDIR)/$(TSAN_DIR)/pam_extid.so \
 	EXTID_TEST_WRAP="env LD_PRELOAD=$$($(ASAN_CC) -print-file-name=libtsan.so) \
 	    TSAN_OPTIONS=exitcode=99:suppressions=$(CURDIR)/tests/tsan.supp" \
-	    $(PYTHON) -m pytest -p no:cacheprovider -q tests/test_host_safety.py
+	    $(PYTHON) -m pytest -p no:cacheprovider -q $(HARDEN_SUITES)
 
 static:
 	cppcheck --enable=warning,performance,portability --error-exitcode=1 --inline-suppr --quiet \

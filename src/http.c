@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "early.h"
 #include "util.h"
 
 #ifndef EXTID_VERSION
@@ -110,6 +111,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+static long session_timeout(const struct extid_config *cfg)
+{
+    return cfg->timeout > 0 ? cfg->timeout : DEFAULT_TIMEOUT;
+}
+
 enum extid_result extid_http_open(struct extid_http *h, const struct extid_config *cfg,
                                   const struct extid_log *log)
 {
@@ -154,7 +160,7 @@ enum extid_result extid_http_open(struct extid_http *h, const struct extid_confi
         hdrs = next;
     }
 
-    long timeout = cfg->timeout > 0 ? cfg->timeout : DEFAULT_TIMEOUT;
+    long timeout = session_timeout(cfg);
     bool bad = false;
     bad |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https") != CURLE_OK;
@@ -202,80 +208,146 @@ out:
     return rc;
 }
 
+/* What one request's callbacks write into. */
+struct transfer {
+    struct sink body;
+    long retry_after;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static void transfer_bind(CURL *c, const char *url, struct transfer *t)
+{
+    t->body.len = 0;
+    t->body.too_big = false;
+    t->retry_after = -1;
+    t->errbuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t->body);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &t->retry_after);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->errbuf);
+}
+
+/* The pointers set by transfer_bind die with the transfer; never leave them in the handle. */
+static void transfer_unbind(CURL *c, struct transfer *t)
+{
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
+    if (t->body.buf)
+        extid_free_secret_n(t->body.buf, t->body.cap);
+    t->body.buf = NULL;
+    t->body.cap = t->body.len = 0;
+}
+
+static const char *curl_reason(CURLcode cr, const struct transfer *t)
+{
+    return t->errbuf[0] ? t->errbuf : curl_easy_strerror(cr);
+}
+
+/* Judges curl's outcome of a transfer and fills resp (taking the body). */
+static enum extid_result conclude(struct extid_http *h, const char *method, const char *url,
+                                  CURLcode cr, struct transfer *t,
+                                  struct extid_http_response *resp)
+{
+    CURL *c = h->curl;
+    long status = 0, conns = -1;
+    curl_off_t usecs = 0;
+
+    resp->retry_after = -1;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
+    curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &usecs);
+    if (cr != CURLE_OK) {
+        if (t->body.too_big || cr == CURLE_FILESIZE_EXCEEDED)
+            extid_log(h->log, LOG_ERR, "%s %s: response body larger than %d bytes", method, url,
+                      EXTID_HTTP_MAX_BODY);
+        else
+            extid_log(h->log, LOG_ERR, "%s %s: %s", method, url, curl_reason(cr, t));
+        return EXTID_UNAVAILABLE;
+    }
+    if (status < 100 || status > 599) {
+        extid_log(h->log, LOG_ERR, "%s %s: no valid HTTP status (%ld)", method, url, status);
+        return EXTID_UNAVAILABLE;
+    }
+    if (!sink_reserve(&t->body, 1)) {
+        extid_log(h->log, LOG_ERR, "%s %s: out of memory", method, url);
+        return EXTID_SYSTEM_ERR;
+    }
+    if (t->body.len == 0)
+        t->body.buf[0] = '\0';
+    extid_debug(h->log, "%s %s: HTTP %ld, %zu bytes, %.3f s, %s connection (request %lu)", method,
+                url, status, t->body.len, (double)usecs / 1e6, conns == 0 ? "reused" : "new",
+                h->requests);
+    resp->status = status;
+    resp->body = t->body.buf;
+    resp->len = t->body.len;
+    resp->retry_after = t->retry_after;
+    t->body.buf = NULL;
+    t->body.cap = t->body.len = 0;
+    return EXTID_OK;
+}
+
 /* Runs the transfer prepared by the caller and fills resp. */
 static enum extid_result perform(struct extid_http *h, const char *method, const char *url,
                                  struct extid_http_response *resp)
 {
-    CURL *c = h->curl;
-    struct sink body = { 0 };
-    char errbuf[CURL_ERROR_SIZE];
-    enum extid_result rc = EXTID_UNAVAILABLE;
+    struct transfer t = { 0 };
+    enum extid_result rc;
 
-    resp->retry_after = -1;
-    errbuf[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp->retry_after);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    transfer_bind(h->curl, url, &t);
     h->requests++;
-
-    CURLcode cr = curl_easy_perform(c);
-    /* The early connection can die between the poll at hand-over and the TLS hello (a server
-     * closing idle connections). No request byte went out before the handshake failed, so one
-     * more try on a fresh connection is safe. Only when this very request took that socket. */
-    bool took_early = extid_preconnect_take_used(h->preconnect);
-    if (cr == CURLE_SSL_CONNECT_ERROR && took_early) {
-        extid_log(h->log, LOG_INFO, "%s %s: early connection lost (%s); connecting again",
-                  method, url, errbuf[0] ? errbuf : curl_easy_strerror(cr));
-        errbuf[0] = '\0';
-        body.len = 0;
-        resp->retry_after = -1;
-        cr = curl_easy_perform(c);
-    }
-    long status = 0, conns = -1;
-    curl_off_t usecs = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
-    curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &usecs);
-
-    if (cr != CURLE_OK) {
-        if (body.too_big || cr == CURLE_FILESIZE_EXCEEDED)
-            extid_log(h->log, LOG_ERR, "%s %s: response body larger than %d bytes", method, url,
-                      EXTID_HTTP_MAX_BODY);
-        else
-            extid_log(h->log, LOG_ERR, "%s %s: %s", method, url,
-                      errbuf[0] ? errbuf : curl_easy_strerror(cr));
-        goto out;
-    }
-    if (status < 100 || status > 599) {
-        extid_log(h->log, LOG_ERR, "%s %s: no valid HTTP status (%ld)", method, url, status);
-        goto out;
-    }
-    if (!sink_reserve(&body, 1)) {
-        extid_log(h->log, LOG_ERR, "%s %s: out of memory", method, url);
-        rc = EXTID_SYSTEM_ERR;
-        goto out;
-    }
-    if (body.len == 0)
-        body.buf[0] = '\0';
-    extid_debug(h->log, "%s %s: HTTP %ld, %zu bytes, %.3f s, %s connection (request %lu)", method,
-                url, status, body.len, (double)usecs / 1e6, conns == 0 ? "reused" : "new",
-                h->requests);
-    resp->status = status;
-    resp->body = body.buf;
-    resp->len = body.len;
-    body.buf = NULL;
-    rc = EXTID_OK;
-out:
-    /* The pointers below die with this frame; never leave them in the handle. */
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
-    if (body.buf)
-        extid_free_secret_n(body.buf, body.cap);
-    if (rc != EXTID_OK)
-        resp->retry_after = -1;
+    rc = conclude(h, method, url, curl_easy_perform(h->curl), &t, resp);
+    transfer_unbind(h->curl, &t);
     return rc;
+}
+
+/* Forgets a prepared POST that will not be sent. */
+static void early_drop(struct extid_http *h)
+{
+    if (!h->early_transfer)
+        return;
+    extid_early_cancel(h->early);
+    transfer_unbind(h->curl, h->early_transfer);
+    free(h->early_transfer);
+    free(h->early_url);
+    h->early = NULL;
+    h->early_transfer = NULL;
+    h->early_url = NULL;
+}
+
+/* Sends the body of the prepared POST. false: it never got an answer on the early connection
+ * (which failed or was closed meanwhile), and should go out again on a fresh one. */
+static bool early_send(struct extid_http *h, const char *url, const char *form, size_t len,
+                       struct extid_http_response *resp, enum extid_result *rc)
+{
+    struct transfer *t = h->early_transfer;
+    bool sent = false, again;
+    CURLcode cr;
+
+    h->requests++;
+    cr = (CURLcode)extid_early_finish(h->early, form, len, &sent);
+    h->early = NULL;
+    if (cr == CURLE_OPERATION_TIMEDOUT)
+        t->errbuf[0] = '\0'; /* early.c's own limit: curl's text would say "aborted" */
+    /* A connection closed by the server while the person typed shows up as one of these once
+     * the request is written: nothing came back, so sending it again is safe. */
+    again = cr != CURLE_OK && (!sent || cr == CURLE_SEND_ERROR || cr == CURLE_RECV_ERROR ||
+                               cr == CURLE_GOT_NOTHING);
+    if (again)
+        extid_log(h->log, LOG_INFO, "POST %s: the connection opened during the prompt is gone "
+                                    "(%s); connecting again", url, curl_reason(cr, t));
+    else {
+        if (cr == CURLE_OK)
+            extid_debug(h->log, "http: the request went out on the connection opened during "
+                                "the prompt");
+        *rc = conclude(h, "POST", url, cr, t, resp);
+    }
+    transfer_unbind(h->curl, t);
+    free(t);
+    free(h->early_url);
+    h->early_transfer = NULL;
+    h->early_url = NULL;
+    return !again;
 }
 
 /* Only https:// is ever sent; curl's protocol whitelist enforces it again. */
@@ -360,6 +432,10 @@ enum extid_result extid_http_post_form(struct extid_http *h, const char *url,
         extid_log(h->log, LOG_ERR, "POST %s: out of memory encoding the form", url);
         goto out;
     }
+    if (h->early_url && strcmp(h->early_url, url) == 0 &&
+        early_send(h, url, form, blen, resp, &rc))
+        goto out;
+    early_drop(h);
     if (curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen) != CURLE_OK ||
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, form) != CURLE_OK) {
         extid_log(h->log, LOG_ERR, "POST %s: cannot set the request body", url);
@@ -386,6 +462,7 @@ enum extid_result extid_http_get(struct extid_http *h, const char *url,
         return EXTID_SYSTEM_ERR;
     if (!url_ok(h, "GET", url))
         return EXTID_UNAVAILABLE;
+    early_drop(h);
     if (curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L) != CURLE_OK) {
         extid_log(h->log, LOG_ERR, "GET %s: cannot select GET", url);
         return EXTID_SYSTEM_ERR;
@@ -403,11 +480,29 @@ void extid_http_response_free(struct extid_http_response *resp)
     response_init(resp);
 }
 
-void extid_http_preconnect(struct extid_http *h)
+void extid_http_prepare_post(struct extid_http *h, const char *url)
 {
-    if (!h || !h->curl || h->preconnect || h->cfg->proxy)
+    struct transfer *t;
+
+    if (!h || !h->curl || !url || h->early_transfer || strncmp(url, "https://", 8) != 0)
         return;
-    h->preconnect = extid_preconnect_start(h->curl, h->cfg->authority, h->log);
+    t = calloc(1, sizeof *t);
+    h->early_url = strdup(url);
+    if (!t || !h->early_url)
+        goto fail;
+    transfer_bind(h->curl, url, t);
+    h->early = extid_early_start(h->curl, h->headers, session_timeout(h->cfg));
+    if (!h->early) {
+        transfer_unbind(h->curl, t);
+        goto fail;
+    }
+    h->early_transfer = t;
+    extid_debug(h->log, "http: connecting for POST %s while the person types", url);
+    return;
+fail:
+    free(t);
+    free(h->early_url);
+    h->early_url = NULL;
 }
 
 void extid_http_close(struct extid_http *h)
@@ -415,11 +510,10 @@ void extid_http_close(struct extid_http *h)
     if (!h)
         return;
     if (h->curl)
+        early_drop(h);
+    if (h->curl)
         curl_easy_cleanup(h->curl);
-    /* After the handle: curl may still hold the socket it took until cleanup. */
-    extid_preconnect_free(h->preconnect);
     curl_slist_free_all(h->headers);
     h->curl = NULL;
     h->headers = NULL;
-    h->preconnect = NULL;
 }

@@ -5,11 +5,12 @@
 
 #include <stddef.h>
 #include "config.h"
-#include "preconnect.h"
 #include "log.h"
 #include "result.h"
 
 #define EXTID_HTTP_MAX_BODY (1024 * 1024)
+
+struct extid_early;
 
 struct extid_http {
     void *curl;                 /* CURL *, opaque to keep curl.h out of other headers */
@@ -18,7 +19,9 @@ struct extid_http {
     char request_id[37];        /* client-request-id sent with every request of this login */
     void *headers;              /* struct curl_slist * */
     unsigned long requests;     /* requests sent (for debug logs) */
-    struct extid_preconnect *preconnect; /* NULL unless extid_http_preconnect() started one */
+    struct extid_early *early;   /* a POST made ready by extid_http_prepare_post, or NULL */
+    char *early_url;
+    void *early_transfer;       /* where its response goes */
 };
 
 struct extid_form_field {
@@ -50,9 +53,13 @@ enum extid_result extid_http_post_form(struct extid_http *h, const char *url,
 enum extid_result extid_http_get(struct extid_http *h, const char *url,
                                  struct extid_http_response *resp);
 
-/* Starts the TCP connection to the authority now (see preconnect.h), so that it is ready when
- * the first request goes out. Best effort and silent on failure; skipped with a proxy. */
-void extid_http_preconnect(struct extid_http *h);
+/* Makes a POST to url ready now: connection and TLS handshake are done in the background (see
+ * early.h) while the caller is busy, e.g. asking for the address the body carries. The next
+ * extid_http_post_form to the same url sends its body on that connection; any other call first
+ * drops it. Only for a request that is safe to send twice: if the early connection turns out
+ * to be gone, the request is sent again on a fresh one. Best effort: on failure to start, the
+ * POST later goes out as usual. */
+void extid_http_prepare_post(struct extid_http *h, const char *url);
 
 void extid_http_response_free(struct extid_http_response *resp);
 void extid_http_close(struct extid_http *h);

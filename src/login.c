@@ -280,10 +280,10 @@ enum extid_result extid_login(const struct extid_config *cfg,
     if (rc != EXTID_OK)
         goto out;
     http_open = true;
-    /* While the person types the address, the TCP connection gets under way. Nothing is sent
-     * on it until the address has passed the users file and the throttle. */
+    /* While the person types the address, the connection (TCP and TLS) gets under way. No
+     * request is sent on it until the address has passed the users file and the throttle. */
     if (!extid_identities_single(&ids))
-        extid_http_preconnect(&http);
+        extid_na_prepare_initiate(&http);
 
     rc = choose_email(&ids, req, prompter, log, &email);
     if (rc != EXTID_OK)

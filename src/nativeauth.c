@@ -424,6 +424,18 @@ static enum extid_result copy_member(const struct extid_http *h, const char *end
     return EXTID_OK;
 }
 
+void extid_na_prepare_initiate(struct extid_http *h)
+{
+    char *url;
+
+    if (!h || !have_client_id(h, "initiate"))
+        return;
+    url = endpoint_url(h, "initiate");
+    if (url)
+        extid_http_prepare_post(h, url);
+    free(url);
+}
+
 enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
                                     char **continuation_token)
 {

@@ -51,6 +51,10 @@ enum extid_result extid_challenge_from_json(const struct cJSON *json, struct ext
                                             const struct extid_log *log);
 void extid_challenge_free(struct extid_challenge *c);
 
+/* Gets the connection for /initiate ready while the person types the address it needs (see
+ * extid_http_prepare_post); nothing is sent before extid_na_initiate. */
+void extid_na_prepare_initiate(struct extid_http *h);
+
 /* The calls. Each posts to {authority}/oauth2/v2.0/<endpoint>. */
 enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
                                     char **continuation_token);

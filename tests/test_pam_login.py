@@ -41,31 +41,60 @@ def test_typed_email_matching_domain_wildcard(pam, tenant):
     res = pam.login("extidkiosk", emails=["Bob@Example.com"])
     assert res.rc == PAM["SUCCESS"], res
     assert len(res.prompts("PROMPT_ECHO_ON")) == 1
-    # The TCP connection was opened while the address was being typed, and curl used it.
-    assert "using the connection opened during the prompt" in res.log_text, res.logs
-    assert tenant.stats()["connections"] == 1
+    s = tenant.stats()
+    assert (s["connections"], s["tls_handshakes"], s["requests"]["initiate"]) == (1, 1, 1), s
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_connection_and_tls_are_ready_before_the_address_is_typed(pam, tenant):
+    seen = {}
+
+    def typist(t, _):
+        # While the address prompt is up, the module finishes its TLS handshake with the
+        # tenant, and sends nothing on the connection.
+        seen["ready"] = wait_for(lambda: t.stats()["tls_handshakes"] == 1)
+        seen["stats"] = t.stats()
+        return "bob@example.com"
+
+    res = pam.login("extidkiosk", emails=[typist])
+    assert res.rc == PAM["SUCCESS"], res
+    assert seen["ready"], seen
+    assert seen["stats"]["requests_total"] == 0, seen
+    assert "went out on the connection opened during the prompt" in res.log_text, res.logs
+    s = tenant.stats()
+    assert (s["connections"], s["tls_handshakes"], s["requests"]["initiate"]) == (1, 1, 1), s
 
 
 def test_early_connection_closed_while_typing_is_replaced(pam, tenant):
-    # The server gives up waiting for a TLS hello while the person is still typing.
-    tenant.config(handshake_timeout=0.3)
+    # The tenant closes the connection, idle since its handshake, while the person types.
+    tenant.config(idle_timeout=0.3)
 
     def slow_typist(t, _):
+        assert wait_for(lambda: t.stats()["tls_handshakes"] == 1)  # slow under valgrind
         time.sleep(1.0)
-        # Patient again for the new connection, which is slow under valgrind.
-        t.config(handshake_timeout=10)
+        t.config(idle_timeout=120)  # patient again for the new connection
         return "bob@example.com"
 
     res = pam.login("extidkiosk", emails=[slow_typist])
     assert res.rc == PAM["SUCCESS"], res
     assert "opened during the prompt is gone" in res.log_text, res.logs
+    s = tenant.stats()
+    assert s["connections"] == 2 and s["requests"]["initiate"] == 1, s
 
 
 def test_early_connection_lost_during_handshake_is_retried(pam, tenant):
     tenant.config(drop_handshakes=1)
     res = pam.login("extidkiosk", emails=["bob@example.com"])
     assert res.rc == PAM["SUCCESS"], res
-    assert "early connection lost" in res.log_text, res.logs
+    assert "opened during the prompt is gone" in res.log_text, res.logs
     assert tenant.stats()["requests"]["initiate"] == 1
 
 
@@ -73,7 +102,18 @@ def test_tls_failure_without_early_connection_is_not_retried(pam, tenant):
     tenant.config(drop_handshakes=1)
     res = pam.login("extidalice")  # one mapped address: no prompt, no early connection
     assert res.rc == PAM["AUTHINFO_UNAVAIL"], res
-    assert "early connection lost" not in res.log_text
+    assert "opened during the prompt" not in res.log_text
+    assert tenant.stats()["connections"] == 1
+
+
+def test_abandoned_address_prompt_sends_nothing(pam, tenant):
+    # No answer to the address prompt (the client reports a conversation error): the early
+    # connection is dropped without a request, and the module returns promptly.
+    started = time.time()
+    res = pam.login("extidkiosk", emails=[])
+    assert res.rc == PAM["CONV_ERR"], res
+    assert time.time() - started < 10
+    assert tenant.stats()["requests_total"] == 0
 
 
 def test_early_connection_falls_back_when_refused(pam, tenant):
@@ -232,6 +272,7 @@ def test_slow_server_times_out(pam, tenant):
     tenant.config(slow_seconds=3)
     res = pam.login("extidkiosk", emails=["slow@example.com"])
     assert res.rc == PAM["AUTHINFO_UNAVAIL"], res
+    assert "Timeout was reached" in res.log_text, res.logs
 
 
 def test_disabled_app_is_a_service_error(pam, tenant):
