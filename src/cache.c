@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "safefile.h"
 #include "util.h"
 
 #define CACHE_MAX (1024 * 1024)
@@ -83,7 +84,7 @@ enum extid_result extid_cache_dir_check(const char *dir, const struct extid_log 
         extid_log(log, LOG_ERR, "cache: directory %s refused: %s", dir, why);
         goto out;
     }
-    rc = EXTID_OK;
+    rc = extid_safefile_dirs(dir, log);
 out:
     if (fd >= 0)
         close(fd);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "early.h"
+#include "safefile.h"
 #include "util.h"
 
 #ifndef EXTID_VERSION
@@ -169,8 +170,17 @@ enum extid_result extid_http_open(struct extid_http *h, const struct extid_confi
     bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
     if (cfg->ca_file) {
-        /* The administrator's bundle is the only trust: no system store beside it. */
-        bad |= curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file) != CURLE_OK;
+        /* The administrator's bundle is the only trust: no system store beside it, and as
+         * safe from other users as the configuration (whoever can write it owns the logins). */
+        char *ca_file = NULL;
+        rc = extid_safefile_trusted(cfg->ca_file, &ca_file, log);
+        if (rc != EXTID_OK) {
+            extid_log(log, LOG_ERR, "ca_file %s refused", cfg->ca_file);
+            goto out;
+        }
+        rc = EXTID_SYSTEM_ERR;
+        bad |= curl_easy_setopt(c, CURLOPT_CAINFO, ca_file) != CURLE_OK; /* curl copies it */
+        free(ca_file);
         bad |= curl_easy_setopt(c, CURLOPT_CAPATH, NULL) != CURLE_OK;
     } else {
         /* The system store through its hashed directory: OpenSSL then reads only the issuer it
@@ -334,8 +344,8 @@ static bool early_send(struct extid_http *h, const char *url, const char *form, 
     again = cr != CURLE_OK && (!sent || cr == CURLE_SEND_ERROR || cr == CURLE_RECV_ERROR ||
                                cr == CURLE_GOT_NOTHING);
     if (again)
-        extid_log(h->log, LOG_INFO, "POST %s: the connection opened during the prompt is gone "
-                                    "(%s); connecting again", url, curl_reason(cr, t));
+        extid_log(h->log, LOG_INFO, "POST %s: the connection opened during the prompt failed "
+                                    "or is gone (%s); connecting again", url, curl_reason(cr, t));
     else {
         if (cr == CURLE_OK)
             extid_debug(h->log, "http: the request went out on the connection opened during "

@@ -112,11 +112,9 @@ enum extid_result extid_throttle_take(const char *cache_dir, const char *email,
         return EXTID_SYSTEM_ERR;
     snprintf(name, sizeof name, "sends-%s", key);
 
-    rc = extid_cache_dir_check(cache_dir, log);
-    if (rc != EXTID_OK) {
-        rc = EXTID_SYSTEM_ERR;
+    rc = extid_cache_dir_check(cache_dir, log); /* an unsafe directory is a CONFIG_ERR */
+    if (rc != EXTID_OK)
         goto out;
-    }
     lock_fd = open_lock(cache_dir, log);
     if (lock_fd < 0) {
         rc = EXTID_SYSTEM_ERR;

@@ -2,6 +2,7 @@
 person sees, what went over the network and what was logged (DESIGN §5, §6)."""
 import os
 import re
+import shutil
 import time
 
 import pytest
@@ -85,7 +86,7 @@ def test_early_connection_closed_while_typing_is_replaced(pam, tenant):
 
     res = pam.login("extidkiosk", emails=[slow_typist])
     assert res.rc == PAM["SUCCESS"], res
-    assert "opened during the prompt is gone" in res.log_text, res.logs
+    assert "opened during the prompt failed or is gone" in res.log_text, res.logs
     s = tenant.stats()
     assert s["connections"] == 2 and s["requests"]["initiate"] == 1, s
 
@@ -94,7 +95,7 @@ def test_early_connection_lost_during_handshake_is_retried(pam, tenant):
     tenant.config(drop_handshakes=1)
     res = pam.login("extidkiosk", emails=["bob@example.com"])
     assert res.rc == PAM["SUCCESS"], res
-    assert "opened during the prompt is gone" in res.log_text, res.logs
+    assert "opened during the prompt failed or is gone" in res.log_text, res.logs
     assert tenant.stats()["requests"]["initiate"] == 1
 
 
@@ -319,6 +320,91 @@ def test_unsafe_users_file_refused(pam, tenant):
     res = pam.login("extidalice")
     assert res.rc == PAM["SERVICE_ERR"], res
     assert tenant.stats()["requests_total"] == 0
+
+
+def unsafe_dir(pam, name, how):
+    """A directory under the test's own, made unsafe: writable by all (not sticky), or owned by
+    another user."""
+    path = os.path.join(pam.dir, name)
+    os.makedirs(path, exist_ok=True)
+    if how == "writable":
+        os.chmod(path, 0o777)
+    else:
+        os.chown(path, 65534, 65534)
+    return path
+
+
+@pytest.mark.parametrize("how", ["writable", "owner"])
+@pytest.mark.parametrize("what", ["config", "users", "cache_dir", "ca_file"])
+def test_file_in_unsafe_directory_refused(pam, tenant, what, how):
+    # Whoever can write a directory on the way can swap the file (or a directory) for their own.
+    d = unsafe_dir(pam, "unsafe", how)
+    if what == "config":
+        os.makedirs(os.path.join(d, "inner"))  # safe itself; the unsafe one is further up
+        pam.config_path = os.path.join(d, "inner", "pam_extid.conf")
+        pam.write_config()
+        pam.write_service()
+    elif what == "users":
+        path = os.path.join(d, "pam_extid.users")
+        os.rename(pam.users_path, path)
+        pam.write_config(users=path)
+    elif what == "cache_dir":
+        # The send throttle keeps its state there: without a safe directory it cannot hold.
+        pam.write_config(cache_dir=os.path.join(d, "cache"), send_limit=5)
+    else:
+        path = os.path.join(d, "ca.pem")
+        shutil.copyfile(tenant.ca_file, path)
+        pam.write_config(ca_file=path)
+    res = pam.login("extidalice")
+    assert res.rc in (PAM["SERVICE_ERR"], PAM["AUTHINFO_UNAVAIL"]), res
+    assert res.rc != PAM["SUCCESS"]
+    assert tenant.stats()["requests_total"] == 0
+    reason = ("is writable by group or others (mode 0777)" if how == "writable"
+              else "is owned by uid 65534, not root")
+    assert "directory %s %s" % (d, reason) in res.log_text, res.logs
+
+
+def test_unsafe_cache_directory_is_not_used_for_keys(pam, tenant):
+    # With the throttle off, the login goes on without the cache: discovery and keys are
+    # fetched afresh each time, never read from a directory others could have written.
+    d = unsafe_dir(pam, "unsafe", "writable")
+    pam.write_config(cache_dir=os.path.join(d, "cache"))
+    for _ in range(2):
+        res = pam.login("extidalice")
+        assert res.rc == PAM["SUCCESS"], res
+        assert "is writable by group or others (mode 0777)" in res.log_text, res.logs
+    s = tenant.stats()
+    assert s["requests"]["discovery"] == 2 and s["requests"]["jwks"] == 2, s
+    assert not os.path.exists(os.path.join(d, "cache", "lock"))
+    assert not [n for n in os.listdir(os.path.join(d, "cache")) if n.startswith("jwks")] \
+        if os.path.isdir(os.path.join(d, "cache")) else True
+
+
+def test_ca_file_writable_by_others_refused(pam, tenant):
+    path = os.path.join(pam.dir, "ca.pem")
+    shutil.copyfile(tenant.ca_file, path)
+    os.chmod(path, 0o666)
+    pam.write_config(ca_file=path)
+    res = pam.login("extidalice")
+    assert res.rc != PAM["SUCCESS"] and res.rc == PAM["SERVICE_ERR"], res
+    assert tenant.stats()["requests_total"] == 0
+    assert "is writable by group or others (mode 0666)" in res.log_text, res.logs
+    assert "ca_file %s refused" % path in res.log_text
+
+
+def test_ca_file_through_a_symlink_is_followed_and_checked(pam, tenant):
+    # Like the links in /etc/ssl/certs: the file they lead to is what is checked and used.
+    real = os.path.join(pam.dir, "ca-real.pem")
+    shutil.copyfile(tenant.ca_file, real)
+    link = os.path.join(pam.dir, "ca.pem")
+    os.symlink(real, link)
+    pam.write_config(ca_file=link)
+    res = pam.login("extidalice")
+    assert res.rc == PAM["SUCCESS"], res
+    os.chmod(real, 0o664)
+    res = pam.login("extidalice")
+    assert res.rc == PAM["SERVICE_ERR"], res
+    assert "%s: is writable by group or others (mode 0664)" % link in res.log_text, res.logs
 
 
 def test_module_argument_overrides_file(pam, tenant):

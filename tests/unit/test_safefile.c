@@ -200,6 +200,131 @@ static void test_refuses_bad_arguments(void **state)
     assert_int_not_equal(extid_safefile_read("/dev/null", &out, NULL, &f->log), EXTID_OK);
 }
 
+/* f->dir/<name>, a directory with the given owner and mode; its path in f->path. */
+static const char *make_dir(struct ufx_dir *f, const char *name, uid_t uid, mode_t mode)
+{
+    snprintf(f->path, sizeof f->path, "%s/%s", f->dir, name);
+    assert_int_equal(mkdir(f->path, 0700), 0);
+    assert_int_equal(chown(f->path, uid, 0), 0);
+    assert_int_equal(chmod(f->path, mode), 0);
+    return f->path;
+}
+
+static void test_refuses_file_in_group_writable_dir(void **state)
+{
+    struct ufx_dir *f = *state;
+    char dir[300], want[400];
+
+    snprintf(dir, sizeof dir, "%s", make_dir(f, "shared", 0, 0775));
+    make_file(f, "shared/pam_extid.conf", "x", 1, 0, 0644);
+    snprintf(want, sizeof want, "directory %s is writable by group or others (mode 0775)", dir);
+    expect_refused(f, f->path, want);
+}
+
+static void test_refuses_file_below_dir_of_other_owner(void **state)
+{
+    struct ufx_dir *f = *state;
+    char dir[300], want[400];
+
+    /* The unsafe directory is an ancestor, not the parent: its owner could rename the rest. */
+    snprintf(dir, sizeof dir, "%s", make_dir(f, "theirs", 65534, 0755));
+    make_dir(f, "theirs/inner", 0, 0755);
+    make_file(f, "theirs/inner/users", "x", 1, 0, 0644);
+    snprintf(want, sizeof want, "directory %s is owned by uid 65534, not root", dir);
+    expect_refused(f, f->path, want);
+}
+
+static void test_reads_file_in_sticky_world_writable_dir(void **state)
+{
+    struct ufx_dir *f = *state;
+    char *out = NULL;
+    size_t len = 0;
+
+    /* Like /tmp: others cannot rename or remove what root keeps there. */
+    make_dir(f, "sticky", 0, 01777);
+    make_file(f, "sticky/conf", "ok", 2, 0, 0644);
+    assert_int_equal(extid_safefile_read(f->path, &out, &len, &f->log), EXTID_OK);
+    assert_string_equal(out, "ok");
+    free(out);
+}
+
+static void test_directories_are_checked_where_links_lead(void **state)
+{
+    struct ufx_dir *f = *state;
+    char link[300], target[300], want[400];
+    char *out = NULL;
+    size_t len = 0;
+
+    make_dir(f, "real", 0, 0755);
+    make_file(f, "real/conf", "ok", 2, 0, 0644);
+    snprintf(target, sizeof target, "%s/real", f->dir);
+    snprintf(link, sizeof link, "%s/via", f->dir);
+    assert_int_equal(symlink(target, link), 0);
+    snprintf(f->path, sizeof f->path, "%s/via/conf", f->dir);
+    assert_int_equal(extid_safefile_read(f->path, &out, &len, &f->log), EXTID_OK);
+    assert_string_equal(out, "ok");
+    free(out);
+    /* The same link to a directory anyone may write is refused, naming that directory. */
+    assert_int_equal(chmod(target, 0777), 0);
+    snprintf(want, sizeof want, "directory %s is writable by group or others (mode 0777)",
+             target);
+    expect_refused(f, f->path, want);
+}
+
+static void test_dirs_check_alone(void **state)
+{
+    struct ufx_dir *f = *state;
+    char cache[300];
+
+    make_dir(f, "var", 0, 0755);
+    snprintf(cache, sizeof cache, "%s/var/cache", f->dir); /* need not exist yet */
+    assert_int_equal(extid_safefile_dirs(cache, &f->log), EXTID_OK);
+    assert_int_equal(f->cap.len, 0);
+    snprintf(f->path, sizeof f->path, "%s/var", f->dir);
+    assert_int_equal(chmod(f->path, 0770), 0);
+    assert_int_equal(extid_safefile_dirs(cache, &f->log), EXTID_CONFIG_ERR);
+    assert_logged(&f->cap, "is writable by group or others (mode 0770)");
+    assert_int_equal(extid_safefile_dirs("relative/cache", &f->log), EXTID_CONFIG_ERR);
+}
+
+static void test_trusted_follows_links_and_checks_the_target(void **state)
+{
+    struct ufx_dir *f = *state;
+    char real[300], link[300];
+    char *resolved = (char *)0x1;
+
+    make_dir(f, "certs", 0, 0755);
+    make_file(f, "certs/ca.pem", "pem", 3, 0, 0644);
+    snprintf(real, sizeof real, "%s", f->path);
+    snprintf(link, sizeof link, "%s/ca-link.pem", f->dir);
+    assert_int_equal(symlink(real, link), 0);
+    assert_int_equal(extid_safefile_trusted(link, &resolved, &f->log), EXTID_OK);
+    assert_non_null(resolved);
+    assert_string_equal(resolved, real); /* what curl is given: no link left to swap */
+    free(resolved);
+
+    assert_int_equal(chmod(real, 0666), 0);
+    assert_int_equal(extid_safefile_trusted(link, &resolved, &f->log), EXTID_CONFIG_ERR);
+    assert_null(resolved);
+    assert_logged_at(&f->cap, link, ": is writable by group or others (mode 0666)");
+    assert_int_equal(chmod(real, 0644), 0);
+    assert_int_equal(chown(real, 65534, 0), 0);
+    assert_int_equal(extid_safefile_trusted(link, &resolved, &f->log), EXTID_CONFIG_ERR);
+    assert_logged_at(&f->cap, link, ": is owned by uid 65534, not root");
+    assert_int_equal(chown(real, 0, 0), 0);
+    snprintf(f->path, sizeof f->path, "%s/certs", f->dir);
+    assert_int_equal(chmod(f->path, 0777), 0);
+    assert_int_equal(extid_safefile_trusted(link, &resolved, &f->log), EXTID_CONFIG_ERR);
+    assert_logged(&f->cap, "/certs is writable by group or others (mode 0777)");
+
+    snprintf(f->path, sizeof f->path, "%s/absent.pem", f->dir);
+    assert_int_equal(extid_safefile_trusted(f->path, &resolved, &f->log), EXTID_CONFIG_ERR);
+    assert_logged_at(&f->cap, f->path, ": cannot resolve: No such file or directory");
+    assert_int_equal(extid_safefile_trusted(f->dir, &resolved, &f->log), EXTID_CONFIG_ERR);
+    assert_logged_at(&f->cap, f->dir, ": not a regular file");
+    assert_int_equal(extid_safefile_trusted("ca.pem", &resolved, &f->log), EXTID_CONFIG_ERR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +344,12 @@ int main(void)
         T(test_refuses_nul_byte),
         T(test_refuses_missing),
         T(test_refuses_bad_arguments),
+        T(test_refuses_file_in_group_writable_dir),
+        T(test_refuses_file_below_dir_of_other_owner),
+        T(test_reads_file_in_sticky_world_writable_dir),
+        T(test_directories_are_checked_where_links_lead),
+        T(test_dirs_check_alone),
+        T(test_trusted_follows_links_and_checks_the_target),
 #undef T
     };
 
