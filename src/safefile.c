@@ -43,6 +43,20 @@ static enum extid_result check_stat(const char *path, const struct stat *st,
     return EXTID_OK;
 }
 
+/* check_stat on the open fd, or (fd < 0) on the file name; *st filled. */
+static enum extid_result stat_checked(const char *path, int fd, const char *name,
+                                      struct stat *st, const struct extid_log *log)
+{
+    char errbuf[ERRBUF];
+
+    if ((fd >= 0 ? fstat(fd, st) : stat(name, st)) != 0) {
+        extid_log(log, LOG_ERR, "%s: cannot stat: %s", path,
+                  errtext(errno, errbuf, sizeof errbuf));
+        return EXTID_CONFIG_ERR;
+    }
+    return check_stat(path, st, log);
+}
+
 /* The directory dir (already resolved) and every one above it must be root's and not writable
  * by group or others, unless sticky (as /tmp, where others cannot rename or remove root's
  * entries): whoever could write one could put a file of their own in place of path's. */
@@ -156,12 +170,7 @@ enum extid_result extid_safefile_trusted(const char *path, char **resolved,
                   errtext(errno, errbuf, sizeof errbuf));
         return EXTID_CONFIG_ERR;
     }
-    if (stat(real, &st) != 0) {
-        extid_log(log, LOG_ERR, "%s: cannot stat: %s", path,
-                  errtext(errno, errbuf, sizeof errbuf));
-        goto out;
-    }
-    rc = check_stat(path, &st, log);
+    rc = stat_checked(path, -1, real, &st, log);
     if (rc != EXTID_OK)
         goto out;
     /* real is resolved through and through: its directories are those named in it. */
@@ -243,12 +252,7 @@ enum extid_result extid_safefile_read(const char *path, char **out, size_t *len,
         res = EXTID_CONFIG_ERR;
         goto out;
     }
-    if (fstat(fd, &st) != 0) {
-        extid_log(log, LOG_ERR, "%s: cannot stat: %s", path,
-                  errtext(errno, errbuf, sizeof errbuf));
-        goto out;
-    }
-    res = check_stat(path, &st, log);
+    res = stat_checked(path, fd, real, &st, log);
     if (res != EXTID_OK)
         goto out;
     cap = (size_t)st.st_size + 1; /* check_stat bounded st_size */
