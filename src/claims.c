@@ -127,6 +127,36 @@ static bool check_audience(const cJSON *payload, const struct extid_claim_policy
     return false;
 }
 
+/* OpenID Connect Core 3.1.3.7: a token for several audiences must name the party it was issued
+ * to (azp), and azp, whenever present, must be us: a token another app obtained, with our id
+ * among its audiences, is not a login to this host. */
+static bool check_authorized_party(const cJSON *payload, const struct extid_claim_policy *p,
+                                   const struct extid_log *log)
+{
+    const cJSON *aud = cJSON_GetObjectItemCaseSensitive(payload, "aud");
+    const cJSON *azp = cJSON_GetObjectItemCaseSensitive(payload, "azp");
+
+    if (!azp) {
+        if (cJSON_IsArray(aud) && cJSON_GetArraySize(aud) > 1) {
+            extid_log(log, LOG_ERR, "id token: aud names %d audiences but there is no azp",
+                      cJSON_GetArraySize(aud));
+            return false;
+        }
+        return true;
+    }
+    if (!cJSON_IsString(azp) || !azp->valuestring) {
+        extid_log(log, LOG_ERR, "id token: claim \"azp\" is %s, expected a string",
+                  json_type_name(azp));
+        return false;
+    }
+    if (strcmp(azp->valuestring, p->audience) != 0) {
+        extid_log(log, LOG_ERR, "id token: azp \"%.*s\" is not our client_id \"%.*s\"",
+                  VAL_LOG_MAX, azp->valuestring, VAL_LOG_MAX, p->audience);
+        return false;
+    }
+    return true;
+}
+
 /* exp > now - skew; nbf <= now + skew; iat <= now + skew.
  * exp and iat are required. nbf is checked when present: Entra always sends it, but RFC 7519
  * and OpenID Connect make it optional, and its absence grants nothing that exp/iat allow. */
@@ -219,7 +249,8 @@ enum extid_result extid_claims_check(const struct cJSON *payload,
         extid_log(log, LOG_ERR, "id token: no current time to check the token against");
         return EXTID_AUTH_ERR;
     }
-    if (!check_issuer(payload, policy, log) || !check_audience(payload, policy, log)
+    if (!check_issuer(payload, policy, log) || !check_audience(payload, policy, log) ||
+        !check_authorized_party(payload, policy, log)
         || !check_times(payload, policy, log) || !check_tenant(payload, policy, log)
         || !check_identity(payload, policy, log))
         return EXTID_AUTH_ERR;

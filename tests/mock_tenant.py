@@ -64,7 +64,7 @@ FLOW_SCENARIOS = {"password", "challengeredirect", "tokenredirect", "mfa", "expi
                   "code6"}
 TOKEN_VARIANTS = {"forged", "algnone", "hs256", "unknownkid", "rotatedkid", "expiredtoken",
                   "future", "wrongaud", "wrongiss", "wrongtid", "otheruser", "noidtoken", "noexp",
-                  "expstring"}
+                  "expstring", "multiaud", "otherazp"}
 SCENARIOS = INITIATE_SCENARIOS | FLOW_SCENARIOS | TOKEN_VARIANTS
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]{1,64}@"
@@ -886,6 +886,10 @@ class App:
             claims.update(iat=now + 3600, nbf=now + 3600, exp=now + 3600 + TOKEN_LIFETIME)
         elif variant == "wrongaud":
             claims["aud"] = OTHER_AUDIENCE
+        elif variant == "multiaud":  # ours among others, and no azp to say whose it is
+            claims["aud"] = [OTHER_AUDIENCE, client_id]
+        elif variant == "otherazp":  # for us, but obtained by another app
+            claims["azp"] = OTHER_AUDIENCE
         elif variant == "wrongiss":
             claims["iss"] = "%s/%s/v2.0" % (self.base, OTHER_TENANT_ID)
         elif variant == "wrongtid":

@@ -17,6 +17,7 @@ import bench  # noqa: E402
 CLIENT = os.path.join(ROOT, "build", "bench", "bench-client")
 # Each of these makes the mock return a token that must be refused (tests/mock_tenant.py).
 BAD_TOKENS = ["forged", "algnone", "hs256", "unknownkid", "rotatedkid", "expiredtoken", "future",
+              "multiaud", "otherazp",
               "wrongaud", "wrongiss", "wrongtid", "otheruser", "noexp", "expstring"]
 
 

@@ -171,8 +171,13 @@ def header_problems(token, jwks):
 def claim_problems(tenant, claims, email):
     now = time.time()
     problems = []
-    if claims.get("aud") != tenant.client_id:
+    aud = claims.get("aud")
+    if tenant.client_id not in (aud if isinstance(aud, list) else [aud]):
         problems.append("aud")
+    elif isinstance(aud, list) and len(aud) > 1 and "azp" not in claims:
+        problems.append("azp-missing")
+    if "azp" in claims and claims["azp"] != tenant.client_id:
+        problems.append("azp")
     if claims.get("iss") != tenant.issuer:
         problems.append("iss")
     if claims.get("tid") != tenant.tenant_id:
@@ -587,7 +592,9 @@ CLAIM_VARIANTS = {"expiredtoken": ("expired", jwt.ExpiredSignatureError),
                   "wrongtid": ("tid", "ok"),
                   "otheruser": ("identity", "ok"),
                   "noexp": ("exp-missing", jwt.MissingRequiredClaimError),
-                  "expstring": ("exp-type", None)}
+                  "expstring": ("exp-type", None),
+                  "multiaud": ("azp-missing", "ok"),
+                  "otherazp": ("azp", "ok")}
 HEADER_VARIANTS = {"forged": ("signature", jwt.InvalidSignatureError),
                    "algnone": ("alg", jwt.InvalidAlgorithmError),
                    "hs256": ("alg", jwt.InvalidAlgorithmError),

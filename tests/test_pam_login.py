@@ -10,6 +10,7 @@ import pytest
 from pamharness import PAM, Outbox
 
 TOKEN_SCENARIOS = ["forged", "algnone", "hs256", "unknownkid", "expiredtoken", "future",
+                   "multiaud", "otherazp",
                    "wrongaud", "wrongiss", "wrongtid", "otheruser", "noidtoken", "noexp",
                    "expstring"]
 

@@ -267,6 +267,11 @@ verify() { # ID-TOKEN
         < <(printf '%s.%s' "$h" "$p") >/dev/null 2>&1 || fail "ID token: bad signature"
     json_str "$claims" iss && iss=$REPLY && [[ $iss == "$issuer" ]] || fail "ID token: issuer"
     json_str "$claims" aud && aud=$REPLY && [[ $aud == "$client_id" ]] || fail "ID token: audience"
+    if json_str "$claims" azp; then # one audience: azp optional, but it must be us
+        [[ $REPLY == "$client_id" ]] || fail "ID token: azp"
+    elif [[ $claims =~ \"azp\"[[:space:]]*: ]]; then
+        fail "ID token: azp is not a string"
+    fi
     if [[ -n $tenant_id ]]; then
         json_str "$claims" tid && tid=$REPLY && [[ $tid == "$tenant_id" ]] || fail "ID token: tid"
     fi

@@ -130,7 +130,6 @@ static void test_aud(void **state)
     /* client ids are compared exactly. */
     check_with("aud", cJSON_CreateString("11111111-2222-4333-8444-55555555555"), EXTID_AUTH_ERR,
                "aud");
-    check_with("aud", cJSON_CreateStringArray(others, 2), EXTID_OK, NULL);
     check_with("aud", cJSON_CreateStringArray(others + 1, 1), EXTID_OK, NULL);
     check_with("aud", cJSON_CreateStringArray(only_other, 2), EXTID_AUTH_ERR,
                "aud array (2 entries) does not contain");
@@ -143,6 +142,38 @@ static void test_aud(void **state)
     }
     check_with("aud", NULL, EXTID_AUTH_ERR, "claim \"aud\" is missing");
     check_with("aud", cJSON_CreateNumber(1), EXTID_AUTH_ERR, "claim \"aud\" is a number");
+}
+
+/* Default claims with aud and azp set as given (azp NULL: absent). */
+static void check_aud_azp(cJSON *aud, cJSON *azp, enum extid_result rc, const char *needle)
+{
+    struct extid_claim_policy p = fx_policy();
+    cJSON *c = fx_claims();
+
+    fx_set(c, "aud", aud);
+    fx_set(c, "azp", azp);
+    check(c, &p, rc, needle);
+}
+
+static void test_azp(void **state)
+{
+    const char *two[] = { "00000003-0000-0000-c000-000000000000", FX_CLIENT };
+
+    (void)state;
+    /* Several audiences: azp must be there, and be us. */
+    check_aud_azp(cJSON_CreateStringArray(two, 2), cJSON_CreateString(FX_CLIENT), EXTID_OK, NULL);
+    check_aud_azp(cJSON_CreateStringArray(two, 2), NULL, EXTID_AUTH_ERR,
+                  "aud names 2 audiences but there is no azp");
+    check_aud_azp(cJSON_CreateStringArray(two, 2), cJSON_CreateString(two[0]), EXTID_AUTH_ERR,
+                  "azp \"00000003-0000-0000-c000-000000000000\" is not our client_id");
+    /* One audience: azp is optional, but when present it must be us. */
+    check_aud_azp(cJSON_CreateString(FX_CLIENT), NULL, EXTID_OK, NULL);
+    check_aud_azp(cJSON_CreateStringArray(two + 1, 1), NULL, EXTID_OK, NULL);
+    check_aud_azp(cJSON_CreateString(FX_CLIENT), cJSON_CreateString(FX_CLIENT), EXTID_OK, NULL);
+    check_aud_azp(cJSON_CreateString(FX_CLIENT), cJSON_CreateString("another-app"),
+                  EXTID_AUTH_ERR, "azp \"another-app\" is not our client_id");
+    check_aud_azp(cJSON_CreateString(FX_CLIENT), cJSON_CreateNumber(7), EXTID_AUTH_ERR,
+                  "claim \"azp\" is a number, expected a string");
 }
 
 static void test_iss(void **state)
@@ -269,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_nbf),
         cmocka_unit_test(test_iat),
         cmocka_unit_test(test_aud),
+        cmocka_unit_test(test_azp),
         cmocka_unit_test(test_iss),
         cmocka_unit_test(test_tid),
         cmocka_unit_test(test_identity),
