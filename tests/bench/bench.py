@@ -786,6 +786,10 @@ def targets(r):
                     "rtt %g: wait after the code %.1f ms, floor %g ms (the /token round trip; "
                     "target within 10%%)" % (rtt, m["after_code_net_ms"], rtt)))
         if t:
+            ok = t["connections"] == 1 and t["tls_handshakes"] == 1 and t["requests"] == 3
+            out.append((ok, "rtt %g typed address, warm: %.2f connection, %.2f TLS handshake, "
+                            "%.2f requests per login (target 1, 1, 3)"
+                            % (rtt, t["connections"], t["tls_handshakes"], t["requests"])))
             out.append((t["before_code_net_ms"] <= 1.1 * 2 * rtt,
                         "rtt %g: wait after the typed address %.1f ms, floor %g ms (initiate and "
                         "challenge on a connection, TLS included, made while the address was "
