@@ -17,6 +17,7 @@ EMAIL = "alice@example.com"
 UNMAPPED = "extide2e2"      # a local account that the users file does not name
 USER_2FA = "extide2e3"      # publickey,keyboard-interactive
 EMAIL_2FA = "bob@example.com"
+USER_ANY = "extide2e4"      # any address of a domain: the address is asked for
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +26,14 @@ def ssh_env(tmp_path_factory, tenant, syslog):
         env.add_user(USER)
         env.add_user(UNMAPPED)
         env.add_user(USER_2FA, home=True)  # sshd reads authorized_keys from the home
-        env.pam_setup("sshd", "%s %s\n%s %s\n" % (USER, EMAIL, USER_2FA, EMAIL_2FA))
+        env.add_user(USER_ANY)
+        env.pam_setup("sshd", "%s %s\n%s %s\n%s *@example.com\n"
+                      % (USER, EMAIL, USER_2FA, EMAIL_2FA, USER_ANY))
         env.key = os.path.join(env.work, "client_ed25519")
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", env.key],
                        check=True)
         install_authorized_key(USER_2FA, env.key + ".pub")
-        env.start_sshd([USER, UNMAPPED, USER_2FA],
+        env.start_sshd([USER, UNMAPPED, USER_2FA, USER_ANY],
                        extra="Match User %s\n"
                              "    AuthenticationMethods publickey,keyboard-interactive\n"
                              % USER_2FA)
@@ -86,6 +89,22 @@ def test_ssh_login_with_emailed_code(ssh, tenant):
                      % (USER, re.escape(EMAIL)), logs), logs
     code = tenant.outbox(EMAIL)
     assert code not in logs and code not in sshd_log(ssh)
+
+
+def test_ssh_login_with_typed_address(ssh, tenant):
+    # The module's own thread makes the connection while the address is typed, inside sshd's
+    # PAM process; the login then needs no other connection.
+    email = "carol@example.com"
+    res = ssh_login(ssh.sshd.port, USER_ANY, "id", latest_code(tenant, email), email=email)
+    assert res.rc == 0, res
+    assert re.search(r"uid=\d+\(%s\)" % USER_ANY, res.output), res
+    assert res.email_prompts == 1, res
+    assert_one_code_prompt(res, email)
+    s = tenant.stats()
+    assert (s["connections"], s["tls_handshakes"]) == (1, 1), s
+    logs = ssh.logs()
+    assert "went out on the connection opened during the prompt" in logs, logs
+    assert "login granted: user=%s email=%s" % (USER_ANY, email) in logs, logs
 
 
 def test_ssh_wrong_code_refused(ssh, tenant):
