@@ -712,23 +712,20 @@ def build_table(r):
             cg["permit"]["instructions"] / 1e6, 1)
         row("processes per login (under callgrind)", cg["module"]["processes"],
             cg["script"]["processes"], cg["permit"]["processes"], 0)
-    ch = r.get("charged")
-    if ch:
-        section("memory charged to the login's own memory cgroup, rtt 0, warm (median of %d; "
-                "every process of the login, shared pages already in memory not counted)"
-                % r["charged_n"])
-        row("peak charged memory, MiB", ch["module"] / 1024, ch["script"] / 1024,
-            ch["permit"] / 1024, 2)
-        row("memory a login adds (peak above the pam_permit floor), MiB",
-            (ch["module"] - ch["permit"]) / 1024, (ch["script"] - ch["permit"]) / 1024, 0, 2)
-    sc = r.get("sshd_charged")
-    if sc:
-        section("the same, with the real sshd as the host: one `sshd -i` connection per login, "
-                "every process of it (median of %d)" % r["charged_n"])
-        row("peak charged memory of the connection, MiB", sc["module"] / 1024,
-            sc["script"] / 1024, sc["permit"] / 1024, 2)
-        row("memory a login adds in sshd (peak above the pam_permit floor), MiB",
-            (sc["module"] - sc["permit"]) / 1024, (sc["script"] - sc["permit"]) / 1024, 0, 2)
+    charged = [("charged", "memory charged to the login's own memory cgroup, rtt 0, warm (median "
+                "of %d; every process of the login, shared pages already in memory not counted)",
+                "peak charged memory", "memory a login adds"),
+               ("sshd_charged", "the same, with the real sshd as the host: one `sshd -i` "
+                "connection per login, every process of it (median of %d)",
+                "peak charged memory of the connection", "memory a login adds in sshd")]
+    for key, title, peak, added in charged:
+        x = r.get(key)
+        if not x:
+            continue
+        section(title % r["charged_n"])
+        row(peak + ", MiB", x["module"] / 1024, x["script"] / 1024, x["permit"] / 1024, 2)
+        row(added + " (peak above the pam_permit floor), MiB", (x["module"] - x["permit"]) / 1024,
+            (x["script"] - x["permit"]) / 1024, 0, 2)
     sys_ca = r.get("system_ca")
     if sys_ca:
         section("rtt 0, ca_file unset: system trust store (%d certificates; module: hashed "
