@@ -1,7 +1,7 @@
 # pam_extid — build, test, demo, install. No autotools: pkg-config finds the libraries.
 VERSION   := 0.1.0
 CC        ?= cc
-PKG       := pam libcurl libcjson libcrypto
+PKG       := pam libcurl libcjson libssl libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKG) 2>/dev/null) -pthread
 

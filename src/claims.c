@@ -92,6 +92,13 @@ static bool check_issuer(const cJSON *payload, const struct extid_claim_policy *
     return true;
 }
 
+/* Client ids are GUIDs: Entra writes them in lower case, an administrator may paste one in
+ * upper case. ASCII-only folding, as for tid. */
+static bool is_our_client(const char *claim, const struct extid_claim_policy *p)
+{
+    return extid_str_ieq(claim, p->audience);
+}
+
 /* aud is one string that must equal client_id, or an array of strings that contains it. */
 static bool check_audience(const cJSON *payload, const struct extid_claim_policy *p,
                            const struct extid_log *log)
@@ -100,7 +107,7 @@ static bool check_audience(const cJSON *payload, const struct extid_claim_policy
     const cJSON *item;
 
     if (cJSON_IsString(aud) && aud->valuestring) {
-        if (strcmp(aud->valuestring, p->audience) == 0)
+        if (is_our_client(aud->valuestring, p))
             return true;
         extid_log(log, LOG_ERR, "id token: aud \"%.*s\" is not our client_id \"%.*s\"",
                   VAL_LOG_MAX, aud->valuestring, VAL_LOG_MAX, p->audience);
@@ -119,7 +126,7 @@ static bool check_audience(const cJSON *payload, const struct extid_claim_policy
         }
     }
     cJSON_ArrayForEach(item, aud) {
-        if (strcmp(item->valuestring, p->audience) == 0)
+        if (is_our_client(item->valuestring, p))
             return true;
     }
     extid_log(log, LOG_ERR, "id token: aud array (%d entries) does not contain our client_id "
@@ -149,7 +156,7 @@ static bool check_authorized_party(const cJSON *payload, const struct extid_clai
                   json_type_name(azp));
         return false;
     }
-    if (strcmp(azp->valuestring, p->audience) != 0) {
+    if (!is_our_client(azp->valuestring, p)) {
         extid_log(log, LOG_ERR, "id token: azp \"%.*s\" is not our client_id \"%.*s\"",
                   VAL_LOG_MAX, azp->valuestring, VAL_LOG_MAX, p->audience);
         return false;

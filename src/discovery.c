@@ -162,6 +162,7 @@ static enum extid_result from_cache(const struct extid_config *cfg, const char *
     if (rc != EXTID_OK)
         goto out;
     out->jwks_json = jwks.body;
+    out->cached = true;
     jwks.body = NULL;
     extid_debug(log, "discovery: using cached issuer %s and JWKS for %s", out->issuer,
                 cfg->authority);

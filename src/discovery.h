@@ -9,6 +9,7 @@
 struct extid_signing_info {
     char *issuer;     /* "issuer" of the discovery document */
     char *jwks_json;  /* the JWKS document, as fetched */
+    bool cached;      /* read from cache_dir rather than fetched by this login */
 };
 
 /* Returns the issuer and JWKS for cfg->authority. Uses the cache files in cfg->cache_dir when

@@ -22,10 +22,9 @@ struct extid_early {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    enum order order;             /* under lock */
-    bool requested;               /* the request is being written (worker only, then joined) */
-    bool timed_out;
-    struct timespec deadline;     /* for the request once released */
+    enum order order;             /* under lock, with deadline */
+    struct timespec deadline;     /* for the transfer, set when the body is given */
+    bool timed_out;               /* worker only, read after the join */
     const char *body;
     size_t len;
     size_t off;
@@ -60,10 +59,7 @@ static int at_request(void *clientp, char *primary_ip, char *local_ip, int prima
         /* Shorter than the placeholder, which curl copied when it was appended; curl reads the
          * header list when it writes the request, after this callback. */
         snprintf(e->length_header, sizeof LENGTH_PLACEHOLDER, "Content-Length: %zu", e->len);
-        clock_gettime(CLOCK_MONOTONIC, &e->deadline);
-        e->deadline.tv_sec += e->timeout;
         e->off = 0;
-        e->requested = true;
         verdict = CURL_PREREQFUNC_OK;
     }
     pthread_mutex_unlock(&e->lock);
@@ -92,21 +88,28 @@ static size_t no_body(char *buf, size_t size, size_t nitems, void *userp)
     return CURL_READFUNC_ABORT;
 }
 
-/* The time limit of the request once released (curl's own would count the wait). */
+/* Called by curl at least once a second, connecting or not: ends the transfer when the person
+ * abandoned the prompt, or when the time allowed since the body was given is over (curl's own
+ * limit would count the typing). */
 static int progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                     curl_off_t ulnow)
 {
     struct extid_early *e = clientp;
+    int stop = 0;
 
     (void)dltotal;
     (void)dlnow;
     (void)ultotal;
     (void)ulnow;
-    if (e->requested && seconds_left(&e->deadline) < 0) {
+    pthread_mutex_lock(&e->lock);
+    if (e->order == ORDER_STOP)
+        stop = 1;
+    else if (e->order == ORDER_GO && seconds_left(&e->deadline) < 0) {
         e->timed_out = true;
-        return 1;
+        stop = 1;
     }
-    return 0;
+    pthread_mutex_unlock(&e->lock);
+    return stop;
 }
 
 static void *run(void *arg)
@@ -130,6 +133,7 @@ static void restore(struct extid_early *e)
     curl_easy_setopt(c, CURLOPT_READDATA, NULL);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, e->session_headers);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, e->timeout);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, e->timeout);
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 }
 
@@ -209,7 +213,10 @@ struct extid_early *extid_early_start(void *curl, const void *headers, long time
     bad |= curl_easy_setopt(curl, CURLOPT_XFERINFODATA, e) != CURLE_OK;
     bad |= curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L) != CURLE_OK;
     bad |= curl_easy_setopt(curl, CURLOPT_HTTPHEADER, e->headers) != CURLE_OK;
-    bad |= curl_easy_setopt(curl, CURLOPT_TIMEOUT, 0L) != CURLE_OK; /* CONNECTTIMEOUT stays */
+    /* No limit of curl's while the person types: progress() applies the time allowed from
+     * the moment the body is given, to whatever of the connection is still to be made. */
+    bad |= curl_easy_setopt(curl, CURLOPT_TIMEOUT, 0L) != CURLE_OK;
+    bad |= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 0L) != CURLE_OK;
     if (bad) {
         restore(e);
         early_free(e);
@@ -232,25 +239,30 @@ static void release(struct extid_early *e, enum order order)
 {
     pthread_mutex_lock(&e->lock);
     e->order = order;
+    if (order == ORDER_GO) {
+        clock_gettime(CLOCK_MONOTONIC, &e->deadline);
+        e->deadline.tv_sec += e->timeout;
+    }
     pthread_cond_signal(&e->cond);
     pthread_mutex_unlock(&e->lock);
     pthread_join(e->thread, NULL);
 }
 
-int extid_early_finish(struct extid_early *e, const char *body, size_t len, bool *sent)
+int extid_early_finish(struct extid_early *e, const char *body, size_t len, bool *expired)
 {
     CURLcode result;
 
-    *sent = false;
+    *expired = false;
     if (!e)
         return CURLE_FAILED_INIT;
     e->body = body;
     e->len = len;
     release(e, ORDER_GO);
     result = e->result;
-    if (e->timed_out)
+    if (e->timed_out) {
         result = CURLE_OPERATION_TIMEDOUT;
-    *sent = e->requested;
+        *expired = true;
+    }
     restore(e);
     early_free(e);
     return (int)result;

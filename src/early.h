@@ -18,17 +18,17 @@ struct extid_early;
 
 /* Starts the worker on curl (CURL *), on which the caller has set the URL and where the response
  * goes. headers (struct curl_slist *) are the session's request headers, copied; timeout is the
- * limit in seconds for the request once its body is given (a total transfer timeout would count
- * the typing). NULL if it could not start: the caller then sends the request as usual. The
- * handle must not be touched until extid_early_finish or extid_early_cancel has returned; the
- * worker logs nothing. */
+ * limit in seconds from the moment the body is given to the end of the transfer, whatever of the
+ * connection is still to be made by then (a total transfer timeout would count the typing).
+ * NULL if it could not start: the caller then sends the request as usual. The handle must not be
+ * touched until extid_early_finish or extid_early_cancel has returned; the worker logs nothing. */
 struct extid_early *extid_early_start(void *curl, const void *headers, long timeout);
 
 /* Gives the body (kept by the caller until this returns), waits for the transfer to end, puts
- * the handle's options back, frees e and returns curl's result (a CURLcode). *sent is false when
- * the request never went out: the early connection failed, or was found closed when the body
- * came, so the caller may send it afresh. */
-int extid_early_finish(struct extid_early *e, const char *body, size_t len, bool *sent);
+ * the handle's options back, frees e and returns curl's result (a CURLcode). *expired is true
+ * when the transfer was stopped by the timeout above (the result is then
+ * CURLE_OPERATION_TIMEDOUT). */
+int extid_early_finish(struct extid_early *e, const char *body, size_t len, bool *expired);
 
 /* Stops the worker without sending anything, puts the handle's options back and frees e.
  * NULL-safe. */

@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -112,6 +113,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* OpenSSL keeps the last decrypted record (a response with tokens in it) in its buffers unless
+ * told to wipe it; curl calls this for every new connection. */
+static CURLcode on_ssl_ctx(CURL *c, void *ssl_ctx, void *userp)
+{
+    (void)c;
+    (void)userp;
+    SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+    return CURLE_OK;
+}
+
 static long session_timeout(const struct extid_config *cfg)
 {
     return cfg->timeout > 0 ? cfg->timeout : DEFAULT_TIMEOUT;
@@ -188,9 +199,14 @@ enum extid_result extid_http_open(struct extid_http *h, const struct extid_confi
         bad |= curl_easy_setopt(c, CURLOPT_CAINFO, NULL) != CURLE_OK;
         bad |= curl_easy_setopt(c, CURLOPT_CAPATH, EXTID_SYSTEM_CA_DIR) != CURLE_OK;
     }
-    /* "" disables curl's https_proxy/all_proxy environment lookup: sshd's environment must
-     * not be able to route the login elsewhere. */
+    bad |= curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) != CURLE_OK;
+    /* "" disables curl's https_proxy/all_proxy and no_proxy environment lookups: sshd's or
+     * sudo's caller's environment must not be able to route the login elsewhere. */
     bad |= curl_easy_setopt(c, CURLOPT_PROXY, cfg->proxy ? cfg->proxy : "") != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_NOPROXY, "") != CURLE_OK;
+    /* Three requests in a row gain nothing from HTTP/2; HTTP/1.1 is what the early request's
+     * Content-Length and its fallback are built and tested for. */
+    bad |= curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
@@ -331,18 +347,20 @@ static bool early_send(struct extid_http *h, const char *url, const char *form, 
                        struct extid_http_response *resp, enum extid_result *rc)
 {
     struct transfer *t = h->early_transfer;
-    bool sent = false, again;
+    bool expired = false, again;
+    long status = 0;
     CURLcode cr;
 
     h->requests++;
-    cr = (CURLcode)extid_early_finish(h->early, form, len, &sent);
+    cr = (CURLcode)extid_early_finish(h->early, form, len, &expired);
     h->early = NULL;
-    if (cr == CURLE_OPERATION_TIMEDOUT)
+    if (expired)
         t->errbuf[0] = '\0'; /* early.c's own limit: curl's text would say "aborted" */
-    /* A connection closed by the server while the person typed shows up as one of these once
-     * the request is written: nothing came back, so sending it again is safe. */
-    again = cr != CURLE_OK && (!sent || cr == CURLE_SEND_ERROR || cr == CURLE_RECV_ERROR ||
-                               cr == CURLE_GOT_NOTHING);
+    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+    /* Whatever went wrong before a response began (the connection failed while the person
+     * typed, or the server had closed it by the time the request was written), nothing came
+     * back, so sending it again is safe; not when the time allowed is over. */
+    again = cr != CURLE_OK && !expired && status == 0;
     if (again)
         extid_log(h->log, LOG_INFO, "POST %s: the connection opened during the prompt failed "
                                     "or is gone (%s); connecting again", url, curl_reason(cr, t));
@@ -378,41 +396,62 @@ static void response_init(struct extid_http_response *resp)
     resp->retry_after = -1;
 }
 
-/* Builds name=value&name=value with every name and value percent-encoded. */
-static char *encode_form(CURL *c, const struct extid_form_field *fields, size_t nfields,
-                         size_t *outlen)
+/* application/x-www-form-urlencoded with RFC 3986's unreserved characters kept. Done here rather
+ * than by curl_easy_escape, which grows its result by realloc and so leaves prefixes of the
+ * values (codes, continuation tokens) in freed memory; this writes one buffer, sized first. */
+static bool form_keeps(unsigned char ch)
 {
-    char *out = NULL;
-    size_t len = 0, cap = 1;
-    char **enc = calloc(nfields * 2 + 1, sizeof(*enc));
-    if (!enc)
-        return NULL;
-    for (size_t i = 0; i < nfields * 2; i++) {
-        const char *s = i % 2 ? fields[i / 2].value : fields[i / 2].name;
-        enc[i] = curl_easy_escape(c, s, 0);
-        if (!enc[i])
-            goto out;
-        cap += strlen(enc[i]) + 1;
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+static size_t form_put(char *out, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (form_keeps(*p)) {
+            if (out)
+                out[n] = (char)*p;
+            n++;
+            continue;
+        }
+        if (out) {
+            out[n] = '%';
+            out[n + 1] = hex[*p >> 4];
+            out[n + 2] = hex[*p & 15];
+        }
+        n += 3;
     }
-    out = malloc(cap);
-    if (!out)
-        goto out;
-    for (size_t i = 0; i < nfields * 2; i++) {
-        size_t n = strlen(enc[i]);
-        if (i > 0)
-            out[len++] = i % 2 ? '=' : '&';
-        memcpy(out + len, enc[i], n);
+    return n;
+}
+
+/* Builds name=value&name=value; NULL when out of memory. */
+static char *encode_form(const struct extid_form_field *fields, size_t nfields, size_t *outlen)
+{
+    size_t len = 0;
+    char *out;
+
+    for (size_t i = 0; i < nfields; i++) {
+        size_t n = form_put(NULL, fields[i].name) + form_put(NULL, fields[i].value) + 2;
+        if (n > SIZE_MAX - 1 - len)
+            return NULL;
         len += n;
+    }
+    out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    len = 0;
+    for (size_t i = 0; i < nfields; i++) {
+        if (i > 0)
+            out[len++] = '&';
+        len += form_put(out + len, fields[i].name);
+        out[len++] = '=';
+        len += form_put(out + len, fields[i].value);
     }
     out[len] = '\0';
     *outlen = len;
-out:
-    /* Escaped values are codes and continuation tokens too. */
-    for (size_t i = 0; i < nfields * 2 && enc[i]; i++) {
-        explicit_bzero(enc[i], strlen(enc[i]));
-        curl_free(enc[i]);
-    }
-    free(enc);
     return out;
 }
 
@@ -437,7 +476,7 @@ enum extid_result extid_http_post_form(struct extid_http *h, const char *url,
     enum extid_result rc = EXTID_SYSTEM_ERR;
     CURL *c = h->curl;
     size_t blen = 0;
-    char *form = encode_form(c, fields, nfields, &blen);
+    char *form = encode_form(fields, nfields, &blen);
     if (!form) {
         extid_log(h->log, LOG_ERR, "POST %s: out of memory encoding the form", url);
         goto out;

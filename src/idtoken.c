@@ -7,6 +7,7 @@
 
 #include "jwks.h"
 #include "jwt.h"
+#include "util.h"
 
 #define HDR_LOG_MAX 64
 /* A kid is a short identifier; a huge one is not from Entra. */
@@ -29,7 +30,9 @@ static bool check_header(const cJSON *header, const char **kid, const struct ext
                   HDR_LOG_MAX, alg->valuestring);
         return false;
     }
-    if (typ && (!cJSON_IsString(typ) || !typ->valuestring || strcmp(typ->valuestring, "JWT"))) {
+    /* Media type names are case-insensitive (RFC 7515 §4.1.9). */
+    if (typ && (!cJSON_IsString(typ) || !typ->valuestring ||
+                !extid_str_ieq(typ->valuestring, "JWT"))) {
         extid_log(log, LOG_ERR, "id token: header \"typ\" is not \"JWT\"");
         return false;
     }

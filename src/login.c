@@ -199,8 +199,9 @@ out:
     return rc;
 }
 
-/* Signature and claims against `info`, fetched before the code prompt; an unknown kid
- * refreshes it once (key rotation). */
+/* Signature and claims against `info`, fetched before the code prompt. An unknown kid refreshes
+ * it once (key rotation), and so does a cached key set that turns out unusable, so that a bad
+ * set the tenant has since mended does not refuse every login until jwks_ttl runs out. */
 static enum extid_result verify_token(const struct extid_config *cfg, struct extid_http *http,
                                       struct extid_signing_info *info, const char *id_token,
                                       const char *email, const struct extid_log *log)
@@ -217,9 +218,12 @@ static enum extid_result verify_token(const struct extid_config *cfg, struct ext
     policy.issuer = info->issuer;
     policy.now = time(NULL);
     rc = extid_idtoken_verify(id_token, info->jwks_json, strlen(info->jwks_json), &policy, log);
-    if (rc != EXTID_UNKNOWN_KID)
+    if (rc == EXTID_UNAVAILABLE && info->cached)
+        extid_log(log, LOG_WARNING, "the cached JWKS is unusable: refetching");
+    else if (rc == EXTID_UNKNOWN_KID)
+        extid_debug(log, "ID token key not in the cached JWKS: refetching");
+    else
         return rc;
-    extid_debug(log, "ID token key not in the cached JWKS: refetching");
     extid_signing_info_free(info);
     rc = extid_signing_info_get(http, true, info);
     if (rc != EXTID_OK)

@@ -1,8 +1,12 @@
 """The real pam_extid.so through real libpam against the mock tenant: PAM results, what the
 person sees, what went over the network and what was logged (DESIGN §5, §6)."""
+import contextlib
+import json
 import os
 import re
 import shutil
+import socket
+import threading
 import time
 
 import pytest
@@ -118,6 +122,66 @@ def test_abandoned_address_prompt_sends_nothing(pam, tenant):
     assert tenant.stats()["requests_total"] == 0
 
 
+class StalledServer:
+    """Accepts TCP connections and never answers: a TLS handshake with it never ends."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        with contextlib.suppress(OSError):
+            while True:
+                self.accepted.append(self.sock.accept()[0])
+
+    def close(self):
+        self.sock.close()
+        for c in self.accepted:
+            c.close()
+
+
+@pytest.fixture
+def stalled():
+    s = StalledServer()
+    yield s
+    s.close()
+
+
+def test_abandoned_prompt_stops_a_stalled_handshake(pam, stalled):
+    # The person gives up while the early connection is still in its TLS handshake: the module
+    # returns at once instead of waiting out the connect timeout.
+    pam.write_config(authority="https://127.0.0.1:%d/mocktenant.onmicrosoft.com" % stalled.port,
+                     timeout=8)
+    started = time.time()
+    res = pam.login("extidkiosk", emails=[])
+    assert res.rc == PAM["CONV_ERR"], res
+    assert time.time() - started < 5, res
+
+
+def test_time_allowed_counts_from_the_typed_address(pam, stalled):
+    # The handshake never ends. The time allowed runs from the typed address, covering what is
+    # left of the connection: the request times out then, and is not sent again on a new
+    # connection with a fresh allowance.
+    pam.write_config(authority="https://127.0.0.1:%d/mocktenant.onmicrosoft.com" % stalled.port,
+                     timeout=2)
+
+    def slow_typist(_t, _):
+        assert wait_for(lambda: len(stalled.accepted) == 1)
+        time.sleep(1.0)
+        return "bob@example.com"
+
+    res = pam.login("extidkiosk", emails=[slow_typist])
+    assert res.rc == PAM["AUTHINFO_UNAVAIL"], res
+    assert "Timeout was reached" in res.log_text, res.logs
+    assert "connecting again" not in res.log_text, res.logs
+    assert len(stalled.accepted) == 1
+
+
 def test_early_connection_falls_back_when_refused(pam, tenant):
     # Nothing listens on the pinned port: the early connect fails, curl reconnects and fails too.
     pam.write_config(authority="https://127.0.0.1:1/mocktenant.onmicrosoft.com", timeout=2)
@@ -227,6 +291,25 @@ def test_unknown_kid_refetches_jwks_once(pam, tenant):
     tenant.reset()
     res = pam.login("extidkiosk", emails=["unknownkid@example.com"])
     assert res.rc == PAM["AUTH_ERR"], res
+    assert tenant.stats()["requests"]["jwks"] == 1
+
+
+def test_unusable_cached_jwks_is_refetched(pam, tenant):
+    # A key set cached while the tenant published its keys in a form the module refuses (here
+    # an unsupported key type) must not refuse every login until jwks_ttl runs out.
+    assert pam.login("extidalice").rc == PAM["SUCCESS"]
+    [name] = [n for n in os.listdir(pam.cache_dir) if n.startswith("jwks-")]
+    path = os.path.join(pam.cache_dir, name)
+    with open(path) as f:
+        jwks = json.load(f)
+    for key in jwks["keys"]:
+        key["kty"] = "EC"
+    with open(path, "w") as f:
+        json.dump(jwks, f)
+    tenant.reset()
+    res = pam.login("extidalice")
+    assert res.rc == PAM["SUCCESS"], res
+    assert "the cached JWKS is unusable: refetching" in res.log_text, res.logs
     assert tenant.stats()["requests"]["jwks"] == 1
 
 

@@ -68,3 +68,13 @@ def test_environment_proxies_are_ignored(pam, tenant, proxy):
     res = pam.login("extidkiosk", emails=["bob@example.com"], env=env)
     assert res.rc == PAM["SUCCESS"], res
     assert proxy.connects == []
+
+
+def test_environment_no_proxy_does_not_bypass_the_proxy(pam, tenant, proxy):
+    # no_proxy from the caller's environment must not send the login around the configured
+    # proxy either.
+    pam.write_config(proxy=proxy.url)
+    env = {"NO_PROXY": "*", "no_proxy": "*"}
+    res = pam.login("extidalice", env=env)
+    assert res.rc == PAM["SUCCESS"], res
+    assert proxy.connects == [tenant_target(tenant)]

@@ -127,7 +127,7 @@ static void test_aud(void **state)
     (void)state;
     check_with("aud", cJSON_CreateString("22222222-2222-4333-8444-555555555555"), EXTID_AUTH_ERR,
                "aud \"22222222-2222-4333-8444-555555555555\" is not our client_id");
-    /* client ids are compared exactly. */
+    /* No prefix match. */
     check_with("aud", cJSON_CreateString("11111111-2222-4333-8444-55555555555"), EXTID_AUTH_ERR,
                "aud");
     check_with("aud", cJSON_CreateStringArray(others + 1, 1), EXTID_OK, NULL);
@@ -174,6 +174,30 @@ static void test_azp(void **state)
                   EXTID_AUTH_ERR, "azp \"another-app\" is not our client_id");
     check_aud_azp(cJSON_CreateString(FX_CLIENT), cJSON_CreateNumber(7), EXTID_AUTH_ERR,
                   "claim \"azp\" is a number, expected a string");
+}
+
+/* A client_id pasted in upper case matches the lower-case GUID Entra puts in aud and azp; the
+ * folding is ASCII case only. */
+static void test_client_id_case(void **state)
+{
+    struct extid_claim_policy p = fx_policy();
+    const char *two[] = { "00000003-0000-0000-c000-000000000000",
+                          "abcdef01-2222-4333-8444-55555555555f" };
+    cJSON *c;
+
+    (void)state;
+    p.audience = "ABCDEF01-2222-4333-8444-55555555555F";
+    c = fx_claims();
+    fx_set(c, "aud", cJSON_CreateString(two[1]));
+    fx_set(c, "azp", cJSON_CreateString(two[1]));
+    check(c, &p, EXTID_OK, NULL);
+    c = fx_claims();
+    fx_set(c, "aud", cJSON_CreateStringArray(two, 2));
+    fx_set(c, "azp", cJSON_CreateString(two[1]));
+    check(c, &p, EXTID_OK, NULL);
+    c = fx_claims();
+    fx_set(c, "aud", cJSON_CreateString("abcdef01-2222-4333-8444-55555555555e"));
+    check(c, &p, EXTID_AUTH_ERR, "is not our client_id");
 }
 
 static void test_iss(void **state)
@@ -301,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_iat),
         cmocka_unit_test(test_aud),
         cmocka_unit_test(test_azp),
+        cmocka_unit_test(test_client_id_case),
         cmocka_unit_test(test_iss),
         cmocka_unit_test(test_tid),
         cmocka_unit_test(test_identity),

@@ -84,8 +84,10 @@ static void test_good_token(void **state)
 
     verify(f, fx_token(fx_header(FX_KID), fx_claims(), f->a), EXTID_OK, "verified");
     verify(f, fx_token(fx_header("key-b"), fx_claims(), f->b), EXTID_OK, NULL);
-    /* typ is optional. */
+    /* typ is optional, and a media type name, so its case does not matter. */
     verify(f, token_hdr("{\"alg\":\"RS256\",\"kid\":\"key-a\"}", f->a), EXTID_OK, NULL);
+    verify(f, token_hdr("{\"alg\":\"RS256\",\"typ\":\"jwt\",\"kid\":\"key-a\"}", f->a),
+           EXTID_OK, NULL);
 }
 
 /* Right kid, wrong signer. */
