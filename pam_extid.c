@@ -81,6 +81,22 @@ static const char *item_string(pam_handle_t *pamh, int item)
     return value;
 }
 
+/* Why pam_get_user failed, as a result: the conversation, the system, or else no user. */
+static enum extid_result user_error(int pam_rc)
+{
+    switch (pam_rc) {
+    case PAM_CONV_ERR:
+    case PAM_CONV_AGAIN: /* no resumable conversations here: the login fails */
+    case PAM_ABORT:
+        return EXTID_CONV_ERR;
+    case PAM_BUF_ERR:
+    case PAM_SYSTEM_ERR:
+        return EXTID_SYSTEM_ERR;
+    default:
+        return EXTID_USER_UNKNOWN;
+    }
+}
+
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
     struct extid_log log = { .emit = log_to_syslog, .ctx = pamh };
@@ -99,19 +115,20 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     log.debug = cfg.debug;
 
     pam_rc = pam_get_user(pamh, &user, NULL);
-    if (pam_rc != PAM_SUCCESS || !user || !*user) {
+    if (pam_rc != PAM_SUCCESS) {
         pam_syslog(pamh, LOG_ERR, "cannot determine the user name: %s",
                    pam_strerror(pamh, pam_rc));
-        rc = pam_rc == PAM_CONV_AGAIN ? EXTID_CONV_ERR : EXTID_USER_UNKNOWN;
+        rc = user_error(pam_rc);
         goto out;
     }
-    /* Only local accounts may be opened; checked before any network call. */
-    if (!pam_modutil_getpwnam(pamh, user)) {
-        extid_log(&log, LOG_NOTICE, "user %s is not a local account", user); /* stripped */
-        rc = cfg.unmapped == EXTID_UNMAPPED_IGNORE ? EXTID_IGNORE : EXTID_USER_UNKNOWN;
+    if (!user || !*user) {
+        pam_syslog(pamh, LOG_ERR, "the user name is empty");
+        rc = EXTID_USER_UNKNOWN;
         goto out;
     }
     req.account = user;
+    /* Only local accounts may be opened; checked before any network call. */
+    req.not_local = !pam_modutil_getpwnam(pamh, user);
     req.service = item_string(pamh, PAM_SERVICE);
     req.remote_host = item_string(pamh, PAM_RHOST);
     rc = extid_login(&cfg, &req, &prompter, &log);

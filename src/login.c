@@ -267,10 +267,17 @@ enum extid_result extid_login(const struct extid_config *cfg,
     if (!cfg || !req || !req->account || !prompter || !prompter->ask)
         return EXTID_SYSTEM_ERR;
 
-    rc = extid_users_lookup(cfg->users_file, req->account, &ids, log);
-    if (rc == EXTID_USER_UNKNOWN) {
-        extid_log(log, LOG_NOTICE, "account %s is not in %s%s", req->account, cfg->users_file,
+    if (req->not_local) {
+        extid_log(log, LOG_NOTICE, "user %s is not a local account%s", req->account,
                   cfg->unmapped == EXTID_UNMAPPED_IGNORE ? ": ignored" : "");
+        rc = EXTID_USER_UNKNOWN;
+    } else {
+        rc = extid_users_lookup(cfg->users_file, req->account, &ids, log);
+        if (rc == EXTID_USER_UNKNOWN)
+            extid_log(log, LOG_NOTICE, "account %s is not in %s%s", req->account,
+                      cfg->users_file, cfg->unmapped == EXTID_UNMAPPED_IGNORE ? ": ignored" : "");
+    }
+    if (rc == EXTID_USER_UNKNOWN) {
         if (cfg->unmapped == EXTID_UNMAPPED_IGNORE) {
             rc = EXTID_IGNORE; /* silent: the next module in the stack takes over */
             goto out_quiet;

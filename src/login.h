@@ -18,7 +18,9 @@ struct extid_prompter {
 };
 
 struct extid_login_request {
-    const char *account;      /* PAM_USER, already known to be a local account */
+    const char *account;      /* PAM_USER */
+    bool not_local;           /* account names no local account: refused like an unlisted one,
+                               * with the same message, so that neither tells the other apart */
     const char *service;      /* PAM_SERVICE, for the audit line; may be NULL */
     const char *remote_host;  /* PAM_RHOST; may be NULL */
 };

@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
 #include "util.h"
 
-#define LOCK_NAME "send-throttle.lock"
+#define LOCK_WAIT_MS 3000
+#define LOCK_RETRY_MS 10
 #define MAX_SENDS 1000 /* the largest send_limit accepted by the config */
 #define NAME_LEN 96
 
@@ -68,21 +70,35 @@ static char *format_sends(const struct sends *s)
     return out;
 }
 
-static int open_lock(const char *cache_dir, const struct extid_log *log)
+/* Locks name.lock, the identity's own lock: one login held up (stopped by a signal in a
+ * set-uid program, say) stalls only its own address, never every login on the host. It is
+ * taken without blocking, retried for at most LOCK_WAIT_MS, and otherwise the send is refused:
+ * the critical section is a read and a write of a tiny file. */
+static int take_lock(const char *cache_dir, const char *name, const char *email,
+                     const struct extid_log *log)
 {
+    const struct timespec pause = { 0, LOCK_RETRY_MS * 1000000L };
     char path[4096];
-    int fd;
+    int fd, waited_ms = 0;
 
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", cache_dir, LOCK_NAME) >= sizeof path)
+    if ((size_t)snprintf(path, sizeof path, "%s/%s.lock", cache_dir, name) >= sizeof path)
         return -1;
     fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         extid_log(log, LOG_ERR, "send throttle: cannot open %s: %s", path, EXTID_STRERROR(errno));
         return -1;
     }
-    while (flock(fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            extid_log(log, LOG_ERR, "send throttle: cannot lock %s: %s", path, EXTID_STRERROR(errno));
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK && waited_ms < LOCK_WAIT_MS) {
+            nanosleep(&pause, NULL);
+            waited_ms += LOCK_RETRY_MS;
+        } else if (errno != EINTR) {
+            if (errno == EWOULDBLOCK)
+                extid_log(log, LOG_ERR, "send throttle: the state for %s stayed locked by "
+                          "another login for %d ms (%s); refusing", email, LOCK_WAIT_MS, path);
+            else
+                extid_log(log, LOG_ERR, "send throttle: cannot lock %s: %s", path,
+                          EXTID_STRERROR(errno));
             close(fd);
             return -1;
         }
@@ -115,7 +131,7 @@ enum extid_result extid_throttle_take(const char *cache_dir, const char *email,
     rc = extid_cache_dir_check(cache_dir, log); /* an unsafe directory is a CONFIG_ERR */
     if (rc != EXTID_OK)
         goto out;
-    lock_fd = open_lock(cache_dir, log);
+    lock_fd = take_lock(cache_dir, name, email, log);
     if (lock_fd < 0) {
         rc = EXTID_SYSTEM_ERR;
         goto out;

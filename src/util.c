@@ -29,13 +29,48 @@ static bool is_control(unsigned char c)
     return c < 0x20 || c == 0x7f;
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no surrogates,
+ * nothing above U+10FFFF), 0 if there is none. */
+static size_t utf8_len(const unsigned char *s)
+{
+    size_t n, i;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    for (i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) /* stops at the terminating NUL too */
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+/* C0 controls, DEL, C1 controls (U+0080..U+009F, CSI among them) and bytes that are not UTF-8
+ * (an 8-bit terminal reads 0x9b as CSI too) become '?', byte for byte; other text stays. */
 void extid_strip_controls_inplace(char *s)
 {
+    unsigned char *p = (unsigned char *)s;
+
     if (!s)
         return;
-    for (; *s; s++)
-        if (is_control((unsigned char)*s))
-            *s = '?';
+    while (*p) {
+        size_t n = utf8_len(p);
+
+        if (n == 0 || (n == 1 && is_control(*p)) || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+            n = n ? n : 1;
+            memset(p, '?', n);
+        }
+        p += n;
+    }
 }
 
 char *extid_strip_controls(const char *s)
@@ -63,6 +98,8 @@ bool extid_email_valid(const char *s)
         return false;
     at = strchr(s, '@');
     if (!at || at == s || strchr(at + 1, '@'))
+        return false;
+    if (at == s + 1 && s[0] == '*') /* the users file's wildcard, never an address */
         return false;
     for (p = s; *p; p++)
         if (p != at && !email_char_ok((unsigned char)*p))

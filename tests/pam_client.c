@@ -95,7 +95,8 @@ fail:
 static void usage(void)
 {
     fprintf(stderr, "usage: extid-pamclient [--confdir DIR] [--service NAME] [--rhost HOST] "
-                    "[--script] [--repeat N] [--silent] USER\n");
+                    "[--script] [--repeat N] [--silent] USER\n"
+                    "  USER - starts without a user: the stack asks for one\n");
 }
 
 int main(int argc, char **argv)
@@ -129,7 +130,8 @@ int main(int argc, char **argv)
     }
     for (i = 0; i < repeat; i++) {
         pam_handle_t *pamh = NULL;
-        rc = pam_start_confdir(service, argv[optind], &conv, confdir, &pamh);
+        const char *user = strcmp(argv[optind], "-") ? argv[optind] : NULL;
+        rc = pam_start_confdir(service, user, &conv, confdir, &pamh);
         if (rc == PAM_SUCCESS && rhost)
             rc = pam_set_item(pamh, PAM_RHOST, rhost);
         if (rc == PAM_SUCCESS)

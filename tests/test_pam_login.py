@@ -226,6 +226,33 @@ def test_unmapped_account_refused_without_network(pam, tenant):
     assert "ignored" in res.log_text
 
 
+def test_unknown_and_unlisted_accounts_look_alike(pam, tenant):
+    # Whoever probes account names learns nothing from the answers: an account that does not
+    # exist and a local account absent from the users file get the same result and message.
+    absent = pam.login("no-such-local-user")
+    unlisted = pam.login("root")
+    for res in (absent, unlisted):
+        assert res.rc == PAM["USER_UNKNOWN"], res
+    assert absent.transcript == unlisted.transcript
+    assert absent.messages("ERROR") == ["Authentication failed."]
+    assert "user no-such-local-user is not a local account" in absent.log_text
+    assert "account root is not in" in unlisted.log_text
+
+
+def test_user_prompt_failures(pam, tenant):
+    # The stack asks for the user name (the application gave none). A failed conversation is a
+    # conversation error, an empty name an unknown user with a line that says so.
+    res = pam.login("-", emails=[])
+    assert res.rc == PAM["CONV_ERR"], res
+    assert "cannot determine the user name" in res.log_text, res.logs
+    res = pam.login("-", emails=[""])
+    assert res.rc == PAM["USER_UNKNOWN"], res
+    assert "the user name is empty" in res.log_text, res.logs
+    res = pam.login("-", emails=["extidalice"], codes=[Outbox("alice@example.com")])
+    assert res.rc == PAM["SUCCESS"], res
+    assert tenant.stats()["requests"]["token"] == 1
+
+
 def test_wrong_code_then_right_code(pam, tenant):
     res = pam.login("extidalice", codes=["00000000", Outbox()])
     assert res.rc == PAM["SUCCESS"], res

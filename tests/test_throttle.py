@@ -1,5 +1,7 @@
 """The per-identity send throttle: knowing an address must not let anyone flood its inbox."""
+import fcntl
 import glob
+import hashlib
 import os
 import threading
 import time
@@ -8,7 +10,13 @@ from pamharness import PAM, Outbox
 
 
 def state_files(pam):
-    return glob.glob(os.path.join(pam.cache_dir, "sends-*"))
+    return [p for p in glob.glob(os.path.join(pam.cache_dir, "sends-*"))
+            if not p.endswith(".lock")]
+
+
+def lock_path(pam, email):
+    key = hashlib.sha256(email.lower().encode()).hexdigest()
+    return os.path.join(pam.cache_dir, "sends-%s.lock" % key)
 
 
 def test_default_gap_refuses_an_immediate_second_code(pam, tenant):
@@ -106,3 +114,26 @@ def test_concurrent_logins_share_the_limit(pam, tenant):
     assert tenant.sent("alice@example.com") == 3
     assert tenant.stats()["requests"]["challenge"] == 3
     assert not glob.glob(os.path.join(pam.cache_dir, "*.tmp*"))
+
+
+def test_a_held_lock_stalls_only_its_own_address_and_not_forever(pam, tenant):
+    # A login stopped while it holds its address's lock (a set-uid su or sudo its caller sent
+    # SIGSTOP to) must neither block logins for other addresses nor hang its own.
+    pam.write_config(send_limit=5, send_gap=0)
+    assert pam.login("extidalice").rc == PAM["SUCCESS"]  # makes the cache directory
+    fd = os.open(lock_path(pam, "alice@example.com"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        res = pam.login("extidkiosk", emails=["bob@example.com"])
+        assert res.rc == PAM["SUCCESS"], res
+        tenant.reset()
+        started = time.time()
+        res = pam.login("extidalice")
+        elapsed = time.time() - started
+    finally:
+        os.close(fd)
+    assert res.rc == PAM["SYSTEM_ERR"], res
+    assert elapsed < 30, elapsed
+    assert "stayed locked by another login for 3000 ms" in res.log_text, res.logs
+    assert tenant.stats()["requests_total"] == 0
+    assert pam.login("extidalice").rc == PAM["SUCCESS"]

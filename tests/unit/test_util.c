@@ -17,13 +17,14 @@
 static void test_email_valid(void **state)
 {
     static const char *good[] = { "alice@example.com", "a.b+tag@sub.example.co.uk",
-                                  "x@y.z", "O'Neil@Example.COM" };
+                                  "x@y.z", "O'Neil@Example.COM", "a*b@example.com" };
     static const char *bad[] = { "", "alice", "@example.com", "alice@", "alice@example",
                                  "alice@@example.com", "a@b@example.com", "alice @example.com",
                                  "alice@exa mple.com", "alice@.example.com", "alice@example.com.",
                                  "alice@example..com", "al\"ice@example.com", "al<ice@example.com",
                                  "alice@example.com\n", "\talice@example.com", "al\x7fice@x.com",
-                                 "alice@ex(ample).com", "ali\xc3\xa9@example.com" };
+                                 "alice@ex(ample).com", "ali\xc3\xa9@example.com",
+                                 "*@example.com" /* a users-file wildcard */ };
     char long_addr[300];
 
     (void)state;
@@ -68,6 +69,14 @@ static void test_strip_controls(void **state)
     extid_strip_controls_inplace(buf);
     assert_string_equal(buf, "a?b?c?[31md?");
     extid_strip_controls_inplace(NULL);
+    {
+        /* C1 controls as UTF-8 (CSI is U+009B), and bytes that are not UTF-8 at all, go too;
+         * letters from beyond ASCII stay. */
+        char c1[] = "a\xc2\x9b[2J\xc2\x85" "b\x9b[1m\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x91"
+                    "\xc0\xaf\xed\xa0\x80\xe2\x82";
+        extid_strip_controls_inplace(c1);
+        assert_string_equal(c1, "a??[2J??b?[1m\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x91" "???????");
+    }
 }
 
 static void test_str_ieq(void **state)
