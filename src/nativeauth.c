@@ -504,7 +504,9 @@ enum extid_result extid_na_token(struct extid_http *h, const char *continuation_
         { "continuation_token", continuation_token },
         { "grant_type", "oob" },
         { "oob", code },
-        { "scope", "openid" },
+        /* openid for the ID token; profile, because Entra puts preferred_username (the
+         * sign-in address) in it only for that scope, as Microsoft's SDKs always ask. */
+        { "scope", "openid profile" },
     };
     cJSON *j = NULL;
     enum extid_result rc = call(h, "token", fields, sizeof(fields) / sizeof(fields[0]), &j);

@@ -852,9 +852,11 @@ class App:
             email, client_id = flow.email, flow.client_id
             self.state.end_flow(flow)
             rotated = self.state.rotated
-        return 200, self.token_response(email, client_id, scenario, rotated), None, None, slow
+        scopes = form.get("scope", "").split()
+        return (200, self.token_response(email, client_id, scenario, rotated, scopes), None, None,
+                slow)
 
-    def token_response(self, email, client_id, variant, rotated):
+    def token_response(self, email, client_id, variant, rotated, scopes):
         now = int(time.time())
         oid = str(uuid.uuid5(uuid.NAMESPACE_URL, "%s/%s" % (self.tenant_id, email.lower())))
         sub = b64url(hashlib.sha256(("%s:%s" % (client_id, oid)).encode()).digest())[:43]
@@ -863,6 +865,10 @@ class App:
                   "exp": now + TOKEN_LIFETIME, "name": name, "oid": oid,
                   "preferred_username": email, "email": email, "sub": sub,
                   "tid": self.tenant_id, "uti": random_token(16), "ver": "2.0"}
+        if "profile" not in scopes:
+            # Entra's ID-token reference: preferred_username needs the profile scope. (The
+            # email claim is an optional claim, configured in this tenant.)
+            del claims["preferred_username"]
         key, kid = (self.pki.key2, KID_2) if rotated else (self.pki.key1, KID_1)
         header = {"alg": "RS256", "kid": kid, "typ": "JWT"}
         signer = rs256(key)

@@ -93,7 +93,7 @@ class Client:
 
     def token(self, ct, code, **over):
         fields = {"client_id": self.t.client_id, "continuation_token": ct, "grant_type": "oob",
-                  "oob": code, "scope": "openid"}
+                  "oob": code, "scope": "openid profile"}
         fields.update(over)
         return self.post("token", fields)
 
@@ -271,7 +271,7 @@ def test_happy_flow_one_connection_and_verified_id_token(tenant, client):
     assert tenant.outbox("alice@example.com") == code and tenant.sent(email) == 1
 
     r = client.token(ch["continuation_token"], code,
-                     **{"scope": "openid offline_access"})
+                     **{"scope": "openid profile offline_access"})
     assert r.status == 200, r.body
     body = r.json()
     assert body["token_type"] == "Bearer" and body["scope"] == "openid profile"
@@ -300,6 +300,16 @@ def test_happy_flow_one_connection_and_verified_id_token(tenant, client):
     assert s["requests_total"] == 5
     # A finished flow's token is spent.
     assert_error(client.token(ch["continuation_token"], code), 400, "invalid_request", 55000)
+
+
+def test_preferred_username_needs_the_profile_scope(tenant, client):
+    # As Entra documents it: without profile, the ID token has no preferred_username.
+    email = "alice@example.com"
+    ct, _ = client.start_flow(email)
+    r = client.token(ct, tenant.outbox(email), scope="openid")
+    assert r.status == 200, r.body
+    claims = jwt.decode(r.json()["id_token"], options={"verify_signature": False})
+    assert "preferred_username" not in claims and claims["email"] == email
 
 
 def test_discovery_document(tenant, client):

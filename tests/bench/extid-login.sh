@@ -296,7 +296,7 @@ finish() {
     read -r email length ct <<<"$state"
     [[ $code =~ ^[0-9]+$ && ${#code} -eq $length ]] || fail "code is not $length digits"
     post_form "$authority/oauth2/v2.0/token" "client_id=$client_id" "continuation_token=$ct" \
-        "grant_type=oob" "oob=$code" "scope=openid" | run_curl ||
+        "grant_type=oob" "oob=$code" "scope=openid profile" | run_curl ||
         unavailable "token: transport error"
     code='' ct=''
     if [[ ${statuses[0]:-} != 200 ]]; then

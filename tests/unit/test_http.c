@@ -173,7 +173,7 @@ static const char server_py[] =
     "        if p == \"/t/oauth2/v2.0/token\" and set(f) == {\"client_id\", \"continuation_token\",\n"
     "                                                      \"grant_type\", \"oob\", \"scope\"}:\n"
     "            if (f[\"continuation_token\"] != \"CT2-SECRET\" or f[\"grant_type\"] != \"oob\"\n"
-    "                    or f[\"scope\"] != \"openid\"):\n"
+    "                    or f[\"scope\"] != \"openid profile\"):\n"
     "                return self.send(400, {\"error\": \"invalid_request\"})\n"
     "            if f[\"oob\"] == \"12345678\":\n"
     "                return self.send(200, {\"token_type\": \"Bearer\", \"id_token\": \"IDTOKEN-SECRET\",\n"
