@@ -185,6 +185,9 @@ class Bench:
                 "auth required pam_exec.so quiet stdout expose_authtok /bin/bash %s finish %s\n"
                 % (SCRIPT, self.conf["script"], SCRIPT, self.conf["script"])),
             "bench-permit": "auth required pam_permit.so\n",
+            # The module refusing an account absent from the users file: its libraries are
+            # loaded and its files read, and nothing else happens.
+            "bench-load": "auth required %s config=%s\n" % (MODULE, self.conf["module"]),
             "other": "auth required pam_deny.so\naccount required pam_deny.so\n"
                      "password required pam_deny.so\nsession required pam_deny.so\n",
         }
@@ -256,8 +259,9 @@ class Bench:
     def email(self, idx):
         return EMAIL_FMT % idx
 
-    def login(self, impl, idx=0, code_delay_ms=0, wrap=(), email=None, code=None):
-        """One login by a fresh bench-client; impl is module, typed, script or permit."""
+    def login(self, impl, idx=0, code_delay_ms=0, wrap=(), email=None, code=None, user=None):
+        """One login by a fresh bench-client; impl is module, typed, script, permit or load
+        (user: another account than the idx-th)."""
         argv = [self.client, "--confdir", self.confdir, "--service", "bench-" + impl,
                 "--outbox", self.outbox, "--email", email or self.email(idx)]
         if code_delay_ms:
@@ -266,7 +270,7 @@ class Bench:
             argv += ["--code", code]
         if impl == "typed":
             argv += ["--email-delay-ms", str(EMAIL_TYPING_MS)]
-        argv.append(USER_FMT % idx)
+        argv.append(user or USER_FMT % idx)
         proc = subprocess.run(CLIENT_PREFIX + list(wrap) + argv, capture_output=True, text=True,
                               timeout=LOGIN_TIMEOUT)
         lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
@@ -435,21 +439,38 @@ class MemCgroups:
         return ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', path]
 
 
+PAM_USER_UNKNOWN = 10
+# The "load" logins: root is a local account that the bench's users file does not list.
+LOAD_USER = "root"
+
+
+def login_as_expected(b, impl, wrap=()):
+    """One login of impl as charged_memory runs it; checks it ended as it should."""
+    if impl != "load":
+        res = b.login(impl, wrap=wrap)
+        require_ok(res, impl)
+    else:
+        res = b.login(impl, wrap=wrap, user=LOAD_USER)
+        if res["rc"] != PAM_USER_UNKNOWN:
+            raise BenchError("load: expected PAM_USER_UNKNOWN for %s, got %d: %s"
+                             % (LOAD_USER, res["rc"], res["stderr"][-2000:]))
+    return res
+
+
 def charged_memory(b, cgroups, impls, n):
     """Median peak of the memory charged to a fresh cgroup per login (rtt 0, warm cache), in
     kB, per impl; the impls take turns so that they see the same machine."""
     b.proxy.cmd("rtt 0")
     for impl in impls:
-        require_ok(b.login(impl), "%s warm-up" % impl)  # page cache filled outside the groups
+        login_as_expected(b, impl)  # page cache filled outside the groups
     peaks = {impl: [] for impl in impls}
     for _ in range(n):
         for impl in impls:
             path = cgroups.create()
             try:
-                res = b.login(impl, wrap=cgroups.wrap(path))
+                login_as_expected(b, impl, wrap=cgroups.wrap(path))
             finally:
                 peak = cgroups.finish(path)
-            require_ok(res, "%s in a cgroup" % impl)
             peaks[impl].append(peak)
     return {impl: statistics.median(v) for impl, v in peaks.items()}
 
@@ -726,6 +747,10 @@ def build_table(r):
         row(peak + ", MiB", x["module"] / 1024, x["script"] / 1024, x["permit"] / 1024, 2)
         row(added + " (peak above the pam_permit floor), MiB", (x["module"] - x["permit"]) / 1024,
             (x["script"] - x["permit"]) / 1024, 0, 2)
+        if "load" in x:
+            row("of which loading the module (libcurl, OpenSSL and the libraries they bring), "
+                "measured with an account not in the users file, MiB",
+                (x["load"] - x["permit"]) / 1024, None, 0, 2)
     sys_ca = r.get("system_ca")
     if sys_ca:
         section("rtt 0, ca_file unset: system trust store (%d certificates; module: hashed "
@@ -898,7 +923,7 @@ def run(args):
         cgroups = MemCgroups()
         if cgroups.available():
             result["charged_n"] = max(5, args.logins // 2)
-            result["charged"] = charged_memory(b, cgroups, IMPLS + ("permit",),
+            result["charged"] = charged_memory(b, cgroups, IMPLS + ("permit", "load"),
                                                result["charged_n"])
             print("  memory charged per login: %s" % json.dumps(result["charged"]), flush=True)
             result["sshd_charged"] = sshd_charged(b, cgroups, result["charged_n"])
