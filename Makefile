@@ -77,7 +77,8 @@ demo: deps
 # tree under $(BUILD)/deb, so the working tree is never cleaned by dpkg-buildpackage.
 SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
-PAMCONFDIR ?= $(PREFIX)/share/pam-configs
+# pam-auth-update reads its profiles from /usr/share/pam-configs only, whatever PREFIX is.
+PAMCONFDIR ?= /usr/share/pam-configs
 SECDIR     := /etc/security
 CACHEDIR   := /var/cache/pam_extid
 OWNER      := $(shell [ "$$(id -u)" = 0 ] && echo "-o root -g root")

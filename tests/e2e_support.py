@@ -52,24 +52,26 @@ def e2e_pam_setup(workdir, tenant, syslog, service, users_text):
     return pam
 
 
-def shipped_fallback_line(snippet):
-    """The commented-out fallback auth line of conf/<snippet> as shipped: (control, module
-    arguments)."""
+def shipped_fallback_lines(snippet):
+    """The commented-out fallback variant of conf/<snippet> as shipped: (control, module
+    arguments, the line after it that asks the local password)."""
     with open(os.path.join(ROOT, "conf", snippet)) as f:
-        m = re.search(r"^#auth\s+(\[[^\]]*\])\s+pam_extid\.so([^\n]*)$", f.read(), re.M)
-    assert m, "conf/%s has no fallback line" % snippet
-    return m.group(1), m.group(2).strip()
+        m = re.search(r"^#auth\s+(\[[^\]]*\])\s+pam_extid\.so([^\n]*)\n#([^\n]+)$", f.read(),
+                      re.M)
+    assert m, "conf/%s has no fallback lines" % snippet
+    return m.group(1), m.group(2).strip(), m.group(3).strip()
 
 
 def write_fallback_stack(pam, service, snippet):
     """Replaces `service` in pam's private directory with the fallback variant of
-    conf/<snippet>: its auth line, then the host's own common-auth (pam_unix), as on Debian."""
-    control, args = shipped_fallback_line(snippet)
+    conf/<snippet> as shipped: its pam_extid line, then its password line (pam_unix, or the
+    host's own common-auth)."""
+    control, args, password_line = shipped_fallback_lines(snippet)
     write_root_file(os.path.join(pam.confdir, service),
-                    "auth %s %s config=%s %s\n@include common-auth\n"
+                    "auth %s %s config=%s %s\n%s\n"
                     "account  required pam_permit.so\nsession  required pam_permit.so\n"
                     "password required pam_deny.so\n"
-                    % (control, MODULE, pam.config_path, args), 0o644)
+                    % (control, MODULE, pam.config_path, args, password_line), 0o644)
     shutil.copyfile("/etc/pam.d/common-auth", os.path.join(pam.confdir, "common-auth"))
 
 
@@ -417,7 +419,8 @@ def remove_stale_sudo_files():
 
 class SudoService:
     """/etc/pam.d/<name> running pam_extid, and /etc/sudoers.d/<name> switching one user to it
-    (Defaults:<user> pam_service=<name>) with one PAM try. Unique names; remove() always runs."""
+    (Defaults:<user> pam_service=<name>, pam_login_service=<name> for sudo -i) with one PAM try.
+    Unique names; remove() always runs."""
 
     def __init__(self, user, config_path, workdir):
         # No '.' in the name: sudo skips such files in sudoers.d.
@@ -434,8 +437,8 @@ class SudoService:
         draft = os.path.join(self.workdir, "sudoers-draft")
         with open(draft, "w") as f:
             f.write("# pam_extid end-to-end test; removed by the test\n"
-                    "Defaults:%s pam_service=%s, passwd_tries=1\n"
-                    "%s ALL=(ALL:ALL) ALL\n" % (self.user, self.name, self.user))
+                    "Defaults:%s pam_service=%s, pam_login_service=%s, passwd_tries=1\n"
+                    "%s ALL=(ALL:ALL) ALL\n" % (self.user, self.name, self.name, self.user))
         os.chmod(draft, 0o440)
         subprocess.run(["visudo", "-cqf", draft], check=True)
         # Same directory as the target, so the rename is atomic and sudo never reads half a file.

@@ -113,8 +113,15 @@ def test_package_build_install_purge(tmp_path, clean_system, pam, tenant):
     res = pam.login("extidalice")
     assert res.rc == PAM["SUCCESS"], res
 
-    p = run(["dpkg", "--purge", "libpam-extid"])
+    # A PAM file edited by hand to use the module: removing the package names it.
+    hand_edited = "/etc/pam.d/extid-deb-test-%d" % os.getpid()
+    write_root_file(hand_edited, "auth required pam_extid.so\n", 0o644)
+    try:
+        p = run(["dpkg", "--purge", "libpam-extid"])
+    finally:
+        os.unlink(hand_edited)
     assert p.returncode == 0, p.stdout + p.stderr
+    assert "still use pam_extid.so" in p.stderr and hand_edited in p.stderr, p.stderr
     assert not installed()
     for path in PACKAGED + ["/var/cache/pam_extid"]:
         assert not os.path.lexists(path), path

@@ -2,6 +2,7 @@
 its PAM service "login" read from a private directory mounted over /etc/pam.d for it alone; a
 shared account that any address of one domain may open."""
 import re
+import subprocess
 
 import pexpect
 import pytest
@@ -122,3 +123,24 @@ def test_fallback_kiosk_other_domain_gets_no_password_prompt(fallback, tenant):
         child.close(force=True)
     assert res.stop == 2, res  # default=die: refused, no password asked
     assert tenant.stats()["requests_total"] == 0
+
+
+def test_fallback_kiosk_without_a_password_stays_shut_while_entra_is_down(fallback, tenant):
+    # A kiosk account whose password was deleted (passwd -d) and a tenant that answers 503: the
+    # password asked in Entra's place must not accept the empty one.
+    subprocess.run(["passwd", "-d", KIOSK], check=True, capture_output=True)
+    try:
+        child = spawn_login(fallback)
+        try:
+            res = converse(child, lambda n: "12345678", email="unavailable@" + DOMAIN,
+                           stops=[PASSWORD_PROMPT, SHELL_PROMPT, "Login incorrect"])
+            stop = res.stop
+            if stop == 0:
+                child.sendline("")
+                stop = 1 + child.expect([SHELL_PROMPT, "Login incorrect"], timeout=30)
+        finally:
+            child.close(force=True)
+    finally:
+        subprocess.run(["usermod", "-L", KIOSK], check=True, capture_output=True)
+    assert stop == 2, res  # "Login incorrect", never a shell
+    assert res.code_prompts == [] and tenant.stats()["requests"]["initiate"] == 1, res

@@ -24,7 +24,7 @@ USER_ANY = "extide2e4"      # any address of a domain: the address is asked for
 def ssh_env(tmp_path_factory, tenant, syslog):
     with E2EModule(tmp_path_factory, tenant, syslog, "e2e-ssh") as env:
         env.add_user(USER)
-        env.add_user(UNMAPPED)
+        env.add_user(UNMAPPED, home=True)  # a key-only account, as automation has
         env.add_user(USER_2FA, home=True)  # sshd reads authorized_keys from the home
         env.add_user(USER_ANY)
         env.pam_setup("sshd", "%s %s\n%s %s\n%s *@example.com\n"
@@ -33,6 +33,7 @@ def ssh_env(tmp_path_factory, tenant, syslog):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", env.key],
                        check=True)
         install_authorized_key(USER_2FA, env.key + ".pub")
+        install_authorized_key(UNMAPPED, env.key + ".pub")
         env.start_sshd([USER, UNMAPPED, USER_2FA, USER_ANY],
                        extra="Match User %s\n"
                              "    AuthenticationMethods publickey,keyboard-interactive\n"
@@ -134,6 +135,17 @@ def test_ssh_unmapped_account_refused_without_network(ssh, tenant):
     assert "Accepted keyboard-interactive" not in sshd_log(ssh)
     logs = ssh.logs()
     assert "account %s is not in" % UNMAPPED in logs, logs
+
+
+def test_ssh_key_only_account_keeps_logging_in_with_its_key(ssh, tenant):
+    # The drop-in adds the code; it must not shut out an account that logs in with a key alone.
+    res = ssh_login(ssh.sshd.port, UNMAPPED, "id", lambda n: WRONG_CODE, key=ssh.key,
+                    methods="publickey")
+    assert res.rc == 0, res
+    assert re.search(r"uid=\d+\(%s\)" % UNMAPPED, res.output), res
+    assert res.code_prompts == [] and res.email_prompts == 0, res
+    assert ssh.sshd.wait_log("Accepted publickey for %s" % UNMAPPED, ssh.sshd_mark)
+    assert tenant.stats()["requests_total"] == 0
 
 
 def test_ssh_empty_answer_sends_one_more_code(ssh, tenant):

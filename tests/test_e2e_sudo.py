@@ -48,6 +48,17 @@ def test_sudo_asks_only_the_code_and_runs_the_command(sudo, tenant):
                      % (USER, re.escape(EMAIL), sudo.service.name), logs), logs
 
 
+def test_sudo_login_shell_asks_the_code_too(sudo, tenant):
+    # sudo -i authenticates through pam_login_service, a service of its own (Debian's sudo-i,
+    # which includes common-auth): the rollout switches it as well.
+    res = run_sudo(sudo, ["-i", "id", "-u"], lambda n: tenant.outbox(EMAIL))
+    assert res.rc == 0, res
+    after_prompt = res.output.split(res.code_prompts[0][0], 1)[1]
+    assert "0" in [line.strip() for line in after_prompt.splitlines()], res
+    assert_one_code_prompt(res, EMAIL)
+    assert "login granted: user=%s email=%s" % (USER, EMAIL) in sudo.logs()
+
+
 def test_sudo_wrong_code_does_not_run_the_command(sudo, tenant):
     marker = os.path.join(sudo.work, "ran-as-root")
     res = run_sudo(sudo, ["touch", marker], lambda n: WRONG_CODE)

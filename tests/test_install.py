@@ -41,7 +41,8 @@ def expected(prefix="/usr", pamdir=PAMDIR):
             (0o644, os.path.join(ROOT, "man", "extid-check.8")),
         prefix.lstrip("/") + "/share/man/man5/pam_extid.conf.5":
             (0o644, os.path.join(ROOT, "man", "pam_extid.conf.5")),
-        prefix.lstrip("/") + "/share/pam-configs/extid":
+        # Where pam-auth-update looks, whatever the prefix.
+        "usr/share/pam-configs/extid":
             (0o644, os.path.join(ROOT, "conf", "pam-configs", "extid")),
         "etc/security/pam_extid.conf": (0o600, os.path.join(ROOT, "conf", "pam_extid.conf")),
         "etc/security/pam_extid.users": (0o644, os.path.join(ROOT, "conf", "pam_extid.users")),
