@@ -64,7 +64,7 @@ FLOW_SCENARIOS = {"password", "challengeredirect", "tokenredirect", "mfa", "expi
                   "code6"}
 TOKEN_VARIANTS = {"forged", "algnone", "hs256", "unknownkid", "rotatedkid", "expiredtoken",
                   "future", "wrongaud", "wrongiss", "wrongtid", "otheruser", "noidtoken", "noexp",
-                  "expstring", "multiaud", "otherazp"}
+                  "expstring", "multiaud", "otherazp", "otherprefname", "expired2min"}
 SCENARIOS = INITIATE_SCENARIOS | FLOW_SCENARIOS | TOKEN_VARIANTS
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]{1,64}@"
@@ -902,6 +902,10 @@ class App:
             claims["tid"] = OTHER_TENANT_ID
         elif variant == "otheruser":
             claims["preferred_username"] = claims["email"] = OTHER_USER
+        elif variant == "otherprefname":  # email is the address, preferred_username is not
+            claims["preferred_username"] = OTHER_USER
+        elif variant == "expired2min":  # inside the default clock_skew (300 s), not inside 60
+            claims.update(iat=now - 3720, nbf=now - 3720, exp=now - 120)
         elif variant == "noexp":
             del claims["exp"]
         elif variant == "expstring":

@@ -601,6 +601,8 @@ CLAIM_VARIANTS = {"expiredtoken": ("expired", jwt.ExpiredSignatureError),
                   "wrongiss": ("iss", jwt.InvalidIssuerError),
                   "wrongtid": ("tid", "ok"),
                   "otheruser": ("identity", "ok"),
+                  "otherprefname": ("identity", "ok"),
+                  "expired2min": ("expired", jwt.ExpiredSignatureError),
                   "noexp": ("exp-missing", jwt.MissingRequiredClaimError),
                   "expstring": ("exp-type", None),
                   "multiaud": ("azp-missing", "ok"),
@@ -638,6 +640,10 @@ def test_token_variant_wrong_claim(tenant, client, variant):
         assert tenant.tenant_id not in claims["iss"]
     if variant == "otheruser":
         assert claims["preferred_username"] == claims["email"] == "someone.else@example.com"
+    if variant == "otherprefname":
+        assert claims["email"] == email and claims["preferred_username"] != email
+    if variant == "expired2min":
+        assert now - 130 < claims["exp"] < now - 110
 
 
 @pytest.mark.parametrize("variant", sorted(HEADER_VARIANTS))

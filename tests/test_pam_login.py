@@ -33,7 +33,8 @@ def test_known_email_logs_in_without_email_prompt(pam, tenant):
     assert res.prompts("PROMPT_ECHO_ON") == []
     [prompt] = res.prompts("PROMPT_ECHO_OFF")
     assert "8 digits" in prompt
-    assert re.search(r"a\S*@\S+", prompt), prompt  # the masked address
+    assert re.search(r"a\S*@\S+", prompt), prompt  # the masked address...
+    assert "alice@example.com" not in prompt.lower(), prompt  # ...not the address itself
     s = tenant.stats()
     assert s["requests"]["initiate"] == 1 and s["requests"]["challenge"] == 1
     assert s["requests"]["token"] == 1
@@ -276,6 +277,88 @@ def test_malformed_code_is_not_sent(pam, tenant):
     assert any("8 digits" in m for m in res.messages("ERROR"))
 
 
+def test_malformed_codes_count_as_attempts(pam, tenant):
+    pam.write_config(max_attempts=2)
+    res = pam.login("extidalice", codes=["12ab5678", "123", Outbox()])
+    assert res.rc == PAM["MAXTRIES"], res
+    assert len(res.prompts("PROMPT_ECHO_OFF")) == 2, res
+    assert tenant.stats()["requests"]["token"] == 0
+    assert "code entry 2 of 2: not 8 digits, not sent" in res.log_text, res.logs
+
+
+def test_empty_answers_beyond_the_resends_count_as_attempts(pam, tenant):
+    pam.write_config(max_resends=0, max_attempts=2)
+    res = pam.login("extidalice", codes=["", "", Outbox()])
+    assert res.rc == PAM["MAXTRIES"], res
+    assert len(res.prompts("PROMPT_ECHO_OFF")) == 2, res
+    assert tenant.stats()["requests"]["challenge"] == 1
+    assert tenant.stats()["requests"]["token"] == 0
+
+
+def test_code_length_comes_from_the_challenge(pam, tenant):
+    # The tenant announces 6 digits: an 8-digit answer is malformed, the 6-digit code works.
+    email = "code6@example.com"
+    res = pam.login("extidkiosk", emails=[email], codes=["12345678", Outbox(email)])
+    assert res.rc == PAM["SUCCESS"], res
+    prompts = res.prompts("PROMPT_ECHO_OFF")
+    assert "(6 digits" in prompts[0], prompts
+    assert tenant.stats()["requests"]["token"] == 1
+    assert any("The code is 6 digits." in m for m in res.messages("ERROR")), res
+
+
+def test_identity_claim_setting_is_used(pam, tenant):
+    # The token's email claim is the challenged address, its preferred_username is not.
+    email = "otherprefname@example.com"
+    res = pam.login("extidkiosk", emails=[email])
+    assert res.rc == PAM["AUTH_ERR"], res
+    assert "preferred_username" in res.log_text, res.logs
+    pam.write_config(identity_claim="email")
+    res = pam.login("extidkiosk", emails=[email])
+    assert res.rc == PAM["SUCCESS"], res
+
+
+def test_clock_skew_setting_is_used(pam, tenant):
+    # The token expired two minutes ago: inside the default 300 s of skew, outside 60 s.
+    email = "expired2min@example.com"
+    res = pam.login("extidkiosk", emails=[email])
+    assert res.rc == PAM["SUCCESS"], res
+    pam.write_config(clock_skew=60)
+    res = pam.login("extidkiosk", emails=[email])
+    assert res.rc == PAM["AUTH_ERR"], res
+    assert "exp" in res.log_text, res.logs
+
+
+def test_listed_account_that_is_not_local_is_refused(pam, tenant):
+    # The users file names an account this host does not have: nothing to open.
+    pam.write_users("extidghost alice@example.com\nextidalice alice@example.com\n")
+    res = pam.login("extidghost")
+    assert res.rc == PAM["USER_UNKNOWN"], res
+    assert tenant.stats()["requests_total"] == 0
+    assert "user extidghost is not a local account" in res.log_text, res.logs
+    # unmapped=ignore: PAM_IGNORE lets the stack go on, here to pam_permit.
+    pam.write_service(control="[success=done ignore=ignore default=die]",
+                      after="auth required pam_permit.so\n")
+    pam.write_config(unmapped="ignore")
+    res = pam.login("extidghost")
+    assert res.rc == PAM["SUCCESS"], res
+    assert res.prompts() == [] and tenant.stats()["requests_total"] == 0
+
+
+def test_logs_go_to_authpriv_and_debug_lines_only_with_debug(pam, tenant):
+    res = pam.login("extidalice")
+    assert res.rc == PAM["SUCCESS"], res
+    pris = [int(re.match(r"<(\d+)>", line).group(1)) for line in res.logs]
+    assert pris and all(p >> 3 == 10 for p in pris), res.logs  # LOG_AUTHPRIV
+    assert any(p & 7 == 7 for p in pris), res.logs  # debug lines, with debug on
+    pam.flags = []
+    pam.write_config()
+    res = pam.login("extidalice")
+    assert res.rc == PAM["SUCCESS"], res
+    pris = [int(re.match(r"<(\d+)>", line).group(1)) for line in res.logs]
+    assert pris and all(p >> 3 == 10 for p in pris), res.logs
+    assert not any(p & 7 == 7 for p in pris), res.logs
+
+
 def test_empty_answer_sends_a_new_code_and_old_one_dies(pam, tenant):
     kept = {}
 
@@ -467,8 +550,9 @@ def test_file_in_unsafe_directory_refused(pam, tenant, what, how):
         shutil.copyfile(tenant.ca_file, path)
         pam.write_config(ca_file=path)
     res = pam.login("extidalice")
-    assert res.rc in (PAM["SERVICE_ERR"], PAM["AUTHINFO_UNAVAIL"]), res
-    assert res.rc != PAM["SUCCESS"]
+    # A configuration error, never "unavailable": the fallback stacks (authinfo_unavail=ignore)
+    # would then offer the local password to whoever made the directory writable.
+    assert res.rc == PAM["SERVICE_ERR"], res
     assert tenant.stats()["requests_total"] == 0
     reason = ("is writable by group or others (mode 0777)" if how == "writable"
               else "is owned by uid 65534, not root")

@@ -1,6 +1,8 @@
 /* An ID token's claims: extid_claims_check on a parsed JSON payload. The first byte picks the
  * policy variant (identity claim, tenant check). */
 #include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <string.h>
 #include <strings.h>
 
 #include "claims.h"
@@ -13,9 +15,25 @@ static const cJSON *member(const cJSON *obj, const char *name)
 
 /* An independent look at accepted claims: a check that lets through what it should refuse
  * makes the fuzzer stop here. */
+/* Whether the aud claim names the policy's audience (a string, or an array holding it). */
+static bool names_audience(const cJSON *aud, const char *audience)
+{
+    const cJSON *item;
+
+    if (cJSON_IsString(aud))
+        return strcasecmp(aud->valuestring, audience) == 0;
+    if (!cJSON_IsArray(aud))
+        return false;
+    cJSON_ArrayForEach(item, aud)
+        if (cJSON_IsString(item) && strcasecmp(item->valuestring, audience) == 0)
+            return true;
+    return false;
+}
+
 static void check_accepted(const cJSON *c, const struct extid_claim_policy *p)
 {
-    const cJSON *iss = member(c, "iss"), *tid = member(c, "tid");
+    const cJSON *iss = member(c, "iss"), *tid = member(c, "tid"), *aud = member(c, "aud");
+    const cJSON *azp = member(c, "azp"), *nbf = member(c, "nbf"), *iat = member(c, "iat");
     const cJSON *who = member(c, p->identity_claim), *exp = member(c, "exp");
 
     if (!cJSON_IsString(iss) || strcmp(iss->valuestring, p->issuer) != 0)
@@ -26,6 +44,16 @@ static void check_accepted(const cJSON *c, const struct extid_claim_policy *p)
     if (!cJSON_IsString(who) || strcasecmp(who->valuestring, p->email) != 0)
         abort();
     if (!cJSON_IsNumber(exp) || !(exp->valuedouble > (double)(p->now - p->clock_skew)))
+        abort();
+    if (!names_audience(aud, p->audience))
+        abort();
+    if (cJSON_IsArray(aud) && cJSON_GetArraySize(aud) > 1 && !azp)
+        abort();
+    if (azp && (!cJSON_IsString(azp) || strcasecmp(azp->valuestring, p->audience) != 0))
+        abort();
+    if (nbf && (!cJSON_IsNumber(nbf) || nbf->valuedouble > (double)(p->now + p->clock_skew)))
+        abort();
+    if (!cJSON_IsNumber(iat) || iat->valuedouble > (double)(p->now + p->clock_skew))
         abort();
 }
 
