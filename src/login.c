@@ -159,6 +159,17 @@ static enum extid_result exchange_code(const struct extid_config *cfg, struct ex
             if (rc != EXTID_OK)
                 goto out;
             rc = extid_na_challenge(http, ch->continuation_token, &fresh);
+            if (rc == EXTID_UNAVAILABLE) {
+                /* Entra refused or missed the resend (429, slow_down, 5xx, network): no new
+                 * code went out, so the one already sent still works. */
+                extid_challenge_free(&fresh);
+                extid_log(log, LOG_NOTICE, "no new code was sent; the current one stays valid");
+                show(p, true, "No new code could be sent now; enter the code already sent.");
+                resends = cfg->max_resends;
+                extid_free_secret(code);
+                code = NULL;
+                continue;
+            }
             if (rc != EXTID_OK)
                 goto out;
             extid_challenge_free(ch);

@@ -5,6 +5,7 @@ import io
 import os
 import re
 import subprocess
+import time
 
 import pexpect
 import pytest
@@ -265,3 +266,47 @@ def test_root_owned_files_only(pam, tenant):
     assert "is owned by uid 65534, not root" in p.stderr
     write_root_file(pam.users_path, "extidalice alice@example.com\n", 0o644)
     assert run(pam, "--offline").returncode == 0
+
+
+def test_unusable_cache_dir_fails_while_the_throttle_is_on(pam, tenant, tmp_path):
+    # The module refuses every login when the throttle cannot keep its state: so must the check.
+    d = tmp_path / "open-cache"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    p = run(pam, "--offline", "cache_dir=%s" % d, "send_limit=5")
+    assert p.returncode == 1, p.stdout
+    assert "every login is refused" in p.stdout, p.stdout
+    p = run(pam, "--offline", "cache_dir=%s" % d, "send_limit=0")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "warning: not usable" in p.stdout, p.stdout
+
+
+def test_tenant_id_not_in_the_issuer_is_pointed_out(pam, tenant):
+    other = "99998888-7777-6666-5555-444433332222"
+    p = run(pam, "tenant_id=%s" % other)
+    assert "the issuer does not name tenant_id %s" % other in p.stdout, p.stdout
+    p = run(pam)
+    assert "does not name tenant_id" not in p.stdout, p.stdout
+
+
+def test_interrupted_login_leaves_no_temporary_files(pam, tenant):
+    # Ctrl-C while the tool waits for the (slow) tenant: the private users file still goes.
+    before = set(os.listdir("/tmp"))
+    child = spawn_login(pam, "slow@example.com")
+    child.expect("login slow@example.com:")
+    assert tenant_saw_initiate(tenant)
+    child.sendintr()
+    out, status = finish(child)
+    assert status == 1, out
+    assert "FAILED: interrupted" in out, out
+    left = [n for n in set(os.listdir("/tmp")) - before if n.startswith("extid-check.")]
+    assert left == [], left
+
+
+def tenant_saw_initiate(tenant, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if tenant.stats()["requests"]["initiate"] >= 1:
+            return True
+        time.sleep(0.02)
+    return False

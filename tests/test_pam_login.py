@@ -376,6 +376,23 @@ def test_empty_answer_sends_a_new_code_and_old_one_dies(pam, tenant):
     assert any("Wrong code" in m for m in res.messages("ERROR"))
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_refused_resend_keeps_the_code_already_sent(pam, tenant, status):
+    # Entra refuses the new code (too soon, or busy): nothing was sent, so the first code still
+    # completes the login, and no new code is offered again.
+    def ask_again_but_refuse(t, email):
+        t.config(fail_next={"endpoint": "challenge", "status": status})
+        return ""
+
+    res = pam.login("extidalice", codes=[ask_again_but_refuse, Outbox()])
+    assert res.rc == PAM["SUCCESS"], res
+    assert tenant.sent("alice@example.com") == 1
+    assert any("enter the code already sent" in m for m in res.messages("ERROR")), res
+    prompts = res.prompts("PROMPT_ECHO_OFF")
+    assert len(prompts) == 2 and "new code" not in prompts[1], prompts
+    assert "no new code was sent; the current one stays valid" in res.log_text, res.logs
+
+
 def test_resend_limit(pam, tenant):
     pam.write_config(max_resends=1)
     res = pam.login("extidalice", codes=["", "", Outbox()])

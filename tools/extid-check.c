@@ -11,10 +11,13 @@
 #include <getopt.h>
 #include <openssl/evp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -309,15 +312,17 @@ static bool check_tenant(const struct extid_config *cfg, const struct extid_log 
         goto out;
     }
     printf("  jwks_uri        %s\n", jwks_uri);
-    if (extid_cache_dir_check(cfg->cache_dir, log) != EXTID_OK)
-        printf("  warning: cache directory %s is not usable; logins will fetch every time\n",
-               cfg->cache_dir);
     sink->last_error[0] = '\0';
     if (extid_signing_info_get(&http, true, &info) != EXTID_OK) {
         printf("  FAILED: %s\n", sink->last_error[0] ? sink->last_error : "no key set");
         goto out;
     }
     printf("  issuer          %s\n", info.issuer);
+    /* Entra's issuers name the tenant: one that does not suggests a tenant_id from elsewhere,
+     * and then every token's tid check fails. */
+    if (cfg->tenant_id && !strcasestr(info.issuer, cfg->tenant_id))
+        printf("  warning: the issuer does not name tenant_id %s: is it this tenant's "
+               "Directory (tenant) ID? Every token's tid must equal it\n", cfg->tenant_id);
     ok = show_keys(info.jwks_json, log);
     if (ok) {
         *issuer = strdup(info.issuer);
@@ -332,6 +337,25 @@ out:
         extid_http_close(&http);
     free(url);
     return ok;
+}
+
+/* The cache directory: without it the send throttle refuses every login; with the throttle
+ * off, logins only lose the key cache. */
+static bool check_cache_dir(const struct extid_config *cfg, const struct extid_log *log)
+{
+    printf("cache %s:\n", cfg->cache_dir);
+    if (extid_cache_dir_check(cfg->cache_dir, log) == EXTID_OK) {
+        printf("  ok\n");
+        return true;
+    }
+    if (cfg->send_limit > 0) {
+        printf("  FAILED: not usable (see the message above): with send_limit %d the send "
+               "throttle keeps its state there, so every login is refused\n", cfg->send_limit);
+        return false;
+    }
+    printf("  warning: not usable (see the message above); logins will fetch the keys every "
+           "time\n");
+    return true;
 }
 
 /* A users file that maps only TRIAL_ACCOUNT to email, in a private directory; root-owned
@@ -368,6 +392,75 @@ fail:
     free(path);
     rmdir(dir_template);
     return NULL;
+}
+
+/* Runs fn in a child process and waits for it with the terminal's signals ignored, so that the
+ * caller cleans up (the temporary users file) however the child ends: Ctrl-C while it waits
+ * for the network kills the child, not this process. The terminal's settings are put back if
+ * the child dies by a signal in the middle of a prompt. */
+static bool in_child(bool (*fn)(void *), void *arg)
+{
+    static const int sigs[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP };
+    struct sigaction ignore = { .sa_handler = SIG_IGN }, old[sizeof sigs / sizeof sigs[0]];
+    struct termios tty;
+    bool have_tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &tty) == 0;
+    int status = 0;
+    pid_t pid;
+    size_t i;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        printf("  FAILED: fork: %s\n", strerror(errno));
+        return false;
+    }
+    if (pid == 0) {
+        bool ok = fn(arg);
+        fflush(NULL);
+        _exit(ok ? 0 : EXIT_CHECK_FAILED);
+    }
+    for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &ignore, &old[i]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &old[i], NULL);
+    if (WIFSIGNALED(status)) {
+        if (have_tty)
+            tcsetattr(STDIN_FILENO, TCSANOW, &tty);
+        printf("\n  FAILED: interrupted (signal %d)\n", WTERMSIG(status));
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+struct trial {
+    const struct extid_config *cfg;
+    const struct extid_login_request *req;
+    const struct extid_prompter *prompter;
+    const struct extid_log *log;
+    const char *issuer;
+    const char *email;
+};
+
+static bool trial_login(void *arg)
+{
+    const struct trial *t = arg;
+    const struct extid_config *cfg = t->cfg;
+    enum extid_result rc = extid_login(cfg, t->req, t->prompter, t->log);
+
+    if (rc != EXTID_OK) {
+        printf("  FAILED: %s (the messages above say why)\n", extid_result_name(rc));
+        return false;
+    }
+    /* extid_login returned EXTID_OK only after every check below passed. */
+    printf("  ok: the ID token was verified\n");
+    printf("  signature       RS256, key from the tenant's published key set\n");
+    printf("  iss             %s\n", t->issuer);
+    printf("  aud             %s\n", cfg->client_id);
+    printf("  %-15s %s\n", cfg->identity_claim, t->email);
+    printf("  tid             %s\n", cfg->tenant_id ? cfg->tenant_id : "(not checked)");
+    printf("  exp, nbf, iat   within %ld s of this host's clock\n", cfg->clock_skew);
+    return true;
 }
 
 static bool run_login(const struct extid_config *cfg, const struct options *o,
@@ -409,20 +502,10 @@ static bool run_login(const struct extid_config *cfg, const struct options *o,
         trial.users_file = users;
         req.account = TRIAL_ACCOUNT;
     }
-    rc = extid_login(&trial, &req, &prompter, log);
-    if (rc != EXTID_OK) {
-        printf("  FAILED: %s (the messages above say why)\n", extid_result_name(rc));
-        goto out;
+    {
+        struct trial t = { &trial, &req, &prompter, log, issuer, o->login };
+        ok = in_child(trial_login, &t);
     }
-    /* extid_login returned EXTID_OK only after every check below passed. */
-    printf("  ok: the ID token was verified\n");
-    printf("  signature       RS256, key from the tenant's published key set\n");
-    printf("  iss             %s\n", issuer);
-    printf("  aud             %s\n", cfg->client_id);
-    printf("  %-15s %s\n", cfg->identity_claim, o->login);
-    printf("  tid             %s\n", cfg->tenant_id ? cfg->tenant_id : "(not checked)");
-    printf("  exp, nbf, iat   within %ld s of this host's clock\n", cfg->clock_skew);
-    ok = true;
 out:
     if (users) {
         unlink(users);
@@ -454,6 +537,7 @@ int main(int argc, char **argv)
     log.debug = cfg.debug;
     show_config(&cfg);
     ok = check_users_file(&cfg, &log);
+    ok = check_cache_dir(&cfg, &log) && ok;
     if (o.user)
         ok = check_account(&cfg, o.user, &log) && ok;
     if (!o.offline)
