@@ -2,6 +2,7 @@
  * prompter and log to the PAM conversation and syslog, and maps its result to a PAM code. */
 #define PAM_SM_AUTH
 
+#include <pwd.h>
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <security/pam_modutil.h>
@@ -105,6 +106,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     struct extid_config cfg;
     struct extid_login_request req = { 0 };
     const char *user = NULL;
+    const struct passwd *pw;
     enum extid_result rc;
     int pam_rc;
 
@@ -126,9 +128,16 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         rc = EXTID_USER_UNKNOWN;
         goto out;
     }
-    req.account = user;
     /* Only local accounts may be opened; checked before any network call. */
-    req.not_local = !pam_modutil_getpwnam(pamh, user);
+    pw = pam_modutil_getpwnam(pamh, user);
+    req.account = user;
+    req.not_local = !pw;
+    /* Name services that fold case or resolve aliases (sssd, winbind) answer for names other
+     * than the account's own: the users file speaks of the account that would be opened. */
+    if (pw && strcmp(pw->pw_name, user) != 0) {
+        extid_log(&log, LOG_NOTICE, "user %s is the local account %s", user, pw->pw_name);
+        req.account = pw->pw_name;
+    }
     req.service = item_string(pamh, PAM_SERVICE);
     req.remote_host = item_string(pamh, PAM_RHOST);
     rc = extid_login(&cfg, &req, &prompter, &log);

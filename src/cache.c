@@ -120,15 +120,20 @@ enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, 
     /* O_NONBLOCK so that a FIFO put in its place cannot hang the login before fstat. */
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT)
+        if (errno == ENOENT) {
             extid_debug(log, "cache: %s: not cached", path);
-        else
-            extid_log(log, LOG_WARNING, "cache: %s: %s", path,
-                      errno == ELOOP ? "is a symbolic link, ignored" : EXTID_STRERROR(errno));
+        } else if (errno == ELOOP) {
+            extid_log(log, LOG_WARNING, "cache: %s: is a symbolic link, ignored", path);
+        } else {
+            /* Out of descriptors or memory: the file may well hold something that counts. */
+            extid_log(log, LOG_ERR, "cache: %s: %s", path, EXTID_STRERROR(errno));
+            rc = EXTID_SYSTEM_ERR;
+        }
         goto out;
     }
     if (fstat(fd, &st) != 0) {
-        extid_log(log, LOG_WARNING, "cache: %s: cannot stat: %s", path, EXTID_STRERROR(errno));
+        extid_log(log, LOG_ERR, "cache: %s: cannot stat: %s", path, EXTID_STRERROR(errno));
+        rc = EXTID_SYSTEM_ERR;
         goto out;
     }
     const char *why = S_ISREG(st.st_mode) ? unsafe_reason(&st) : "not a regular file";
@@ -142,7 +147,8 @@ enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, 
      * ahead of the coarse one time() reads, and a fresh file would look "from the future". */
     struct timespec ts;
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
-        extid_log(log, LOG_WARNING, "cache: %s: no clock: %s", path, EXTID_STRERROR(errno));
+        extid_log(log, LOG_ERR, "cache: %s: no clock: %s", path, EXTID_STRERROR(errno));
+        rc = EXTID_SYSTEM_ERR;
         goto out;
     }
     time_t now = ts.tv_sec;
@@ -167,7 +173,8 @@ enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, 
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            extid_log(log, LOG_WARNING, "cache: %s: read failed: %s", path, EXTID_STRERROR(errno));
+            extid_log(log, LOG_ERR, "cache: %s: read failed: %s", path, EXTID_STRERROR(errno));
+            rc = EXTID_SYSTEM_ERR;
             goto out;
         }
         if (n == 0)

@@ -16,7 +16,8 @@ enum extid_result extid_cache_dir_check(const char *dir, const struct extid_log 
 
 /* Reads dir/name if it is a regular root-owned file younger than ttl seconds.
  * EXTID_OK: *out (NUL-terminated) and *len set. EXTID_AUTH_ERR is never returned; a missing,
- * stale or unsafe file gives EXTID_UNAVAILABLE (meaning "fetch it"). */
+ * stale or unsafe file gives EXTID_UNAVAILABLE (meaning "fetch it"); a file that could not be
+ * read (no descriptor, no memory, an I/O error) EXTID_SYSTEM_ERR. */
 enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, char **out,
                                    size_t *len, const struct extid_log *log);
 

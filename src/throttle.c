@@ -70,18 +70,19 @@ static char *format_sends(const struct sends *s)
     return out;
 }
 
-/* Locks name.lock, the identity's own lock: one login held up (stopped by a signal in a
- * set-uid program, say) stalls only its own address, never every login on the host. It is
- * taken without blocking, retried for at most LOCK_WAIT_MS, and otherwise the send is refused:
- * the critical section is a read and a write of a tiny file. */
-static int take_lock(const char *cache_dir, const char *name, const char *email,
+/* Locks the address's lock bucket (one of 256, chosen by its key): a login held up inside it
+ * (stopped by a signal in a set-uid program, say) stalls the addresses of that bucket only,
+ * never every login on the host, and strangers typing addresses cannot make lock files without
+ * end. It is taken without blocking, retried for at most LOCK_WAIT_MS, and otherwise the send
+ * is refused: the critical section is a read and a write of a tiny file. */
+static int take_lock(const char *cache_dir, const char *key, const char *email,
                      const struct extid_log *log)
 {
     const struct timespec pause = { 0, LOCK_RETRY_MS * 1000000L };
     char path[4096];
     int fd, waited_ms = 0;
 
-    if ((size_t)snprintf(path, sizeof path, "%s/%s.lock", cache_dir, name) >= sizeof path)
+    if ((size_t)snprintf(path, sizeof path, "%s/lock-sends-%.2s", cache_dir, key) >= sizeof path)
         return -1;
     fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -131,7 +132,7 @@ enum extid_result extid_throttle_take(const char *cache_dir, const char *email,
     rc = extid_cache_dir_check(cache_dir, log); /* an unsafe directory is a CONFIG_ERR */
     if (rc != EXTID_OK)
         goto out;
-    lock_fd = take_lock(cache_dir, name, email, log);
+    lock_fd = take_lock(cache_dir, key, email, log);
     if (lock_fd < 0) {
         rc = EXTID_SYSTEM_ERR;
         goto out;
@@ -141,9 +142,14 @@ enum extid_result extid_throttle_take(const char *cache_dir, const char *email,
         rc = EXTID_SYSTEM_ERR;
         goto out;
     }
-    /* A file untouched for a whole window holds no send that still counts. */
-    if (extid_cache_read(cache_dir, name, policy->window, &text, &len, log) == EXTID_OK &&
-        !parse_sends(text, sends)) {
+    /* A file untouched for a whole window holds no send that still counts; one that could not
+     * be read may hold sends that do, so the login stops rather than start the count afresh. */
+    rc = extid_cache_read(cache_dir, name, policy->window, &text, &len, log);
+    if (rc == EXTID_SYSTEM_ERR) {
+        extid_log(log, LOG_ERR, "send throttle: cannot read the state for %s", email);
+        goto out;
+    }
+    if (rc == EXTID_OK && !parse_sends(text, sends)) {
         extid_log(log, LOG_WARNING, "send throttle: state for %s is corrupt; starting afresh",
                   email);
         sends->count = 0;

@@ -10,13 +10,13 @@ from pamharness import PAM, Outbox
 
 
 def state_files(pam):
-    return [p for p in glob.glob(os.path.join(pam.cache_dir, "sends-*"))
-            if not p.endswith(".lock")]
+    return glob.glob(os.path.join(pam.cache_dir, "sends-*"))
 
 
 def lock_path(pam, email):
+    """The lock bucket of email: one of 256, by the first byte of its key."""
     key = hashlib.sha256(email.lower().encode()).hexdigest()
-    return os.path.join(pam.cache_dir, "sends-%s.lock" % key)
+    return os.path.join(pam.cache_dir, "lock-sends-%s" % key[:2])
 
 
 def test_default_gap_refuses_an_immediate_second_code(pam, tenant):
@@ -118,7 +118,9 @@ def test_concurrent_logins_share_the_limit(pam, tenant):
 
 def test_a_held_lock_stalls_only_its_own_address_and_not_forever(pam, tenant):
     # A login stopped while it holds its address's lock (a set-uid su or sudo its caller sent
-    # SIGSTOP to) must neither block logins for other addresses nor hang its own.
+    # SIGSTOP to) must neither block logins for other addresses nor hang its own. (bob's
+    # address falls in another of the 256 buckets than alice's.)
+    assert lock_path(pam, "bob@example.com") != lock_path(pam, "alice@example.com")
     pam.write_config(send_limit=5, send_gap=0)
     assert pam.login("extidalice").rc == PAM["SUCCESS"]  # makes the cache directory
     fd = os.open(lock_path(pam, "alice@example.com"), os.O_RDWR | os.O_CREAT, 0o600)
@@ -137,3 +139,17 @@ def test_a_held_lock_stalls_only_its_own_address_and_not_forever(pam, tenant):
     assert "stayed locked by another login for 3000 ms" in res.log_text, res.logs
     assert tenant.stats()["requests_total"] == 0
     assert pam.login("extidalice").rc == PAM["SUCCESS"]
+
+
+def test_lock_files_stay_few_whatever_strangers_type(pam, tenant):
+    # Every typed address gets its own small state file, but locks come from 256 buckets: 40
+    # addresses make 40 state files and at most 40 lock files, and never a lock per address
+    # beyond 256.
+    pam.write_config(send_limit=5, send_gap=0)
+    for i in range(40):
+        pam.login("extidkiosk", emails=["probe%02d@example.com" % i], codes=[])
+    locks = glob.glob(os.path.join(pam.cache_dir, "lock-sends-*"))
+    assert len(state_files(pam)) == 40
+    assert 0 < len(locks) <= 40
+    for path in locks:
+        assert len(os.path.basename(path)) == len("lock-sends-") + 2, path

@@ -6,7 +6,9 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "unit_fixture.h"
@@ -90,6 +92,31 @@ static void test_round_trip(void **state)
     free(out);
     assert_int_equal(ufx_count_entries(f->dir, NULL), 2);
     assert_int_equal(f->d.cap.lines, 0);
+}
+
+/* A file that cannot be opened for want of a descriptor is not "missing": it may hold what
+ * counts (the send throttle's history), so the caller must hear of the failure. */
+static void test_unreadable_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    struct rlimit old, tight;
+    char *out;
+    size_t len;
+    int lowest;
+
+    assert_int_equal(extid_cache_write(f->dir, "sends-x", "1\n", 2, &f->d.log), EXTID_OK);
+    lowest = dup(0);
+    assert_true(lowest >= 0);
+    close(lowest);
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    tight = old;
+    tight.rlim_cur = (rlim_t)lowest; /* the next descriptor would be over the limit */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+    enum extid_result rc = read_it(f, "sends-x", 60, &out, &len);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(rc, EXTID_SYSTEM_ERR);
+    assert_null(out);
+    assert_logged(&f->d.cap, "Too many open files");
 }
 
 static void test_missing_is_quiet(void **state)
@@ -369,6 +396,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_round_trip),
         T(test_missing_is_quiet),
+        T(test_unreadable_is_an_error),
         T(test_ttl),
         T(test_future_mtime_is_stale),
         T(test_unsafe_files_refused),
