@@ -150,32 +150,26 @@ static enum extid_result exchange_code(const struct extid_config *cfg, struct ex
         if (code[0] == '\0' && resends < cfg->max_resends) {
             struct extid_challenge fresh = { 0 };
             rc = may_send_code(cfg, email, p, log);
-            if (rc == EXTID_THROTTLED) {
-                resends = cfg->max_resends; /* no new code now: the current one still works */
-                extid_free_secret(code);
-                code = NULL;
-                continue;
-            }
-            if (rc != EXTID_OK)
-                goto out;
-            rc = extid_na_challenge(http, ch->continuation_token, &fresh);
-            if (rc == EXTID_UNAVAILABLE) {
-                /* Entra refused or missed the resend (429, slow_down, 5xx, network): no new
-                 * code went out, so the one already sent still works. */
+            if (rc == EXTID_OK)
+                rc = extid_na_challenge(http, ch->continuation_token, &fresh);
+            if (rc == EXTID_OK) {
+                extid_challenge_free(ch);
+                *ch = fresh;
+                resends++;
+                extid_debug(log, "new code sent on request (%d of %d)", resends,
+                            cfg->max_resends);
+            } else if (rc == EXTID_THROTTLED || rc == EXTID_UNAVAILABLE) {
+                /* No new code went out (the throttle said no, or Entra refused or missed the
+                 * resend: 429, slow_down, 5xx, network), so the one already sent still works. */
+                if (rc == EXTID_UNAVAILABLE) {
+                    extid_log(log, LOG_NOTICE, "no new code was sent; the current one stays valid");
+                    show(p, true, "No new code could be sent now; enter the code already sent.");
+                }
                 extid_challenge_free(&fresh);
-                extid_log(log, LOG_NOTICE, "no new code was sent; the current one stays valid");
-                show(p, true, "No new code could be sent now; enter the code already sent.");
                 resends = cfg->max_resends;
-                extid_free_secret(code);
-                code = NULL;
-                continue;
-            }
-            if (rc != EXTID_OK)
+            } else {
                 goto out;
-            extid_challenge_free(ch);
-            *ch = fresh;
-            resends++;
-            extid_debug(log, "new code sent on request (%d of %d)", resends, cfg->max_resends);
+            }
             extid_free_secret(code);
             code = NULL;
             continue;
