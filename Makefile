@@ -137,7 +137,7 @@ deb:
 clean:
 	rm -rf $(BUILD) pam_extid.so
 
-# ---- Hardening (issue 4): the host-safety test client, fuzzing, the suites under ASan+UBSan,
+# ---- Hardening: the host-safety test client, fuzzing, the suites under ASan+UBSan,
 # valgrind and TSan, static analysis. Each target fails on any finding. Trees: build-fuzz,
 # build-asan, build-tsan, build-scan. `make fuzz FUZZ_SECONDS=600` fuzzes longer.
 .PHONY: fuzz fuzz-build test-asan test-valgrind test-tsan static sanitized-tree clean-hardening
@@ -224,7 +224,7 @@ clean: clean-hardening
 clean-hardening:
 	rm -rf $(FUZZ_DIR) $(ASAN_DIR) $(TSAN_DIR) build-scan
 
-# --- Benchmark (issue 5): pam_extid against the network floor and the pam_exec script ----------
+# --- Benchmark: pam_extid against the network floor and the pam_exec script ----------
 # `make bench` prints the table and records it in tests/bench/RESULTS.md (a few minutes, root).
 # `make bench-smoke` checks the whole bench end to end in seconds (rtt 0, 2 logins); the test
 # suite runs it. Neither is part of `make test` timing.

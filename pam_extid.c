@@ -15,7 +15,8 @@
 #include "src/login.h"
 #include "src/util.h"
 
-/* The only place core results become PAM codes (DESIGN §6). Unknown values fail closed. */
+/* The only place core results become PAM codes (pam_extid(8), RETURN VALUES). Unknown
+ * values fail closed. */
 static int pam_code_for(enum extid_result r)
 {
     switch (r) {

@@ -1,4 +1,4 @@
-/* pam_extid.conf and module arguments (DESIGN §3).
+/* pam_extid.conf and module arguments (the contract: pam_extid.conf(5), pam_extid(8)).
  *
  * Syntax decisions: a line is `key = value` (spaces around '=' optional, surrounding whitespace
  * and a trailing CR ignored). '#' starts a comment only as the first non-blank character of a

@@ -1,4 +1,4 @@
-/* pam_extid.conf and module arguments (DESIGN §3). */
+/* pam_extid.conf and module arguments, as pam_extid.conf(5) documents them. */
 #ifndef EXTID_CONFIG_H
 #define EXTID_CONFIG_H
 

@@ -16,7 +16,7 @@
 #define CODE_LENGTH_MIN 4
 #define CODE_LENGTH_MAX 16
 #define DEFAULT_TARGET_LABEL "your email address"
-/* Every request advertises "redirect", as the API requires (nativeauth-api.md §2.1). */
+/* Every request advertises "redirect": Entra requires it, to fall back to a browser. */
 #define CHALLENGE_TYPES "oob redirect"
 
 /* Answers carry continuation tokens and ID tokens and cJSON_Delete does not clear memory, so
@@ -164,7 +164,7 @@ struct error_rule {
     const char *what;
 };
 
-/* nativeauth-api.md §2 and §5; the first matching rule wins. */
+/* Entra's documented error and suberror values; the first matching rule wins. */
 static const struct error_rule error_rules[] = {
     { "invalid_grant", "invalid_oob_value", EXTID_WRONG_CODE, LOG_NOTICE, "wrong code" },
     { "invalid_grant", "mfa_required", EXTID_AUTH_ERR, LOG_WARNING,

@@ -6,7 +6,7 @@
 #include "http.h"
 #include "result.h"
 
-/* An Entra error body (nativeauth-api.md §5). Any field may be NULL. */
+/* An Entra error body: error, suberror, trace and correlation ids. Any field may be NULL. */
 struct extid_entra_error {
     char *error;
     char *suberror;

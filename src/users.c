@@ -1,4 +1,4 @@
-/* pam_extid.users (DESIGN §4): `account identity...` per line.
+/* pam_extid.users (pam_extid.conf(5), USERS FILE): `account identity...` per line.
  *
  * The whole file is checked on every lookup, so a broken file fails closed even when the wanted
  * line itself is fine. '#' starts a comment only as the first non-blank character of a line; a

@@ -1,4 +1,4 @@
-/* pam_extid.users: which identities may log in as which local account (DESIGN §4). */
+/* pam_extid.users: which identities may log in as which local account. */
 #ifndef EXTID_USERS_H
 #define EXTID_USERS_H
 

@@ -20,7 +20,7 @@ from pamharness import MODULE, PamSetup, write_root_file
 SSHD = "/usr/sbin/sshd"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SSHD_DROP_IN = os.path.join(ROOT, "conf", "sshd_config.d-pam_extid.conf")
-# The module's prompts (DESIGN §5). Tests answer by kind; these patterns only find them.
+# The module's prompts (pam_extid(8)). Tests answer by kind; these patterns only find them.
 CODE_PROMPT = re.compile(r"Code emailed to ([^\r\n]*?) \((\d+) digits[^)\r\n]*\): ")
 EMAIL_PROMPT = re.compile(r"Email address for \S+: ")
 WRONG_CODE = "00000000"  # 8 digits, so it reaches the tenant and is refused there

@@ -2,7 +2,7 @@
 """Mock Microsoft Entra External ID tenant for pam_extid tests and the demo.
 
 Serves the native-authentication sign-in API (initiate, challenge, token with email OTP), OpenID
-discovery and a JWKS over HTTPS on 127.0.0.1, as described in nativeauth-api.md (§1-§6, §13).
+discovery and a JWKS over HTTPS on 127.0.0.1, as Microsoft documents the native authentication API.
 The email's local part (before '@', any "+tag" ignored) selects a test scenario, see SCENARIOS.
 A control API under /_mock/ lets tests read statistics, read the "sent" codes, reset, rotate keys
 and inject failures.
@@ -407,7 +407,7 @@ class Handler(BaseHTTPRequestHandler):
         # Without this, Nagle + delayed ACK add 40 ms to every keep-alive answer.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Lazy handshake here, in this connection's own thread: an idle client then cannot block
-        # the accept loop (testing-recipes §5).
+        # the accept loop.
         with self.server.state.lock:
             cfg = self.server.state.config
             handshake_timeout = cfg["handshake_timeout"]
@@ -604,7 +604,7 @@ class App:
         self.authority = "%s/%s" % (self.base, self.domain)
         self.issuer = "%s/%s/v2.0" % (self.base, self.tenant_id)
         self.jwks_uri = "%s/%s/discovery/v2.0/keys" % (self.base, self.tenant_id)
-        # The API answers under the tenant's domain and under its GUID (nativeauth-api.md §1).
+        # The API answers under the tenant's domain and under its GUID, as Entra does.
         self.authority_paths = ("/" + self.domain, "/" + self.tenant_id)
 
     def info(self):

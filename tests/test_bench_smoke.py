@@ -1,4 +1,4 @@
-"""The benchmark (tests/bench, issue 5) runs end to end, and its yardstick, the pam_exec script
+"""The benchmark (tests/bench, make bench) runs end to end, and its yardstick, the pam_exec script
 extid-login.sh, really checks what pam_extid checks: a comparison with a script that skipped
 checks would flatter the script."""
 import json

@@ -274,3 +274,39 @@ def test_versions_agree():
         assert '"pam_extid %s"' % version in open(page).read(), page
     changelog = open(os.path.join(ROOT, "debian", "changelog")).readline()
     assert changelog.startswith("libpam-extid (%s)" % version), changelog
+
+
+# Everything a reader needs is in the repository: no file cites documents that are not shipped
+# with it, nor the numbers of a tracker it does not contain. Section signs are for RFCs only.
+OUTSIDE_REFERENCES = [
+    (re.compile(r"\b(DESIGN|nativeauth-api|testing-recipes|code-review)(\.md)?\b"),
+     "a document that is not in the repository"),
+    (re.compile(r"(\.\./|/work/)shared/|\bshared/reviews\b"), "a path outside the repository"),
+    (re.compile(r"\bissues? #?\d+", re.I), "an issue number"),
+    (re.compile(r"(?<!\d )§"), "a section sign that does not follow an RFC number"),
+]
+SKIP_DIRS = {".git", "__pycache__", ".pytest_cache", "corpus", ".debhelper", "tmp",
+             "libpam-extid"}
+
+
+def repository_text_files():
+    for top, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith("build")]
+        for name in files:
+            path = os.path.join(top, name)
+            if path == os.path.abspath(__file__) or name.endswith((".so", ".o", ".a", ".deb")):
+                continue
+            with open(path, "rb") as f:
+                data = f.read()
+            if b"\0" not in data:
+                yield os.path.relpath(path, ROOT), data.decode("utf-8", "replace")
+
+
+def test_no_references_outside_the_repository():
+    found = []
+    for rel, text in repository_text_files():
+        for n, line in enumerate(text.splitlines(), 1):
+            for pattern, what in OUTSIDE_REFERENCES:
+                if pattern.search(line):
+                    found.append("%s:%d: %s: %s" % (rel, n, what, line.strip()[:90]))
+    assert not found, "\n".join(found)

@@ -1,5 +1,6 @@
 """Tests of the mock Entra tenant itself: the C module's integration tests trust it, so it must
-answer exactly as nativeauth-api.md and the contract in tenant.py describe.
+answer exactly as Entra's native authentication API does and as the control contract in
+tenant.py describes.
 
 Run: /usr/bin/python3 -m pytest -q tests/test_mock_tenant.py
 """

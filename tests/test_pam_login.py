@@ -1,5 +1,5 @@
 """The real pam_extid.so through real libpam against the mock tenant: PAM results, what the
-person sees, what went over the network and what was logged (DESIGN §5, §6)."""
+person sees, what went over the network and what was logged (pam_extid(8): RETURN VALUES, DIAGNOSTICS)."""
 import contextlib
 import json
 import os

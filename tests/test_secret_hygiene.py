@@ -1,4 +1,4 @@
-"""Secret hygiene (DESIGN §6): with `debug` on, no code, continuation token, access, refresh or
+"""Secret hygiene (SECURITY.md): with `debug` on, no code, continuation token, access, refresh or
 ID token ever reaches syslog, the client's stderr or what the person is shown, on success and on
 every kind of failure; and the source frees secrets only through wiping."""
 import glob

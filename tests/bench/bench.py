@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Benchmark (issue 5): pam_extid against the network floor and against extid-login.sh, the
+"""Benchmark: pam_extid against the network floor and against extid-login.sh, the
 pam_exec.so script an administrator would otherwise write. Run as root: `make bench`.
 
 Every login is a fresh bench-client process (as a fresh sshd child would be) running
@@ -783,7 +783,7 @@ def build_table(r):
 
 
 def targets(r):
-    """(ok, text) per target of issue 5 that this run can judge."""
+    """(ok, text) per benchmark target that this run can judge."""
     s = {(x["impl"], x["rtt"], x["cache"]): x for x in r["series"]}
     out = []
     for rtt in r["rtts"]:

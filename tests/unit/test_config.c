@@ -1,4 +1,4 @@
-/* extid_config_load: DESIGN §3, every key, default, override and error (tests run as root). */
+/* extid_config_load: pam_extid.conf(5), every key, default, override and error (tests run as root). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
