@@ -44,7 +44,8 @@ pam_extid.so: pam_extid.c pam_extid.map $(CORE) $(wildcard src/*.h)
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -Isrc -o $@ $< $(CORE) $(LDFLAGS) \
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -Isrc -DUNIT_DIR='"$(CURDIR)/tests/unit"' -o $@ $< \
+	    $(CORE) $(LDFLAGS) \
 	    $(shell pkg-config --cflags --libs cmocka) $(PKG_LIBS)
 
 $(PAMCLIENT): tests/pam_client.c
