@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from hygiene import assert_no_leak  # noqa: E402
 from pamharness import PamSetup, SyslogSink, ensure_user, remove_user  # noqa: E402
-from tenant import MockTenant  # noqa: E402
+from mock_tenant_control import MockTenant  # noqa: E402
 
 TEST_USERS = ["extidalice", "extidops", "extidkiosk"]
 

@@ -11,7 +11,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from pamharness import CLIENT, PamSetup, SyslogSink, ensure_user, remove_user  # noqa: E402
-from tenant import MockTenant  # noqa: E402
+from mock_tenant_control import MockTenant  # noqa: E402
 
 DEMO_USER = "extiddemo"
 

@@ -1,6 +1,6 @@
 """Tests of the mock Entra tenant itself: the C module's integration tests trust it, so it must
 answer exactly as Entra's native authentication API does and as the control contract in
-tenant.py describes.
+mock_tenant_control.py describes.
 
 Run: /usr/bin/python3 -m pytest -q tests/test_mock_tenant.py
 """
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tenant import MockTenant, MockTenantError  # noqa: E402
+from mock_tenant_control import MockTenant, MockTenantError  # noqa: E402
 
 FORM = "application/x-www-form-urlencoded"
 ERROR_KEYS = {"error", "error_description", "error_codes", "timestamp", "trace_id",

@@ -48,7 +48,7 @@ ROOT = os.path.dirname(TESTS)
 sys.path.insert(0, TESTS)
 
 from pamharness import SyslogSink, remove_user, write_root_file  # noqa: E402
-from tenant import MockTenant  # noqa: E402
+from mock_tenant_control import MockTenant  # noqa: E402
 
 MODULE = os.path.join(ROOT, "pam_extid.so")
 SCRIPT = os.path.join(HERE, "extid-login.sh")

@@ -19,7 +19,7 @@ TESTS = os.path.dirname(HERE)
 ROOT = os.path.dirname(TESTS)
 sys.path.insert(0, TESTS)
 
-from tenant import MockTenant  # noqa: E402
+from mock_tenant_control import MockTenant  # noqa: E402
 
 CORPUS = os.path.join(HERE, "corpus")
 # fuzz_nativeauth: status = STATUSES[b % 13], endpoint = ENDPOINTS[(b >> 4) % 3]
