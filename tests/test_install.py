@@ -162,7 +162,8 @@ def test_pam_auth_update_profile():
     assert p["Default"] == "no"  # installing must not change any stack
     assert p["Auth-Type"] == "Primary" and int(p["Priority"]) > 256  # before pam_unix
     for field in ("Auth", "Auth-Initial"):
-        assert p[field].split() == ["[success=end", "default=ignore]", "pam_extid.so"], p[field]
+        assert p[field].split() == ["[success=end", "default=ignore]", "pam_extid.so",
+                                  "unmapped=ignore"], p[field]
     stack_fields = {k for k in p if k.split("-")[0] in ("Account", "Session", "Password")}
     assert not stack_fields, "auth only: %s" % stack_fields
     assert set(p) == {"Comment", "Name", "Default", "Priority", "Auth-Type", "Auth",
