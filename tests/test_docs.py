@@ -256,7 +256,11 @@ def test_shipped_examples_parse(probe, uncomment):
     write_root_file(probe.conf, conf + "users = %s\ncache_dir = %s\n" % (probe.users, probe.cache))
     p = subprocess.run([CHECK, "--config", probe.conf, "--offline"], capture_output=True,
                        text=True, timeout=30)
-    assert p.returncode == 0, p.stderr
+    if uncomment:
+        assert p.returncode == 0, p.stderr
+    else:  # valid, but it maps nobody, which the check points out
+        assert p.returncode == 1 and p.stderr == "", p.stdout + p.stderr
+        assert "0 accounts mapped: every login is refused" in p.stdout, p.stdout
 
 
 @pytest.mark.parametrize("page", PAGES, ids=os.path.basename)

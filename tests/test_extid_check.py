@@ -310,3 +310,22 @@ def tenant_saw_initiate(tenant, timeout=10.0):
             return True
         time.sleep(0.02)
     return False
+
+
+def test_users_file_that_maps_nobody_fails_the_check(pam, tenant):
+    # The shipped example has only comments: every login would be refused, so the check says so
+    # instead of "ok".
+    with open(os.path.join(ROOT, "conf", "pam_extid.users")) as f:
+        pam.write_users(f.read())
+    p = run(pam, "--offline")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "users %s: FAILED: 0 accounts mapped: every login is refused" % pam.users_path \
+        in p.stdout, p.stdout
+    assert "result: FAILED" in p.stdout
+    p = run(pam, "--offline", "unmapped=ignore")
+    assert p.returncode == 1 and "0 accounts mapped: the module serves nobody" in p.stdout, \
+        p.stdout
+    pam.write_users("# one line maps an account\n\n  extidalice alice@example.com\n")
+    p = run(pam, "--offline")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "users %s: ok (1 line mapping accounts)" % pam.users_path in p.stdout, p.stdout

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "login.h"
 #include "terminal.h"
+#include "safefile.h"
 #include "users.h"
 #include "util.h"
 
@@ -184,18 +185,57 @@ static void show_config(const struct extid_config *cfg)
     printf("  debug           %s\n", cfg->debug ? "on" : "off");
 }
 
-/* The whole users file is checked by every lookup; no account → only the check. */
+/* Lines that map an account: once the file has passed the parser, every line that is neither
+ * blank nor a comment is one. */
+static size_t mapping_lines(const char *text)
+{
+    size_t n = 0;
+    const char *p = text;
+
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == '\r')
+            p++;
+        if (*p && *p != '\n' && *p != '#')
+            n++;
+        p = strchr(p, '\n');
+        if (!p)
+            break;
+        p++;
+    }
+    return n;
+}
+
+/* The whole users file is checked by every lookup; no account → only the check. A file that
+ * maps nobody (the shipped example) is a failed check: every login would be refused. */
 static bool check_users_file(const struct extid_config *cfg, const struct extid_log *log)
 {
     struct extid_identities ids = { 0 };
     enum extid_result rc = extid_users_lookup(cfg->users_file, NULL, &ids, log);
+    char *text = NULL;
+    size_t len = 0, lines = 0;
 
     extid_identities_free(&ids);
     if (rc != EXTID_USER_UNKNOWN) {
         printf("users %s: FAILED (%s)\n", cfg->users_file, extid_result_name(rc));
         return false;
     }
-    printf("users %s: ok\n", cfg->users_file);
+    rc = extid_safefile_read(cfg->users_file, &text, &len, log);
+    if (rc == EXTID_OK)
+        lines = mapping_lines(text);
+    free(text);
+    if (rc != EXTID_OK) {
+        printf("users %s: FAILED (%s)\n", cfg->users_file, extid_result_name(rc));
+        return false;
+    }
+    if (lines == 0) {
+        printf("users %s: FAILED: 0 accounts mapped: %s\n", cfg->users_file,
+               cfg->unmapped == EXTID_UNMAPPED_IGNORE
+               ? "the module serves nobody (unmapped = ignore passes every login on)"
+               : "every login is refused");
+        return false;
+    }
+    printf("users %s: ok (%zu line%s mapping accounts)\n", cfg->users_file, lines,
+           lines == 1 ? "" : "s");
     return true;
 }
 
