@@ -13,6 +13,7 @@
 #include "src/config.h"
 #include "src/log.h"
 #include "src/login.h"
+#include "src/users.h"
 #include "src/util.h"
 
 /* The only place core results become PAM codes (pam_extid(8), RETURN VALUES). Unknown
@@ -133,6 +134,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     pw = pam_modutil_getpwnam(pamh, user);
     req.account = user;
     req.not_local = !pw;
+    req.star_ok = pw && extid_users_star_uid((unsigned long)pw->pw_uid);
     /* Name services that fold case or resolve aliases (sssd, winbind) answer for names other
      * than the account's own: the users file speaks of the account that would be opened. */
     if (pw && strcmp(pw->pw_name, user) != 0) {

@@ -277,7 +277,7 @@ enum extid_result extid_login(const struct extid_config *cfg,
                   cfg->unmapped == EXTID_UNMAPPED_IGNORE ? ": ignored" : "");
         rc = EXTID_USER_UNKNOWN;
     } else {
-        rc = extid_users_lookup(cfg->users_file, req->account, &ids, log);
+        rc = extid_users_lookup(cfg->users_file, req->account, req->star_ok, &ids, log);
         if (rc == EXTID_USER_UNKNOWN)
             extid_log(log, LOG_NOTICE, "account %s is not in %s%s", req->account,
                       cfg->users_file, cfg->unmapped == EXTID_UNMAPPED_IGNORE ? ": ignored" : "");
@@ -291,6 +291,14 @@ enum extid_result extid_login(const struct extid_config *cfg,
     }
     if (rc != EXTID_OK)
         goto out;
+    for (size_t i = 0; i < ids.nlines; i++) {
+        if (ids.lines[i].nreqs) { /* fail closed until the token's claims are checked */
+            extid_log(log, LOG_ERR, "%s:%d: requirements are not supported yet", ids.file,
+                      ids.lines[i].lineno);
+            rc = EXTID_CONFIG_ERR;
+            goto out;
+        }
+    }
 
     rc = extid_http_open(&http, cfg, log);
     if (rc != EXTID_OK)

@@ -21,6 +21,7 @@ struct extid_login_request {
     const char *account;      /* PAM_USER */
     bool not_local;           /* account names no local account: refused like an unlisted one,
                                * with the same message, so that neither tells the other apart */
+    bool star_ok;             /* a person's account (extid_users_star_uid): '*' lines may apply */
     const char *service;      /* PAM_SERVICE, for the audit line; may be NULL */
     const char *remote_host;  /* PAM_RHOST; may be NULL */
 };

@@ -210,7 +210,7 @@ static size_t mapping_lines(const char *text)
 static bool check_users_file(const struct extid_config *cfg, const struct extid_log *log)
 {
     struct extid_identities ids = { 0 };
-    enum extid_result rc = extid_users_lookup(cfg->users_file, NULL, &ids, log);
+    enum extid_result rc = extid_users_lookup(cfg->users_file, NULL, false, &ids, log);
     char *text = NULL;
     size_t len = 0, lines = 0;
 
@@ -243,17 +243,20 @@ static bool check_account(const struct extid_config *cfg, const char *account,
                           const struct extid_log *log)
 {
     struct extid_identities ids = { 0 };
+    const struct passwd *pw;
     const char *single;
     bool ok = false;
     enum extid_result rc;
     size_t i;
 
     printf("account %s:\n", account);
-    if (!getpwnam(account)) {
+    pw = getpwnam(account);
+    if (!pw) {
         printf("  not a local account: the module refuses it before any network call\n");
         goto out;
     }
-    rc = extid_users_lookup(cfg->users_file, account, &ids, log);
+    rc = extid_users_lookup(cfg->users_file, account,
+                            extid_users_star_uid((unsigned long)pw->pw_uid), &ids, log);
     if (rc == EXTID_USER_UNKNOWN) {
         printf("  not in %s: %s\n", cfg->users_file,
                cfg->unmapped == EXTID_UNMAPPED_IGNORE
@@ -522,12 +525,16 @@ static bool run_login(const struct extid_config *cfg, const struct options *o,
     fflush(stdout);
     if (o->user) {
         /* The real users file decides, as in a PAM login; refused addresses never reach Entra. */
-        rc = extid_users_lookup(cfg->users_file, o->user, &ids, log);
+        const struct passwd *pw = getpwnam(o->user);
+        rc = pw ? extid_users_lookup(cfg->users_file, o->user,
+                                     extid_users_star_uid((unsigned long)pw->pw_uid), &ids, log)
+                : EXTID_USER_UNKNOWN;
         if (rc != EXTID_OK || !extid_identities_allow(&ids, o->login)) {
             printf("  FAILED: %s may not open %s (see --user)\n", o->login, o->user);
             goto out;
         }
         req.account = o->user;
+        req.star_ok = extid_users_star_uid((unsigned long)pw->pw_uid);
     } else {
         if (geteuid() != 0) {
             printf("  FAILED: --login without --user must run as root (it writes a private "

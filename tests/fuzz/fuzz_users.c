@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct extid_identities ids;
     enum extid_result rc;
 
-    rc = extid_users_parse(text, "fuzz.users", *account ? account : "alice", &ids, &log);
+    rc = extid_users_parse(text, "fuzz.users", *account ? account : "alice", true, &ids, &log);
     if (rc == EXTID_OK) {
         if (ids.count == 0 || !ids.items)
             abort(); /* a line always names at least one identity */
