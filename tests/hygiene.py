@@ -1,5 +1,6 @@
 """Secret hygiene: finds any code, continuation token, access, refresh or ID token the mock tenant
-issued in text the module produced (syslog lines, the client's stderr, what the person saw).
+issued, and any password it received, in text the module produced (syslog lines, the client's
+stderr, what the person saw).
 
 Used after every PAM-stack test (conftest's `pam` fixture) and by test_secret_hygiene.py."""
 

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Mock Microsoft Entra External ID tenant for pam_extid tests and the demo.
 
-Serves the native-authentication sign-in API (initiate, challenge, token with email OTP), OpenID
-discovery and a JWKS over HTTPS on 127.0.0.1, as Microsoft documents the native authentication API.
+Serves the native-authentication sign-in API (initiate, challenge, token, introspect: email OTP,
+email + password, and a second factor by email or SMS code), OpenID discovery and a JWKS over HTTPS
+on 127.0.0.1, answering as docs/entra-signin-flows.md describes Entra's.
 The email's local part (before '@', any "+tag" ignored) selects a test scenario, see SCENARIOS.
 A control API under /_mock/ lets tests read statistics, read the "sent" codes, reset, rotate keys
 and inject failures.
@@ -52,7 +53,7 @@ GRAPH_AUDIENCE = "00000003-0000-0000-c000-000000000000"
 OTHER_USER = "someone.else@example.com"
 
 KID_1, KID_2, KID_UNKNOWN = "mock-key-1", "mock-key-2", "mock-key-9"
-ENDPOINTS = ("initiate", "challenge", "token", "discovery", "jwks")
+ENDPOINTS = ("initiate", "challenge", "token", "introspect", "discovery", "jwks")
 MAX_BODY = 1024 * 1024
 HUGE_BODY = 2 * 1024 * 1024
 TOKEN_LIFETIME = 3600
@@ -62,6 +63,16 @@ INITIATE_SCENARIOS = {"unknown", "redirect", "disabled", "servererror", "unavail
                       "badjson", "notjson", "hugebody"}
 FLOW_SCENARIOS = {"password", "challengeredirect", "tokenredirect", "mfa", "expired", "slow",
                   "code6"}
+# Accounts that sign in with a password (every password account has the one password of the
+# config key "password"), and what second factor each then needs: None, a list of registered
+# channels (Entra offers them through /introspect), or "register" (none registered yet).
+PASSWORD_ACCOUNTS = {"password": None, "mfaemail": ["email"], "mfasms": ["sms"],
+                     "mfaboth": ["email", "sms"], "mfareg": "register"}
+# Email-OTP accounts that need a second factor: email cannot be the second factor of an account
+# whose first factor is an emailed code, so theirs is SMS.
+OTP_MFA_ACCOUNTS = {"mfa": ["sms"]}
+FLOW_SCENARIOS |= set(PASSWORD_ACCOUNTS) | set(OTP_MFA_ACCOUNTS)
+DEFAULT_PASSWORD = "Mock-tenant-passw0rd!"
 TOKEN_VARIANTS = {"forged", "algnone", "hs256", "unknownkid", "rotatedkid", "expiredtoken",
                   "future", "wrongaud", "wrongiss", "wrongtid", "otheruser", "noidtoken", "noexp",
                   "expstring", "multiaud", "otherazp", "otherprefname", "expired2min"}
@@ -108,6 +119,20 @@ def write_atomic(path, data, mode=0o644):
 def scenario_of(email):
     local = email.split("@", 1)[0].lower().split("+", 1)[0]
     return local if local in SCENARIOS else "normal"
+
+
+def phone_of(email):
+    """The mock's registered phone number for an address (a fictional 555-01xx number)."""
+    digits = int(hashlib.sha256(email.lower().encode()).hexdigest()[:6], 16) % 100
+    return "+1555010%02d42" % digits
+
+
+def mask_phone(phone):
+    return phone[:5] + "*" * (len(phone) - 7) + phone[-2:]
+
+
+def method_id(email, channel):
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "mfa/%s/%s" % (email.lower(), channel))).upper()
 
 
 def mask_email(email):
@@ -251,12 +276,15 @@ def rs256(key):
 
 
 class Flow:
-    def __init__(self, email, client_id, challenge_types):
+    def __init__(self, email, client_id, challenge_types, capabilities):
         self.email = email
         self.scenario = scenario_of(email)
         self.client_id = client_id
         self.challenge_types = challenge_types
-        self.state = "initiated"      # initiated | code_sent | password | mfa | done
+        self.capabilities = capabilities
+        # initiated | code_sent | password | mfa | mfa_select | mfa_code_sent | done
+        self.state = "initiated"
+        self.method = None            # the second-factor channel of the code in flight
         self.token = None             # the only continuation token currently valid
         self.token_issued = 0.0
         self.code = None
@@ -271,6 +299,7 @@ class ConnRecord:
 
 def default_config(code_length):
     return {"slow_seconds": 3.0, "code_length": code_length, "fail_next": None,
+            "password": DEFAULT_PASSWORD,
             "flow_ttl": 600.0, "interval": 300, "idle_timeout": 120.0,
             "handshake_timeout": 10.0, "drop_handshakes": 0}
 
@@ -294,8 +323,9 @@ class State:
         self.outbox = {}
         self.rotated = False
         # Every secret handed out since reset, for tests that prove none of them is ever logged.
+        # "passwords" holds every password a client sent, right or wrong.
         self.issued = {"codes": [], "continuation_tokens": [], "access_tokens": [],
-                       "refresh_tokens": [], "id_tokens": []}
+                       "refresh_tokens": [], "id_tokens": [], "passwords": []}
         os.makedirs(self.outbox_dir, mode=0o755, exist_ok=True)
         for name in os.listdir(self.outbox_dir):
             os.unlink(os.path.join(self.outbox_dir, name))
@@ -357,16 +387,19 @@ class State:
             return None, "expired"
         return flow, None
 
-    def deliver(self, email, code):
-        """The mock's "email": the latest code per address, for the control API and scripts."""
+    def deliver(self, email, code, channel="email"):
+        """The mock's "email" (and text message): the latest code per address, whichever channel
+        carried it, for the control API and scripts."""
         key = email.lower()
         entry = self.outbox.setdefault(key, {"code": None, "sent": 0})
         entry["code"] = code
         entry["sent"] += 1
+        entry["channel"] = channel
         self.record("codes", code)
         write_atomic(os.path.join(self.outbox_dir, key), code + "\n", 0o644)
         if self.print_codes:
-            log("email to %s: your code is %s" % (email, code))
+            log("%s to %s: your code is %s" % ("text message" if channel == "sms" else "email",
+                                               email, code))
 
 
 # --------------------------------------------------------------------------------------------
@@ -509,7 +542,7 @@ class Handler(BaseHTTPRequestHandler):
             if path.startswith(prefix + "/"):
                 rest = path[len(prefix):]
                 if rest in ("/oauth2/v2.0/initiate", "/oauth2/v2.0/challenge",
-                            "/oauth2/v2.0/token"):
+                            "/oauth2/v2.0/token", "/oauth2/v2.0/introspect"):
                     return app.flow_endpoint(self, rest.rsplit("/", 1)[1])
                 if rest == "/v2.0/.well-known/openid-configuration":
                     return app.discovery(self)
@@ -612,7 +645,7 @@ class App:
                 "jwks_uri": self.jwks_uri, "client_id": self.client_id,
                 "tenant_id": self.tenant_id, "tenant_name": self.tenant_name,
                 "ca_file": self.pki.ca_file, "other_ca_file": self.pki.other_ca_file,
-                "state_dir": self.pki.dir}
+                "state_dir": self.pki.dir, "password": DEFAULT_PASSWORD}
 
     def count(self, endpoint):
         with self.state.lock:
@@ -751,8 +784,14 @@ class App:
             return 200, html, "text/html; charset=utf-8", None, False
         if scenario == "redirect":
             return 200, self.redirect("The user must sign in with a browser."), None, None, False
+        # The reference spells it "capability" and separates values with commas; the SDKs send
+        # "capabilities", space-separated. Either form is taken.
+        caps = form.get("capabilities", form.get("capability", ""))
+        caps = set(caps.replace(",", " ").split())
+        if caps - {"mfa_required", "registration_required"}:
+            raise invalid_request(90100, "capabilities parameter contains an unsupported value.")
         with self.state.lock:
-            flow = Flow(email, form["client_id"], set(types))
+            flow = Flow(email, form["client_id"], set(types), caps)
             tok = self.state.issue_token(flow, "initiated")
         if scenario == "badjson":
             body = json.dumps({"continuation_token": tok}).encode()
@@ -772,20 +811,28 @@ class App:
         if not tok:
             raise missing_param("continuation_token")
         with self.state.lock:
-            flow, why = self.state.lookup(tok, ("initiated", "code_sent"))
+            flow, why = self.state.lookup(tok, ("initiated", "code_sent", "mfa", "mfa_select",
+                                                "mfa_code_sent"))
             if why == "expired":
                 raise ErrorReply(400, "expired_token", 55112, "The continuation_token is expired.")
             if flow is None:
                 raise ErrorReply(400, "invalid_grant", 55200, "The continuation token is invalid "
                                  "or was already used.")
             slow = flow.scenario == "slow"
+            if flow.state.startswith("mfa"):
+                return self.mfa_challenge(flow, form.get("id"))
             if given is not None:
                 flow.challenge_types = set(given.split())
             if flow.scenario == "challengeredirect":
                 self.state.end_flow(flow)
                 return 200, self.redirect("The tenant requires a browser for this user."), \
                     None, None, slow
-            if flow.scenario == "password":
+            if flow.scenario in PASSWORD_ACCOUNTS:
+                if "password" not in flow.challenge_types:
+                    # A password account and a client that cannot ask for one: web fallback.
+                    self.state.end_flow(flow)
+                    return 200, self.redirect("The user signs in with a password, which the "
+                                              "client does not support."), None, None, slow
                 new = self.state.issue_token(flow, "password")
                 return 200, {"continuation_token": new, "challenge_type": "password"}, None, \
                     None, slow
@@ -794,23 +841,93 @@ class App:
                 return 200, self.redirect("The client does not support the user's "
                                           "authentication method (oob)."), None, None, slow
             length = 6 if flow.scenario == "code6" else self.state.config["code_length"]
-            code = flow.code
-            while code == flow.code:  # a resend always changes the code
-                code = "".join(secrets.choice("0123456789") for _ in range(length))
-            flow.code = code
-            new = self.state.issue_token(flow, "code_sent")
-            self.state.deliver(flow.email, code)
-            interval = self.state.config["interval"]
+            return self.send_code(flow, "email", length, "code_sent")
+
+    def send_code(self, flow, channel, length, state):
+        """Sends a fresh code over channel and answers the oob challenge. Caller holds the
+        lock."""
+        code = flow.code
+        while code == flow.code:  # a resend always changes the code
+            code = "".join(secrets.choice("0123456789") for _ in range(length))
+        flow.code, flow.method = code, channel
+        new = self.state.issue_token(flow, state)
+        self.state.deliver(flow.email, code, channel)
+        target = mask_phone(phone_of(flow.email)) if channel == "sms" else mask_email(flow.email)
         return 200, {"continuation_token": new, "challenge_type": "oob",
-                     "binding_method": "prompt", "challenge_channel": "email",
-                     "challenge_target_label": mask_email(flow.email), "code_length": length,
-                     "interval": interval}, None, None, slow
+                     "binding_method": "prompt", "challenge_channel": channel,
+                     "challenge_target_label": target, "code_length": length,
+                     "interval": self.state.config["interval"]}, None, None, \
+            flow.scenario == "slow"
+
+    def second_factors(self, flow):
+        return PASSWORD_ACCOUNTS.get(flow.scenario) or OTP_MFA_ACCOUNTS.get(flow.scenario)
+
+    def mfa_challenge(self, flow, mid):
+        """/challenge during the second factor: with id, that method; without, Entra's default
+        (the first registered). Sending again is the resend. Caller holds the lock."""
+        channels = self.second_factors(flow)
+        if mid is None:
+            channel = flow.method or channels[0]
+        else:
+            known = {method_id(flow.email, c): c for c in channels}
+            channel = known.get(mid)
+            if channel is None:
+                raise invalid_request(90100, "id parameter is empty or not valid.")
+        return self.send_code(flow, channel, self.state.config["code_length"], "mfa_code_sent")
+
+    def introspect(self, form):
+        tok = form.get("continuation_token", "")
+        if not tok:
+            raise missing_param("continuation_token")
+        with self.state.lock:
+            flow, why = self.state.lookup(tok, ("mfa", "mfa_select", "mfa_code_sent"))
+            if why == "expired":
+                raise ErrorReply(400, "expired_token", 55112, "The continuation_token is expired.")
+            if flow is None:
+                raise invalid_request(55000, "The continuation token is invalid or was already "
+                                             "used.")
+            methods = []
+            for channel in self.second_factors(flow):
+                hint = mask_phone(phone_of(flow.email)) if channel == "sms" \
+                    else mask_email(flow.email)
+                methods.append({"id": method_id(flow.email, channel), "challenge_type": "oob",
+                                "challenge_channel": channel, "login_hint": hint})
+            new = self.state.issue_token(flow, "mfa_select")
+        return 200, {"continuation_token": new, "methods": methods}, None, None, False
+
+    def strong_auth(self, flow):
+        """After the first factor: the answer an account that needs more gets, or None when the
+        first factor was enough. Caller holds the lock."""
+        need = PASSWORD_ACCOUNTS.get(flow.scenario) or OTP_MFA_ACCOUNTS.get(flow.scenario)
+        if need is None:
+            return None
+        if need == "register":
+            if "registration_required" not in flow.capabilities:
+                self.state.end_flow(flow)
+                return 200, self.redirect("Client is missing registration_required capability"), \
+                    None, None, False
+            new = self.state.issue_token(flow, "register")
+            raise ErrorReply(400, "invalid_grant", 50079, "Due to a configuration change made by "
+                             "your administrator, or because you moved to a new location, you "
+                             "must enroll in multi-factor authentication.",
+                             suberror="registration_required", extra={"continuation_token": new})
+        if "mfa_required" not in flow.capabilities:
+            self.state.end_flow(flow)
+            return 200, self.redirect("Client is not capable: missing mfa_required capability"), \
+                None, None, False
+        new = self.state.issue_token(flow, "mfa")
+        raise ErrorReply(400, "invalid_grant", 50076, "Due to a configuration change made by "
+                         "your administrator, or because you moved to a new location, you must "
+                         "use multi-factor authentication.", suberror="mfa_required",
+                         extra={"continuation_token": new})
 
     def token(self, form):
         grant = form.get("grant_type", "")
         if not grant:
             raise missing_param("grant_type")
-        if grant != "oob":
+        # Each grant continues the flow only at its own step.
+        steps = {"oob": ("code_sent",), "password": ("password",), "mfa_oob": ("mfa_code_sent",)}
+        if grant not in steps:
             raise ErrorReply(400, "unsupported_grant_type", 70003,
                              "The app requested an unsupported grant type '%s'."
                              % CONTROL_CHARS.sub("", grant)[:40])
@@ -822,7 +939,9 @@ class App:
                              "parameter 'scope' is not valid: it must contain 'openid'.")
         code = form.get("oob", "")
         with self.state.lock:
-            flow, why = self.state.lookup(tok, ("code_sent",))
+            if grant == "password" and "password" in form:
+                self.state.record("passwords", form["password"])
+            flow, why = self.state.lookup(tok, steps[grant])
             if why == "expired":
                 raise ErrorReply(400, "expired_token", 55112, "The continuation_token is expired.")
             if flow is None:
@@ -837,18 +956,27 @@ class App:
                 self.state.end_flow(flow)
                 return 200, self.redirect("Client is missing registration_required capability"), \
                     None, None, slow
-            if not code:
-                raise missing_param("oob")
-            if not hmac.compare_digest(code.encode(), flow.code.encode()):
-                # The flow stays at the code step: the same continuation token may try again.
-                raise ErrorReply(400, "invalid_grant", 50181, "Unable to validate the otp.",
-                                 suberror="invalid_oob_value")
-            if scenario == "mfa":
-                new = self.state.issue_token(flow, "mfa")
-                raise ErrorReply(400, "invalid_grant", 50076, "Due to a configuration change "
-                                 "made by your administrator, you must use multi-factor "
-                                 "authentication.", suberror="mfa_required",
-                                 extra={"continuation_token": new})
+            if grant == "password":
+                password = form.get("password", "")
+                if not password:
+                    raise missing_param("password")
+                right = self.state.config["password"]
+                if not hmac.compare_digest(password.encode(), right.encode()):
+                    # As for a wrong code, the flow stays where it was: the same continuation
+                    # token may try again.
+                    raise ErrorReply(400, "invalid_grant", 50126, "Error validating credentials "
+                                     "due to invalid username or password.")
+            else:
+                if not code:
+                    raise missing_param("oob")
+                if not hmac.compare_digest(code.encode(), flow.code.encode()):
+                    # The flow stays at the code step: the same continuation token may try again.
+                    raise ErrorReply(400, "invalid_grant", 50181, "Unable to validate the otp.",
+                                     suberror="invalid_oob_value")
+            if grant != "mfa_oob":
+                more = self.strong_auth(flow)
+                if more is not None:
+                    return more
             email, client_id = flow.email, flow.client_id
             self.state.end_flow(flow)
             rotated = self.state.rotated
@@ -954,7 +1082,7 @@ class App:
             if not entry:
                 raise ErrorReply(404, "not_found", 90001, "No code was sent to this address.")
             return h.send_json(200, {"email": email, "code": entry["code"],
-                                     "sent": entry["sent"]})
+                                     "sent": entry["sent"], "channel": entry["channel"]})
         if op in ("reset", "rotate", "config"):
             if op == "config" and h.command == "GET":
                 with self.state.lock:
@@ -1012,6 +1140,8 @@ class App:
             elif k == "code_length" and number(v, 1, 32, integer=True):
                 new[k] = v
             elif k == "interval" and number(v, 0, 86400, integer=True):
+                new[k] = v
+            elif k == "password" and isinstance(v, str) and v and not CONTROL_CHARS.search(v):
                 new[k] = v
             elif k == "fail_next" and v is None:
                 new[k] = None

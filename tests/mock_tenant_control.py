@@ -100,6 +100,7 @@ class MockTenant:
         self.tenant_name = info["tenant_name"]
         self.ca_file = info["ca_file"]
         self.other_ca_file = info["other_ca_file"]
+        self.password = info["password"]  # every password account's (unless config changes it)
         self.base_url = "https://127.0.0.1:%d" % self.port
         self.discovery_url = self.authority + "/v2.0/.well-known/openid-configuration"
 
@@ -186,7 +187,8 @@ class MockTenant:
         return self._call("POST", "rotate", {})[1]
 
     def config(self, **kw):
-        """Sets slow_seconds, code_length, interval, flow_ttl or fail_next; returns the config."""
+        """Sets slow_seconds, code_length, interval, flow_ttl, password or fail_next; returns the
+        config."""
         return self._call("POST", "config", kw)[1]
 
     def _outbox(self, email):
@@ -199,12 +201,18 @@ class MockTenant:
         entry = self._outbox(email)
         return entry["code"] if entry else None
 
+    def channel(self, email):
+        """The channel ("email" or "sms") of the latest code sent for email, or None."""
+        entry = self._outbox(email)
+        return entry["channel"] if entry else None
+
     def sent(self, email):
         """How many codes were sent to email since start or reset."""
         entry = self._outbox(email)
         return entry["sent"] if entry else 0
 
     def issued(self, since_start=False):
-        """Every code, continuation token, access, refresh and ID token handed out since the last
-        reset (or since start): {"codes": [...], "continuation_tokens": [...], ...}."""
+        """Every code, continuation token, access, refresh and ID token handed out, and every
+        password received, since the last reset (or since start): {"codes": [...],
+        "continuation_tokens": [...], "passwords": [...], ...}."""
         return self._call("GET", "issued", query="?all=1" if since_start else "")[1]

@@ -106,6 +106,28 @@ class Client:
         assert r.status == 200, r.body
         return r.json()["continuation_token"], r.json()
 
+    # Password and second factor, as a client with methods "otp password" sends them.
+    def password_flow(self, email, capabilities="mfa_required"):
+        """initiate + challenge offering oob and password; returns the password step's token."""
+        types = "oob password redirect"
+        r = self.initiate(email, challenge_type=types, capabilities=capabilities)
+        assert r.status == 200, r.body
+        r = self.challenge(r.json()["continuation_token"], challenge_type=types)
+        assert r.status == 200 and r.json()["challenge_type"] == "password", r.body
+        return r.json()["continuation_token"]
+
+    def password(self, ct, password, **over):
+        fields = {"client_id": self.t.client_id, "continuation_token": ct,
+                  "grant_type": "password", "password": password, "scope": "openid profile"}
+        fields.update(over)
+        return self.post("token", fields)
+
+    def introspect(self, ct):
+        return self.post("introspect", {"client_id": self.t.client_id, "continuation_token": ct})
+
+    def mfa_token(self, ct, code):
+        return self.token(ct, code, grant_type="mfa_oob")
+
     def login(self, email):
         ct, _ = self.start_flow(email)
         r = self.token(ct, self.t.outbox(email))
@@ -296,8 +318,8 @@ def test_happy_flow_one_connection_and_verified_id_token(tenant, client):
 
     s = tenant.stats()
     assert s["connections"] == 1 and s["tls_handshakes"] == 1
-    assert s["requests"] == {"initiate": 1, "challenge": 1, "token": 1, "discovery": 1,
-                             "jwks": 1}
+    assert s["requests"] == {"initiate": 1, "challenge": 1, "token": 1, "introspect": 0,
+                             "discovery": 1, "jwks": 1}
     assert s["requests_total"] == 5
     # A finished flow's token is spent.
     assert_error(client.token(ch["continuation_token"], code), 400, "invalid_request", 55000)
@@ -437,8 +459,12 @@ def test_token_parameter_checks(tenant, client):
     email = "gina@example.com"
     ct, _ = client.start_flow(email)
     code = tenant.outbox(email)
-    assert_error(client.token(ct, code, grant_type="password"), 400, "unsupported_grant_type",
-                 70003)
+    assert_error(client.token(ct, code, grant_type="client_credentials"), 400,
+                 "unsupported_grant_type", 70003)
+    # A known grant that is not this step's: the token does not continue it.
+    assert_error(client.token(ct, code, grant_type="password", password="x"), 400,
+                 "invalid_request", 55000)
+    assert_error(client.token(ct, code, grant_type="mfa_oob"), 400, "invalid_request", 55000)
     assert_error(client.token(ct, code, scope="profile"), 400, "invalid_scope", 70011)
     assert_error(client.token(ct, ""), 400, "invalid_request", 900144)
     assert client.token(ct, code).status == 200  # none of the above spent the flow
@@ -529,12 +555,12 @@ def test_scenario_hugebody(tenant, client):
     assert r.json()["continuation_token"]
 
 
-def test_scenario_password(tenant, client):
+def test_scenario_password_needs_a_client_that_asks_for_it(tenant, client):
+    # A password account and a client offering only oob: Entra falls back to the browser.
     ct0 = client.initiate("password@example.com").json()["continuation_token"]
     r = client.challenge(ct0)
-    assert r.status == 200
-    assert set(r.json()) == {"continuation_token", "challenge_type"}
-    assert r.json()["challenge_type"] == "password"
+    assert r.status == 200 and r.json()["challenge_type"] == "redirect"
+    assert r.json()["redirect_reason"]
     assert tenant.sent("password@example.com") == 0
 
 
@@ -552,15 +578,15 @@ def test_scenario_tokenredirect(tenant, client):
     assert "id_token" not in r.json()
 
 
-def test_scenario_mfa(tenant, client):
+def test_scenario_mfa_without_capability_is_redirect(tenant, client):
+    # An email-OTP account that a policy requires a second factor of, and a client that did not
+    # say it can do one: web fallback, no tokens.
     email = "mfa@example.com"
     ct, _ = client.start_flow(email)
-    code = tenant.outbox(email)
-    assert_error(client.token(ct, "0" * 8 if code != "0" * 8 else "1" * 8), 400,
-                 "invalid_grant", 50181, "invalid_oob_value")
-    body = assert_error(client.token(ct, code), 400, "invalid_grant", 50076, "mfa_required")
-    assert body["continuation_token"] and body["continuation_token"] != ct
-    assert_error(client.challenge(body["continuation_token"]), 400, "invalid_grant", 55200)
+    r = client.token(ct, tenant.outbox(email))
+    assert r.status == 200 and r.json()["challenge_type"] == "redirect"
+    assert "mfa_required" in r.json()["redirect_reason"]
+    assert "id_token" not in r.json()
 
 
 def test_scenario_expired_even_with_right_code(tenant, client):
@@ -587,6 +613,241 @@ def test_scenario_code6_and_global_code_length(tenant, client):
     tenant.config(code_length=4)
     ct, ch = client.start_flow("ivy@example.com")
     assert ch["code_length"] == 4 and len(tenant.outbox("ivy@example.com")) == 4
+
+
+# --------------------------------------------------------------------------------------------
+# Password accounts and second factors
+
+
+def other_than(code):
+    return "0" * len(code) if code != "0" * len(code) else "1" * len(code)
+
+
+def test_password_account_signs_in_with_its_password(tenant, client):
+    email = "password+1@example.com"
+    ct = client.password_flow(email)
+    r = client.password(ct, tenant.password)
+    assert r.status == 200, r.body
+    _, claims, _, _ = split_jwt(r.json()["id_token"])
+    assert claims["preferred_username"] == email
+    assert tenant.sent(email) == 0  # no code went anywhere
+    s = tenant.stats()["requests"]
+    assert (s["initiate"], s["challenge"], s["token"]) == (1, 1, 1)
+    assert_error(client.password(ct, tenant.password), 400, "invalid_request", 55000)  # spent
+
+
+def test_wrong_password_is_50126_and_the_same_token_may_retry(tenant, client):
+    ct = client.password_flow("password+2@example.com")
+    for wrong in ("Wrong-password-one", "Wrong-password-two"):
+        body = assert_error(client.password(ct, wrong), 400, "invalid_grant", 50126)
+        assert "continuation_token" not in body
+        assert "invalid username or password" in body["error_description"]
+    assert client.password(ct, tenant.password).status == 200
+    # Every password received, right or wrong, is listed for the hygiene checks.
+    assert tenant.issued()["passwords"] == ["Wrong-password-one", "Wrong-password-two",
+                                            tenant.password]
+
+
+def test_password_grant_checks(tenant, client):
+    ct = client.password_flow("password+3@example.com")
+    assert_error(client.password(ct, ""), 400, "invalid_request", 900144)
+    assert_error(client.password(ct, tenant.password, scope="profile"), 400, "invalid_scope",
+                 70011)
+    assert_error(client.token(ct, "12345678"), 400, "invalid_request", 55000)  # oob grant
+    tenant.config(password="Another-one-2")
+    assert_error(client.password(ct, tenant.password), 400, "invalid_grant", 50126)
+    assert client.password(ct, "Another-one-2").status == 200
+
+
+def test_otp_account_with_password_offered_still_gets_a_code(tenant, client):
+    email = "otpuser@example.com"
+    types = "oob password redirect"
+    r = client.initiate(email, challenge_type=types, capabilities="mfa_required")
+    r = client.challenge(r.json()["continuation_token"], challenge_type=types)
+    assert r.json()["challenge_type"] == "oob" and r.json()["challenge_channel"] == "email"
+    assert client.token(r.json()["continuation_token"], tenant.outbox(email)).status == 200
+
+
+@pytest.mark.parametrize("caps", ["mfa_required", "mfa_required registration_required",
+                                  "registration_required,mfa_required"])
+def test_capabilities_forms_are_accepted(tenant, client, caps):
+    ct = client.password_flow("mfaemail@example.com", capabilities=caps)
+    body = assert_error(client.password(ct, tenant.password), 400, "invalid_grant", 50076,
+                        "mfa_required")
+    assert body["continuation_token"]
+
+
+def test_capability_spelled_as_the_reference_does(tenant, client):
+    r = client.initiate("mfaemail@example.com", challenge_type="oob password redirect",
+                        capability="mfa_required")
+    r = client.challenge(r.json()["continuation_token"], challenge_type="oob password redirect")
+    body = assert_error(client.password(r.json()["continuation_token"], tenant.password), 400,
+                        "invalid_grant", 50076, "mfa_required")
+    assert body["continuation_token"]
+
+
+def test_unknown_capability_is_refused(tenant, client):
+    assert_error(client.initiate("a@example.com", capabilities="mfa_required teleport"), 400,
+                 "invalid_request", 90100)
+
+
+def test_mfa_needed_without_the_capability_is_redirect(tenant, client):
+    ct = client.password_flow("mfaemail@example.com", capabilities="")
+    r = client.password(ct, tenant.password)
+    assert r.status == 200 and r.json()["challenge_type"] == "redirect"
+    assert "mfa_required" in r.json()["redirect_reason"] and "id_token" not in r.json()
+
+
+def test_wrong_password_never_reaches_the_second_factor(tenant, client):
+    ct = client.password_flow("mfaemail@example.com")
+    assert_error(client.password(ct, "Not-the-password"), 400, "invalid_grant", 50126)
+    assert tenant.sent("mfaemail@example.com") == 0
+
+
+def second_factor(client, email):
+    """Password accepted → mfa_required; returns that continuation token."""
+    ct = client.password_flow(email)
+    body = assert_error(client.password(ct, client.t.password), 400, "invalid_grant", 50076,
+                        "mfa_required")
+    assert body["continuation_token"] != ct
+    return body["continuation_token"]
+
+
+@pytest.mark.parametrize("account,channel", [("mfaemail", "email"), ("mfasms", "sms")])
+def test_second_factor_by_one_method(tenant, client, account, channel):
+    email = account + "@example.com"
+    ct = second_factor(client, email)
+    r = client.introspect(ct)
+    assert r.status == 200, r.body
+    methods = r.json()["methods"]
+    assert len(methods) == 1
+    m = methods[0]
+    assert set(m) == {"id", "challenge_type", "challenge_channel", "login_hint"}
+    assert m["challenge_type"] == "oob" and m["challenge_channel"] == channel
+    assert UUID_RE.match(m["id"].lower())
+    if channel == "sms":
+        assert re.fullmatch(r"\+1555\*+\d\d", m["login_hint"]), m
+    else:
+        assert m["login_hint"] == "m***l@e*****e.com"
+    assert tenant.sent(email) == 0  # introspect sends nothing
+    r = client.challenge(r.json()["continuation_token"], id=m["id"])
+    ch = r.json()
+    assert r.status == 200 and ch["challenge_type"] == "oob"
+    assert ch["challenge_channel"] == channel and ch["challenge_target_label"] == m["login_hint"]
+    assert tenant.channel(email) == channel and tenant.sent(email) == 1
+    code = tenant.outbox(email)
+    assert len(code) == ch["code_length"]
+    assert_error(client.mfa_token(ch["continuation_token"], other_than(code)), 400,
+                 "invalid_grant", 50181, "invalid_oob_value")
+    # The first factor's grant does not finish the second.
+    assert_error(client.token(ch["continuation_token"], code), 400, "invalid_request", 55000)
+    r = client.mfa_token(ch["continuation_token"], code)
+    assert r.status == 200, r.body
+    _, claims, _, _ = split_jwt(r.json()["id_token"])
+    assert claims["preferred_username"] == email
+    s = tenant.stats()["requests"]
+    assert (s["initiate"], s["challenge"], s["token"], s["introspect"]) == (1, 2, 4, 1)
+
+
+def test_second_factor_choice_of_email_and_sms(tenant, client):
+    email = "mfaboth@example.com"
+    r = client.introspect(second_factor(client, email))
+    methods = r.json()["methods"]
+    assert [m["challenge_channel"] for m in methods] == ["email", "sms"]
+    assert len({m["id"] for m in methods}) == 2
+    sms = methods[1]
+    ch = client.challenge(r.json()["continuation_token"], id=sms["id"]).json()
+    assert ch["challenge_channel"] == "sms" and tenant.channel(email) == "sms"
+    assert client.mfa_token(ch["continuation_token"], tenant.outbox(email)).status == 200
+
+
+def test_second_factor_resend_replaces_the_code(tenant, client):
+    email = "mfasms@example.com"
+    r = client.introspect(second_factor(client, email))
+    mid = r.json()["methods"][0]["id"]
+    first = client.challenge(r.json()["continuation_token"], id=mid).json()
+    code1 = tenant.outbox(email)
+    again = client.challenge(first["continuation_token"], id=mid)
+    assert again.status == 200 and again.json()["challenge_channel"] == "sms"
+    code2 = tenant.outbox(email)
+    assert code2 != code1 and tenant.sent(email) == 2
+    ct = again.json()["continuation_token"]
+    assert_error(client.mfa_token(first["continuation_token"], code2), 400, "invalid_request",
+                 55000)
+    assert_error(client.mfa_token(ct, code1), 400, "invalid_grant", 50181, "invalid_oob_value")
+    assert client.mfa_token(ct, code2).status == 200
+
+
+def test_second_factor_challenge_checks(tenant, client):
+    email = "mfaboth@example.com"
+    ct = second_factor(client, email)
+    # Without id, Entra challenges the default method (here the first registered).
+    r = client.challenge(ct)
+    assert r.status == 200 and r.json()["challenge_channel"] == "email"
+    r = client.introspect(r.json()["continuation_token"])
+    assert_error(client.challenge(r.json()["continuation_token"], id="not-a-method"), 400,
+                 "invalid_request", 90100)
+    other = method_ids_of(client, "mfasms@example.com")
+    assert_error(client.challenge(r.json()["continuation_token"], id=other[0]), 400,
+                 "invalid_request", 90100)  # another account's method
+
+
+def method_ids_of(client, email):
+    c = Client(client.t)
+    try:
+        r = c.introspect(second_factor(c, email))
+        return [m["id"] for m in r.json()["methods"]]
+    finally:
+        c.close()
+
+
+def test_introspect_checks(tenant, client):
+    assert_error(client.post("introspect", {"client_id": tenant.client_id}), 400,
+                 "invalid_request", 900144)
+    assert_error(client.introspect("nonsense"), 400, "invalid_request", 55000)
+    ct = client.password_flow("password+4@example.com")  # not at a second factor
+    assert_error(client.introspect(ct), 400, "invalid_request", 55000)
+    r = client.request("GET", client.prefix + "/oauth2/v2.0/introspect")
+    assert_error(r, 405, "invalid_request", 900561)
+    tenant.config(fail_next={"endpoint": "introspect", "status": 503})
+    assert_error(client.introspect("x"), 503, "temporarily_unavailable", 90033)
+
+
+def test_introspect_after_expiry(tenant, client):
+    ct = second_factor(client, "mfaemail@example.com")
+    tenant.config(flow_ttl=0)
+    time.sleep(0.01)
+    assert_error(client.introspect(ct), 400, "expired_token", 55112)
+
+
+def test_registration_needed(tenant, client):
+    # No second factor registered: without registration_required (the module never sends it)
+    # the answer is web fallback; with it, the registration suberror.
+    ct = client.password_flow("mfareg@example.com")
+    r = client.password(ct, tenant.password)
+    assert r.status == 200 and r.json()["challenge_type"] == "redirect"
+    assert "registration_required" in r.json()["redirect_reason"]
+    ct = client.password_flow("mfareg@example.com",
+                              capabilities="mfa_required registration_required")
+    body = assert_error(client.password(ct, tenant.password), 400, "invalid_grant", 50079,
+                        "registration_required")
+    assert body["continuation_token"]
+    assert tenant.sent("mfareg@example.com") == 0
+
+
+def test_otp_account_second_factor_is_sms(tenant, client):
+    email = "mfa@example.com"
+    r = client.initiate(email, capabilities="mfa_required")
+    r = client.challenge(r.json()["continuation_token"])
+    ct = r.json()["continuation_token"]
+    assert tenant.channel(email) == "email"
+    body = assert_error(client.token(ct, tenant.outbox(email)), 400, "invalid_grant", 50076,
+                        "mfa_required")
+    r = client.introspect(body["continuation_token"])
+    assert [m["challenge_channel"] for m in r.json()["methods"]] == ["sms"]
+    ch = client.challenge(r.json()["continuation_token"], id=r.json()["methods"][0]["id"])
+    assert tenant.channel(email) == "sms" and tenant.sent(email) == 2
+    assert client.mfa_token(ch.json()["continuation_token"], tenant.outbox(email)).status == 200
 
 
 def test_scenario_keyword_ignores_tag_and_case(tenant, client):
@@ -717,7 +978,8 @@ def test_stats_and_reset(tenant, client):
     tenant.reset()
     assert tenant.stats() == {"connections": 0, "tls_handshakes": 0,
                               "requests": dict.fromkeys(["initiate", "challenge", "token",
-                                                         "discovery", "jwks"], 0),
+                                                         "introspect", "discovery", "jwks"],
+                                                        0),
                               "requests_total": 0}
     assert tenant.outbox(email) is None and tenant.sent(email) == 0
     assert not os.path.exists(outbox_file)
