@@ -1,4 +1,5 @@
-/* The login state machine: users file → email → initiate → challenge → code → token → verify. */
+/* One login: users file → address → throttle → initiate → challenge → code → token → verify
+ * (the steps are in login_state.h). */
 #ifndef EXTID_LOGIN_H
 #define EXTID_LOGIN_H
 
@@ -26,9 +27,19 @@ struct extid_login_request {
     const char *remote_host;  /* PAM_RHOST; may be NULL */
 };
 
+/* The whole login against Entra over HTTPS. EXTID_OK only when every check passed; the person
+ * has been told why otherwise, and the audit line written. */
 enum extid_result extid_login(const struct extid_config *cfg,
                               const struct extid_login_request *req,
                               const struct extid_prompter *prompter,
                               const struct extid_log *log);
+
+/* The same against any provider transport (tests and the fuzzer use a fake one). */
+struct extid_transport;
+enum extid_result extid_login_with(const struct extid_transport *transport,
+                                   const struct extid_config *cfg,
+                                   const struct extid_login_request *req,
+                                   const struct extid_prompter *prompter,
+                                   const struct extid_log *log);
 
 #endif

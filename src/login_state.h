@@ -1,0 +1,80 @@
+/* The state of one login as it goes through the pipeline (login.c), and what its steps share.
+ * Internal to the core: pam_extid.c and the tools use login.h only.
+ *
+ * A login is a fixed list of steps run in order over one struct login. Each step reads what
+ * earlier steps left in it and adds its own part; EXTID_OK goes on to the next step, any other
+ * result ends the login with that result. A step may mark later steps as not needed (`skip`),
+ * e.g. a step that obtains the ID token another way makes the code step unnecessary. Whatever a
+ * step allocates lives in struct login and is released, secrets wiped, by login_free alone. */
+#ifndef EXTID_LOGIN_STATE_H
+#define EXTID_LOGIN_STATE_H
+
+#include <stdbool.h>
+#include "config.h"
+#include "discovery.h"
+#include "log.h"
+#include "login.h"
+#include "nativeauth.h"
+#include "result.h"
+#include "transport.h"
+#include "users.h"
+
+/* The steps, in the order they run (login.c holds the list). */
+enum login_step_id {
+    LOGIN_ACCOUNT,   /* the users file's identities for the account */
+    LOGIN_CONNECT,   /* the provider's session, its first connection under way */
+    LOGIN_ADDRESS,   /* the address to challenge, refused ones stay local */
+    LOGIN_THROTTLE,  /* the per-identity limit on codes sent */
+    LOGIN_INITIATE,  /* continuation token for the address */
+    LOGIN_CHALLENGE, /* a code is emailed */
+    LOGIN_KEYS,      /* signing keys, fetched while the person reads their mail */
+    LOGIN_CODE,      /* codes asked until one yields the ID token */
+    LOGIN_VERIFY,    /* the ID token's signature and claims */
+    LOGIN_STEPS
+};
+
+#define LOGIN_SKIP(step) (1u << (step))
+
+struct login {
+    /* Given by the caller, for the whole login. */
+    const struct extid_config *cfg;
+    const struct extid_login_request *req;
+    const struct extid_prompter *prompter;
+    const struct extid_log *log;
+    const struct extid_transport *transport;
+
+    /* Made by the steps; login_free releases all of it. */
+    void *session;                  /* the transport's, NULL until connect */
+    struct extid_identities ids;    /* from the users file */
+    char *email;                    /* the address being challenged */
+    char *continuation;             /* secret: continuation token from initiate */
+    struct extid_challenge challenge; /* the code sent; its continuation token is secret */
+    struct extid_signing_info keys; /* issuer and key set for the ID token */
+    char *id_token;                 /* secret: the proof the last steps check */
+
+    unsigned skip;                  /* LOGIN_SKIP(step) for steps no longer needed */
+    bool quiet;                     /* the result goes to the caller without message or audit */
+    enum extid_result result;       /* the login's outcome, once it has one */
+};
+
+/* Asks the person; echo false for secrets. EXTID_OK with *answer malloc'd (the caller wipes
+ * it), or EXTID_CONV_ERR with *answer NULL. */
+enum extid_result login_ask(const struct login *l, bool echo, const char *prompt, char **answer);
+/* Tells the person; error true for failures. */
+void login_show(const struct login *l, bool error, const char *msg);
+/* The throttle's permission to send one more code to l->email; EXTID_THROTTLED when refused,
+ * after telling the person how long to wait. */
+enum extid_result login_may_send_code(const struct login *l);
+
+/* The steps (login_steps.c). */
+enum extid_result login_step_account(struct login *l);
+enum extid_result login_step_connect(struct login *l);
+enum extid_result login_step_address(struct login *l);
+enum extid_result login_step_throttle(struct login *l);
+enum extid_result login_step_initiate(struct login *l);
+enum extid_result login_step_challenge(struct login *l);
+enum extid_result login_step_keys(struct login *l);
+enum extid_result login_step_code(struct login *l);
+enum extid_result login_step_verify(struct login *l);
+
+#endif

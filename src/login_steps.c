@@ -1,0 +1,319 @@
+/* The steps of an emailed-code login, in the order login.c runs them. */
+#include "login_state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "idtoken.h"
+#include "throttle.h"
+#include "util.h"
+
+#define PROMPT_MAX 512
+
+enum extid_result login_ask(const struct login *l, bool echo, const char *prompt, char **answer)
+{
+    const struct extid_prompter *p = l->prompter;
+
+    *answer = NULL;
+    if (p->ask(p->ctx, echo, prompt, answer) != EXTID_OK || !*answer) {
+        extid_free_secret(*answer);
+        *answer = NULL;
+        return EXTID_CONV_ERR;
+    }
+    return EXTID_OK;
+}
+
+void login_show(const struct login *l, bool error, const char *msg)
+{
+    if (l->prompter->show)
+        l->prompter->show(l->prompter->ctx, error, msg);
+}
+
+/* Every code sent passes here first, so the per-identity limit holds across logins. */
+enum extid_result login_may_send_code(const struct login *l)
+{
+    const struct extid_config *cfg = l->cfg;
+    struct extid_throttle_policy policy = {
+        .limit = cfg->send_limit, .window = cfg->send_window, .gap = cfg->send_gap,
+    };
+    long wait = 0;
+    enum extid_result rc = extid_throttle_take(cfg->cache_dir, l->email, &policy, time(NULL),
+                                               &wait, l->log);
+    char msg[160];
+
+    if (rc == EXTID_AUTH_ERR) {
+        /* "this address": the person may not have typed it (it can come from the users file),
+         * and an unauthenticated caller must not learn it. */
+        if (wait < 60)
+            snprintf(msg, sizeof msg, "Too many codes were sent to this address; wait %ld seconds.",
+                     wait < 1 ? 1 : wait);
+        else
+            snprintf(msg, sizeof msg, "Too many codes were sent to this address; wait %ld minutes.",
+                     (wait + 59) / 60);
+        login_show(l, true, msg);
+        rc = EXTID_THROTTLED;
+    }
+    return rc;
+}
+
+/* ---- account, connect, address ---- */
+
+enum extid_result login_step_account(struct login *l)
+{
+    const struct extid_config *cfg = l->cfg;
+    const char *account = l->req->account;
+    bool ignore = cfg->unmapped == EXTID_UNMAPPED_IGNORE;
+    enum extid_result rc;
+
+    if (l->req->not_local) {
+        extid_log(l->log, LOG_NOTICE, "user %s is not a local account%s", account,
+                  ignore ? ": ignored" : "");
+        rc = EXTID_USER_UNKNOWN;
+    } else {
+        rc = extid_users_lookup(cfg->users_file, account, l->req->star_ok, &l->ids, l->log);
+        if (rc == EXTID_USER_UNKNOWN)
+            extid_log(l->log, LOG_NOTICE, "account %s is not in %s%s", account, cfg->users_file,
+                      ignore ? ": ignored" : "");
+    }
+    if (rc == EXTID_USER_UNKNOWN && ignore) {
+        l->quiet = true; /* silent: the next module in the stack takes over */
+        rc = EXTID_IGNORE;
+    }
+    if (rc != EXTID_OK)
+        return rc;
+    for (size_t i = 0; i < l->ids.nlines; i++) {
+        if (l->ids.lines[i].nreqs) { /* fail closed until the token's claims are checked */
+            extid_log(l->log, LOG_ERR, "%s:%d: requirements are not supported yet", l->ids.file,
+                      l->ids.lines[i].lineno);
+            return EXTID_CONFIG_ERR;
+        }
+    }
+    return EXTID_OK;
+}
+
+enum extid_result login_step_connect(struct login *l)
+{
+    enum extid_result rc = l->transport->open(l->transport->ctx, l->cfg, l->log, &l->session);
+
+    if (rc != EXTID_OK) {
+        l->session = NULL;
+        return rc;
+    }
+    /* While the person types the address, the connection (TCP and TLS) gets under way. No
+     * request is sent on it until the address has passed the users file and the throttle. */
+    if (!extid_identities_single(&l->ids) && l->transport->prepare_initiate)
+        l->transport->prepare_initiate(l->session);
+    return EXTID_OK;
+}
+
+static void trim_blanks(char *s)
+{
+    char *start = s, *end;
+
+    while (*start == ' ' || *start == '\t')
+        start++;
+    end = start + strlen(start);
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+        *--end = '\0';
+    memmove(s, start, (size_t)(end - start) + 1);
+}
+
+/* The single mapped address, or one the person types that the users file allows. Refused
+ * addresses never reach the network. */
+enum extid_result login_step_address(struct login *l)
+{
+    const char *single = extid_identities_single(&l->ids);
+    const char *account = l->req->account;
+    char prompt[PROMPT_MAX];
+    char *typed = NULL;
+    enum extid_result rc;
+
+    if (single) {
+        l->email = strdup(single);
+        return l->email ? EXTID_OK : EXTID_SYSTEM_ERR;
+    }
+    snprintf(prompt, sizeof prompt, "Email address for %s: ", account);
+    rc = login_ask(l, true, prompt, &typed);
+    if (rc != EXTID_OK)
+        return rc;
+    trim_blanks(typed); /* a pasted address often comes with spaces around it */
+    if (!extid_email_valid(typed)) {
+        extid_log(l->log, LOG_NOTICE, "account %s: typed text is not an email address", account);
+        rc = EXTID_AUTH_ERR;
+    } else if (!extid_identities_allow(&l->ids, typed)) {
+        extid_log(l->log, LOG_NOTICE, "account %s: email %s is not allowed for this account",
+                  account, typed);
+        rc = EXTID_AUTH_ERR;
+    } else {
+        l->email = typed;
+        typed = NULL;
+    }
+    free(typed);
+    return rc;
+}
+
+/* ---- throttle, initiate, challenge, keys ---- */
+
+enum extid_result login_step_throttle(struct login *l)
+{
+    return login_may_send_code(l);
+}
+
+enum extid_result login_step_initiate(struct login *l)
+{
+    return l->transport->initiate(l->session, l->email, &l->continuation);
+}
+
+enum extid_result login_step_challenge(struct login *l)
+{
+    return l->transport->challenge(l->session, l->continuation, &l->challenge);
+}
+
+/* The keys are needed only after the code, but a cold cache is filled now, while the person
+ * opens their mailbox, so that nothing but /token stands between code and login. */
+enum extid_result login_step_keys(struct login *l)
+{
+    return l->transport->signing_info(l->session, false, &l->keys);
+}
+
+/* ---- code ---- */
+
+static void code_prompt(char *buf, size_t size, const struct extid_challenge *ch, bool can_resend)
+{
+    snprintf(buf, size, "Code emailed to %s (%d digits%s): ", ch->target_label, ch->code_length,
+             can_resend ? "; empty line for a new code" : "");
+}
+
+/* An empty answer: a new code, if the throttle and Entra allow one. EXTID_OK when the login goes
+ * on (with the new code or the one already sent); *resends counts what may still be asked. */
+static enum extid_result resend(struct login *l, int *resends)
+{
+    struct extid_challenge fresh = { 0 };
+    enum extid_result rc = login_may_send_code(l);
+
+    if (rc == EXTID_OK)
+        rc = l->transport->challenge(l->session, l->challenge.continuation_token, &fresh);
+    if (rc == EXTID_OK) {
+        extid_challenge_free(&l->challenge);
+        l->challenge = fresh;
+        (*resends)++;
+        extid_debug(l->log, "new code sent on request (%d of %d)", *resends, l->cfg->max_resends);
+        return EXTID_OK;
+    }
+    extid_challenge_free(&fresh);
+    if (rc != EXTID_THROTTLED && rc != EXTID_UNAVAILABLE)
+        return rc;
+    /* No new code went out (the throttle said no, or Entra refused or missed the resend: 429,
+     * slow_down, 5xx, network), so the one already sent still works. */
+    if (rc == EXTID_UNAVAILABLE) {
+        extid_log(l->log, LOG_NOTICE, "no new code was sent; the current one stays valid");
+        login_show(l, true, "No new code could be sent now; enter the code already sent.");
+    }
+    *resends = l->cfg->max_resends;
+    return EXTID_OK;
+}
+
+/* One typed code: EXTID_OK with l->id_token set, EXTID_WRONG_CODE to ask again, or the end. */
+static enum extid_result try_code(struct login *l, const char *code, int attempts)
+{
+    const struct extid_challenge *ch = &l->challenge;
+    int max = l->cfg->max_attempts;
+    enum extid_result rc;
+
+    if (!extid_code_valid(code, ch->code_length)) {
+        extid_log(l->log, LOG_NOTICE, "code entry %d of %d: not %d digits, not sent", attempts,
+                  max, ch->code_length);
+        if (attempts < max) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "The code is %d digits.", ch->code_length);
+            login_show(l, true, msg);
+        }
+        return EXTID_WRONG_CODE;
+    }
+    rc = l->transport->token(l->session, ch->continuation_token, code, &l->id_token);
+    if (rc == EXTID_WRONG_CODE) {
+        extid_log(l->log, LOG_NOTICE, "code entry %d of %d: wrong code", attempts, max);
+        if (attempts < max)
+            login_show(l, true, "Wrong code, try again.");
+    }
+    return rc;
+}
+
+/* Asks for codes until one is accepted by /token. */
+enum extid_result login_step_code(struct login *l)
+{
+    char prompt[PROMPT_MAX];
+    char *code = NULL;
+    int attempts = 0, resends = 0;
+    bool again;
+    enum extid_result rc = EXTID_MAXTRIES;
+
+    while (attempts < l->cfg->max_attempts) {
+        code_prompt(prompt, sizeof prompt, &l->challenge, resends < l->cfg->max_resends);
+        rc = login_ask(l, false, prompt, &code);
+        if (rc != EXTID_OK)
+            break;
+        if (code[0] == '\0' && resends < l->cfg->max_resends) {
+            rc = resend(l, &resends);
+            again = rc == EXTID_OK;
+        } else {
+            attempts++;
+            rc = try_code(l, code, attempts);
+            again = rc == EXTID_WRONG_CODE;
+        }
+        extid_free_secret(code);
+        code = NULL;
+        if (!again)
+            break;
+        rc = EXTID_MAXTRIES;
+    }
+    return rc;
+}
+
+/* ---- verify ---- */
+
+/* Signature and claims against l->keys, fetched before the code prompt. An unknown kid refreshes
+ * them once (key rotation), and so does a cached key set that turns out unusable, so that a bad
+ * set the tenant has since mended does not refuse every login until jwks_ttl runs out. */
+enum extid_result login_step_verify(struct login *l)
+{
+    const struct extid_config *cfg = l->cfg;
+    struct extid_claim_policy policy = {
+        .audience = cfg->client_id,
+        .tenant_id = cfg->tenant_id,
+        .identity_claim = cfg->identity_claim,
+        .email = l->email,
+        .clock_skew = cfg->clock_skew,
+    };
+    enum extid_result rc;
+
+    if (!l->id_token || !l->keys.jwks_json)
+        return EXTID_SYSTEM_ERR; /* a step before did not do its part: never a success */
+    policy.issuer = l->keys.issuer;
+    policy.now = time(NULL);
+    rc = extid_idtoken_verify(l->id_token, l->keys.jwks_json, strlen(l->keys.jwks_json), &policy,
+                              l->log);
+    if (rc == EXTID_UNAVAILABLE && l->keys.cached)
+        extid_log(l->log, LOG_WARNING, "the cached JWKS is unusable: refetching");
+    else if (rc == EXTID_UNKNOWN_KID)
+        extid_debug(l->log, "ID token key not in the cached JWKS: refetching");
+    else
+        return rc;
+    extid_signing_info_free(&l->keys);
+    rc = l->transport->signing_info(l->session, true, &l->keys);
+    if (rc != EXTID_OK)
+        return rc;
+    if (!l->keys.jwks_json)
+        return EXTID_SYSTEM_ERR;
+    policy.issuer = l->keys.issuer;
+    policy.now = time(NULL);
+    rc = extid_idtoken_verify(l->id_token, l->keys.jwks_json, strlen(l->keys.jwks_json), &policy,
+                              l->log);
+    if (rc == EXTID_UNKNOWN_KID) {
+        extid_log(l->log, LOG_ERR, "ID token signed by a key the tenant does not publish");
+        rc = EXTID_AUTH_ERR;
+    }
+    return rc;
+}

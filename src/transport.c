@@ -1,0 +1,77 @@
+#include "transport.h"
+
+#include <stdlib.h>
+
+#include "http.h"
+
+static enum extid_result entra_open(void *ctx, const struct extid_config *cfg,
+                                    const struct extid_log *log, void **session)
+{
+    struct extid_http *h = calloc(1, sizeof *h);
+    enum extid_result rc;
+
+    (void)ctx;
+    *session = NULL;
+    if (!h) {
+        extid_log(log, LOG_ERR, "http: out of memory");
+        return EXTID_SYSTEM_ERR;
+    }
+    rc = extid_http_open(h, cfg, log);
+    if (rc != EXTID_OK) {
+        free(h);
+        return rc;
+    }
+    *session = h;
+    return EXTID_OK;
+}
+
+static void entra_prepare_initiate(void *session)
+{
+    extid_na_prepare_initiate(session);
+}
+
+static enum extid_result entra_initiate(void *session, const char *email, char **continuation)
+{
+    return extid_na_initiate(session, email, continuation);
+}
+
+static enum extid_result entra_challenge(void *session, const char *continuation,
+                                         struct extid_challenge *out)
+{
+    return extid_na_challenge(session, continuation, out);
+}
+
+static enum extid_result entra_token(void *session, const char *continuation, const char *code,
+                                     char **id_token)
+{
+    return extid_na_token(session, continuation, code, id_token);
+}
+
+static enum extid_result entra_signing_info(void *session, bool force_refresh,
+                                            struct extid_signing_info *out)
+{
+    return extid_signing_info_get(session, force_refresh, out);
+}
+
+static void entra_close(void *session)
+{
+    if (!session)
+        return;
+    extid_http_close(session);
+    free(session);
+}
+
+static const struct extid_transport entra = {
+    .open = entra_open,
+    .prepare_initiate = entra_prepare_initiate,
+    .initiate = entra_initiate,
+    .challenge = entra_challenge,
+    .token = entra_token,
+    .signing_info = entra_signing_info,
+    .close = entra_close,
+};
+
+const struct extid_transport *extid_transport_entra(void)
+{
+    return &entra;
+}

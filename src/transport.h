@@ -1,0 +1,39 @@
+/* What one login needs from the identity provider, as a table of calls: the native-auth
+ * requests and the token's signing keys. The login pipeline only talks to the provider through
+ * this table, so that it runs against Entra over HTTPS (extid_transport_entra) in the module and
+ * against a fake in the unit tests and the fuzzer. */
+#ifndef EXTID_TRANSPORT_H
+#define EXTID_TRANSPORT_H
+
+#include <stdbool.h>
+#include "config.h"
+#include "discovery.h"
+#include "log.h"
+#include "nativeauth.h"
+#include "result.h"
+
+struct extid_transport {
+    /* Starts one login's session; *session goes to every other call and to close. Anything but
+     * EXTID_OK leaves nothing to close. */
+    enum extid_result (*open)(void *ctx, const struct extid_config *cfg,
+                              const struct extid_log *log, void **session);
+    /* A hint that initiate comes next, while the person types the address it needs: the
+     * connection may get under way, but nothing may be sent. May be NULL. */
+    void (*prepare_initiate)(void *session);
+    /* The native-auth calls, with the results documented in nativeauth.h. */
+    enum extid_result (*initiate)(void *session, const char *email, char **continuation_token);
+    enum extid_result (*challenge)(void *session, const char *continuation_token,
+                                   struct extid_challenge *out);
+    enum extid_result (*token)(void *session, const char *continuation_token, const char *code,
+                               char **id_token);
+    /* Issuer and key set to verify the ID token with (see discovery.h). */
+    enum extid_result (*signing_info)(void *session, bool force_refresh,
+                                      struct extid_signing_info *out);
+    void (*close)(void *session);
+    void *ctx; /* handed to open */
+};
+
+/* Entra External ID over one HTTPS session per login (http.h, nativeauth.h, discovery.h). */
+const struct extid_transport *extid_transport_entra(void);
+
+#endif

@@ -1,0 +1,211 @@
+/* A fake Entra behind the login's transport table (transport.h), for the pipeline's unit tests
+ * and the login fuzzer: no sockets, no TLS. Each call is answered the way the tenant would answer
+ * over HTTP (a status and a JSON body), and that answer goes through the module's own
+ * interpretation (extid_na_interpret, extid_challenge_from_json), so a redirect, a wrong code or
+ * a 503 reach the pipeline exactly as they would from Entra. An answer can be forced per call;
+ * otherwise the fake behaves like a healthy tenant whose right code is fake->code.
+ * Header-only: each test is built alone. */
+#ifndef EXTID_FAKE_ENTRA_H
+#define EXTID_FAKE_ENTRA_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "transport.h"
+
+enum fake_call { FAKE_INITIATE, FAKE_CHALLENGE, FAKE_TOKEN, FAKE_CALLS };
+
+#define FAKE_FORCED 4 /* answers that can be forced per endpoint, for its first calls */
+
+struct fake_answer {
+    long status;      /* 0: not forced, the healthy tenant answers */
+    const char *body; /* JSON text */
+};
+
+struct fake_entra {
+    /* The script. */
+    const char *code;            /* the right code; NULL: "12345678" */
+    const char *id_token;        /* what the right code yields */
+    const char *issuer;          /* signing info */
+    const char *jwks;
+    enum extid_result open_rc;   /* what opening the session gives */
+    enum extid_result keys_rc;   /* what fetching the signing info gives */
+    struct fake_answer forced[FAKE_CALLS][FAKE_FORCED];
+
+    /* What happened. */
+    int opens, closes, prepares, key_fetches;
+    int calls[FAKE_CALLS];       /* requests sent, per endpoint */
+    char email[256];             /* the address sent to initiate */
+    char last_code[64];          /* the last code sent to token */
+};
+
+static const char *const fake_endpoint[FAKE_CALLS] = { "initiate", "challenge", "token" };
+
+static inline enum extid_result fake_open(void *ctx, const struct extid_config *cfg,
+                                          const struct extid_log *log, void **session)
+{
+    struct fake_entra *f = ctx;
+
+    (void)cfg;
+    (void)log;
+    *session = NULL;
+    if (f->open_rc != EXTID_OK)
+        return f->open_rc;
+    f->opens++;
+    *session = f;
+    return EXTID_OK;
+}
+
+static inline void fake_prepare(void *session)
+{
+    ((struct fake_entra *)session)->prepares++;
+}
+
+static inline void fake_close(void *session)
+{
+    ((struct fake_entra *)session)->closes++;
+}
+
+/* The call's answer, forced or the healthy tenant's (default_body, status 200 unless the code is
+ * wrong), interpreted as the module interprets Entra's. */
+static inline enum extid_result fake_answer(struct fake_entra *f, enum fake_call call,
+                                            const char *default_body, const struct extid_log *log,
+                                            cJSON **json)
+{
+    int n = f->calls[call]++;
+    struct extid_http_response resp = { .status = 200, .retry_after = -1 };
+    const char *body = default_body;
+    enum extid_result rc;
+
+    if (n < FAKE_FORCED && f->forced[call][n].status) {
+        resp.status = f->forced[call][n].status;
+        body = f->forced[call][n].body ? f->forced[call][n].body : "";
+    } else if (call == FAKE_TOKEN && strcmp(f->last_code, f->code ? f->code : "12345678") != 0) {
+        resp.status = 400;
+        body = "{\"error\":\"invalid_grant\",\"suberror\":\"invalid_oob_value\","
+               "\"error_description\":\"AADSTS50181: Unable to validate the otp.\"}";
+    }
+    resp.body = strdup(body);
+    if (!resp.body)
+        return EXTID_SYSTEM_ERR;
+    resp.len = strlen(body);
+    rc = extid_na_interpret(fake_endpoint[call], &resp, json, log);
+    free(resp.body);
+    return rc;
+}
+
+/* A string member of a 200 answer, copied; `missing` when absent. */
+static inline enum extid_result fake_member(cJSON *json, const char *name,
+                                            enum extid_result missing, char **out)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(json, name);
+
+    if (!cJSON_IsString(m) || !m->valuestring)
+        return missing;
+    *out = strdup(m->valuestring);
+    return *out ? EXTID_OK : EXTID_SYSTEM_ERR;
+}
+
+static inline enum extid_result fake_initiate(void *session, const char *email, char **ct)
+{
+    struct fake_entra *f = session;
+    cJSON *json = NULL;
+    enum extid_result rc;
+
+    *ct = NULL;
+    snprintf(f->email, sizeof f->email, "%s", email);
+    rc = fake_answer(f, FAKE_INITIATE, "{\"continuation_token\":\"ct-initiate\"}", NULL, &json);
+    if (rc == EXTID_OK)
+        rc = fake_member(json, "continuation_token", EXTID_UNAVAILABLE, ct);
+    cJSON_Delete(json);
+    return rc;
+}
+
+static inline enum extid_result fake_challenge(void *session, const char *ct,
+                                               struct extid_challenge *out)
+{
+    struct fake_entra *f = session;
+    char body[256];
+    cJSON *json = NULL;
+    enum extid_result rc;
+
+    (void)ct;
+    memset(out, 0, sizeof *out);
+    snprintf(body, sizeof body,
+             "{\"continuation_token\":\"ct-challenge-%d\",\"challenge_type\":\"oob\","
+             "\"code_length\":%zu,\"challenge_target_label\":\"a***e@c***o.com\","
+             "\"challenge_channel\":\"email\",\"interval\":300}",
+             f->calls[FAKE_CHALLENGE], strlen(f->code ? f->code : "12345678"));
+    rc = fake_answer(f, FAKE_CHALLENGE, body, NULL, &json);
+    if (rc == EXTID_OK)
+        rc = extid_challenge_from_json(json, out, NULL);
+    cJSON_Delete(json);
+    return rc;
+}
+
+static inline enum extid_result fake_token(void *session, const char *ct, const char *code,
+                                           char **id_token)
+{
+    struct fake_entra *f = session;
+    char *body;
+    cJSON *json = NULL, *obj = cJSON_CreateObject();
+    enum extid_result rc = EXTID_SYSTEM_ERR;
+
+    (void)ct;
+    *id_token = NULL;
+    snprintf(f->last_code, sizeof f->last_code, "%s", code);
+    if (!obj)
+        return rc;
+    cJSON_AddStringToObject(obj, "token_type", "Bearer");
+    cJSON_AddStringToObject(obj, "id_token", f->id_token ? f->id_token : "x.y.z");
+    body = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    if (!body)
+        return rc;
+    rc = fake_answer(f, FAKE_TOKEN, body, NULL, &json);
+    free(body);
+    if (rc == EXTID_OK)
+        rc = fake_member(json, "id_token", EXTID_AUTH_ERR, id_token);
+    cJSON_Delete(json);
+    return rc;
+}
+
+static inline enum extid_result fake_signing_info(void *session, bool force_refresh,
+                                                  struct extid_signing_info *out)
+{
+    struct fake_entra *f = session;
+
+    (void)force_refresh;
+    memset(out, 0, sizeof *out);
+    f->key_fetches++;
+    if (f->keys_rc != EXTID_OK)
+        return f->keys_rc;
+    out->issuer = strdup(f->issuer ? f->issuer : "https://issuer.invalid/v2.0");
+    out->jwks_json = strdup(f->jwks ? f->jwks : "{\"keys\":[]}");
+    if (!out->issuer || !out->jwks_json) {
+        extid_signing_info_free(out);
+        return EXTID_SYSTEM_ERR;
+    }
+    return EXTID_OK;
+}
+
+/* The transport table for f. */
+static inline struct extid_transport fake_transport(struct fake_entra *f)
+{
+    struct extid_transport t = {
+        .open = fake_open,
+        .prepare_initiate = fake_prepare,
+        .initiate = fake_initiate,
+        .challenge = fake_challenge,
+        .token = fake_token,
+        .signing_info = fake_signing_info,
+        .close = fake_close,
+        .ctx = f,
+    };
+    return t;
+}
+
+#endif

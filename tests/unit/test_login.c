@@ -1,0 +1,428 @@
+/* The login pipeline against a fake Entra (fake_entra.h): no libpam, no HTTPS. Each test runs
+ * extid_login_with over a scripted person and tenant and checks the result, what the person was
+ * shown and which requests went out. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fake_entra.h"
+#include "login.h"
+#include "token_fixture.h"
+#include "unit_fixture.h"
+
+#define ANSWERS 8
+
+/* The person: answers in order, then the conversation fails. */
+struct person {
+    const char *answers[ANSWERS];
+    int asked;
+    char prompts[2048];
+    char shown[2048];
+};
+
+struct fixture {
+    struct ufx_dir d; /* first: ufx_dir_new */
+    struct extid_config cfg;
+    char users[320];
+    struct fake_entra tenant;
+    struct person person;
+    struct extid_login_request req;
+    struct fx_keys *keys;
+    char *jwks;
+    char *token;
+};
+
+static void append(char *buf, size_t size, const char *line)
+{
+    size_t len = strlen(buf);
+
+    snprintf(buf + len, size - len, "%s\n", line);
+}
+
+static enum extid_result person_ask(void *ctx, bool echo, const char *prompt, char **answer)
+{
+    struct person *p = ctx;
+
+    (void)echo;
+    append(p->prompts, sizeof p->prompts, prompt);
+    if (p->asked >= ANSWERS || !p->answers[p->asked])
+        return EXTID_CONV_ERR;
+    *answer = strdup(p->answers[p->asked++]);
+    return *answer ? EXTID_OK : EXTID_SYSTEM_ERR;
+}
+
+static void person_show(void *ctx, bool error, const char *msg)
+{
+    struct person *p = ctx;
+
+    (void)error;
+    append(p->shown, sizeof p->shown, msg);
+}
+
+/* A token Entra would issue for email now, signed by key with kid. */
+static char *make_token(EVP_PKEY *key, const char *kid, const char *email)
+{
+    cJSON *claims = fx_claims();
+    time_t now = time(NULL);
+
+    fx_set(claims, "iat", cJSON_CreateNumber((double)now - 60));
+    fx_set(claims, "nbf", cJSON_CreateNumber((double)now - 60));
+    fx_set(claims, "exp", cJSON_CreateNumber((double)now + 3540));
+    fx_set(claims, "preferred_username", cJSON_CreateString(email));
+    return fx_token(fx_header(kid), claims, key);
+}
+
+static void write_users(struct fixture *f, const char *text)
+{
+    unlink(f->users);
+    ufx_write_file(f->users, text, strlen(text), 0, 0644);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = ufx_dir_new(sizeof *f, true);
+    struct fx_keys *keys = NULL;
+    void *k = NULL;
+
+    assert_int_equal(fx_keys_setup(&k), 0);
+    keys = k;
+    f->keys = keys;
+    snprintf(f->users, sizeof f->users, "%s/users", f->d.dir);
+    write_users(f, "extidalice " FX_EMAIL "\nextidkiosk *@contoso.com\n");
+    f->cfg = (struct extid_config){
+        .authority = "https://contoso.ciamlogin.com/" FX_TENANT,
+        .client_id = FX_CLIENT,
+        .tenant_id = FX_TENANT,
+        .users_file = f->users,
+        .timeout = 10,
+        .max_attempts = 3,
+        .max_resends = 1,
+        .identity_claim = "preferred_username",
+        .clock_skew = 300,
+        .cache_dir = f->d.dir,
+        .jwks_ttl = 3600,
+        .unmapped = EXTID_UNMAPPED_DENY,
+    };
+    f->jwks = fx_jwks(fx_jwk(keys->a, FX_KID), NULL);
+    f->token = make_token(keys->a, FX_KID, FX_EMAIL);
+    f->tenant = (struct fake_entra){
+        .code = "12345678", .id_token = f->token, .issuer = FX_ISSUER, .jwks = f->jwks,
+    };
+    f->req = (struct extid_login_request){ .account = "extidalice", .service = "unit" };
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    void *k = f->keys;
+
+    fx_keys_teardown(&k);
+    free(f->jwks);
+    free(f->token);
+    ufx_dir_free(&f->d);
+    return 0;
+}
+
+/* Runs one login; every session opened must have been closed by the time it returns. */
+static enum extid_result login(struct fixture *f)
+{
+    struct extid_transport t = fake_transport(&f->tenant);
+    struct extid_prompter prompter = { .ask = person_ask, .show = person_show, .ctx = &f->person };
+    enum extid_result rc = extid_login_with(&t, &f->cfg, &f->req, &prompter, &f->d.log);
+
+    assert_int_equal(f->tenant.opens, f->tenant.closes);
+    /* Internal signals never leave the core. */
+    assert_true(rc != EXTID_WRONG_CODE && rc != EXTID_UNKNOWN_KID && rc != EXTID_THROTTLED);
+    return rc;
+}
+
+static void say(struct fixture *f, const char *a, const char *b, const char *c, const char *d)
+{
+    const char *all[] = { a, b, c, d };
+
+    memset(&f->person, 0, sizeof f->person);
+    for (int i = 0; i < 4; i++)
+        f->person.answers[i] = all[i];
+}
+
+static void test_happy_path(void **state)
+{
+    struct fixture *f = *state;
+
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_OK);
+    assert_string_equal(f->tenant.email, FX_EMAIL);
+    assert_int_equal(f->tenant.calls[FAKE_INITIATE], 1);
+    assert_int_equal(f->tenant.calls[FAKE_CHALLENGE], 1);
+    assert_int_equal(f->tenant.calls[FAKE_TOKEN], 1);
+    assert_int_equal(f->tenant.prepares, 0); /* the address was known: nothing to get ready */
+    assert_string_equal(f->person.prompts,
+                        "Code emailed to a***e@c***o.com (8 digits; empty line for a new code): \n");
+    assert_string_equal(f->person.shown, "");
+    assert_logged(&f->d.cap, "login granted: user=extidalice email=" FX_EMAIL);
+}
+
+static void test_typed_address(void **state)
+{
+    struct fixture *f = *state;
+
+    free(f->token);
+    f->token = make_token(f->keys->a, FX_KID, "bob@contoso.com");
+    f->tenant.id_token = f->token;
+    f->req.account = "extidkiosk";
+    say(f, "  bob@contoso.com ", "12345678", NULL, NULL);
+    assert_int_equal(login(f), EXTID_OK);
+    assert_int_equal(f->tenant.prepares, 1);
+    assert_string_equal(f->tenant.email, "bob@contoso.com");
+    assert_non_null(strstr(f->person.prompts, "Email address for extidkiosk: "));
+}
+
+static void test_wrong_code_then_right(void **state)
+{
+    struct fixture *f = *state;
+
+    say(f, "00000000", "12345678", NULL, NULL);
+    assert_int_equal(login(f), EXTID_OK);
+    assert_int_equal(f->tenant.calls[FAKE_TOKEN], 2);
+    assert_string_equal(f->person.shown, "Wrong code, try again.\n");
+    assert_logged(&f->d.cap, "code entry 1 of 3: wrong code");
+}
+
+static void test_max_attempts(void **state)
+{
+    struct fixture *f = *state;
+
+    say(f, "00000000", "1234", "11111111", "12345678");
+    assert_int_equal(login(f), EXTID_MAXTRIES);
+    assert_int_equal(f->person.asked, 3); /* the fourth, right, code was never asked for */
+    assert_int_equal(f->tenant.calls[FAKE_TOKEN], 2); /* the short one was not sent */
+    assert_string_equal(f->person.shown,
+                        "Wrong code, try again.\nThe code is 8 digits.\nToo many wrong codes.\n");
+    assert_logged(&f->d.cap, "login result for extidalice: maxtries");
+}
+
+static void test_resend(void **state)
+{
+    struct fixture *f = *state;
+
+    say(f, "", "12345678", NULL, NULL);
+    assert_int_equal(login(f), EXTID_OK);
+    assert_int_equal(f->tenant.calls[FAKE_CHALLENGE], 2);
+    /* One resend allowed: the second prompt no longer offers one. */
+    assert_non_null(strstr(f->person.prompts, "(8 digits): \n"));
+    assert_logged(&f->d.cap, "new code sent on request (1 of 1)");
+}
+
+static void test_resend_refused_keeps_code(void **state)
+{
+    struct fixture *f = *state;
+
+    f->tenant.forced[FAKE_CHALLENGE][1] = (struct fake_answer){ 503, "{}" };
+    say(f, "", "12345678", NULL, NULL);
+    assert_int_equal(login(f), EXTID_OK);
+    assert_string_equal(f->person.shown,
+                        "No new code could be sent now; enter the code already sent.\n");
+}
+
+static void test_redirect(void **state)
+{
+    struct fixture *f = *state;
+
+    f->tenant.forced[FAKE_CHALLENGE][0] =
+        (struct fake_answer){ 200, "{\"challenge_type\":\"redirect\"}" };
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_AUTH_ERR);
+    assert_int_equal(f->person.asked, 0);
+    assert_int_equal(f->tenant.calls[FAKE_TOKEN], 0);
+    assert_string_equal(f->person.shown, "Authentication failed.\n");
+}
+
+static void test_unavailable(void **state)
+{
+    struct fixture *f = *state;
+
+    f->tenant.forced[FAKE_INITIATE][0] = (struct fake_answer){ 503, "" };
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_UNAVAILABLE);
+    assert_int_equal(f->tenant.calls[FAKE_CHALLENGE], 0);
+    assert_string_equal(f->person.shown,
+                        "The sign-in service cannot be reached; try again later.\n");
+}
+
+static void test_session_cannot_open(void **state)
+{
+    struct fixture *f = *state;
+
+    f->tenant.open_rc = EXTID_UNAVAILABLE;
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_UNAVAILABLE);
+    assert_int_equal(f->tenant.closes, 0);
+    assert_int_equal(f->person.asked, 0);
+}
+
+static void test_address_refused_before_any_request(void **state)
+{
+    static const char *const typed[] = { "mallory@evil.example", "not an address", "" };
+    struct fixture *f = *state;
+
+    f->req.account = "extidkiosk";
+    for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++) {
+        memset(f->tenant.calls, 0, sizeof f->tenant.calls);
+        f->tenant.key_fetches = 0;
+        say(f, typed[i], "12345678", NULL, NULL);
+        assert_int_equal(login(f), EXTID_AUTH_ERR);
+        assert_int_equal(f->tenant.calls[FAKE_INITIATE] + f->tenant.calls[FAKE_CHALLENGE]
+                             + f->tenant.calls[FAKE_TOKEN] + f->tenant.key_fetches,
+                         0);
+        assert_string_equal(f->person.shown, "Authentication failed.\n");
+    }
+}
+
+static void test_conversation_failure(void **state)
+{
+    struct fixture *f = *state;
+
+    say(f, NULL, NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_CONV_ERR);
+    assert_int_equal(f->tenant.calls[FAKE_TOKEN], 0);
+    assert_string_equal(f->person.shown, ""); /* nobody is left to tell */
+    f->req.account = "extidkiosk";
+    assert_int_equal(login(f), EXTID_CONV_ERR);
+    assert_int_equal(f->tenant.calls[FAKE_INITIATE], 1); /* only the first login's */
+}
+
+static void test_unlisted_account(void **state)
+{
+    struct fixture *f = *state;
+
+    f->req.account = "extidnobody";
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_USER_UNKNOWN);
+    assert_int_equal(f->tenant.opens, 0);
+    assert_string_equal(f->person.shown, "Authentication failed.\n");
+
+    /* unmapped=ignore: nothing shown, nothing audited, the next module decides. */
+    f->cfg.unmapped = EXTID_UNMAPPED_IGNORE;
+    ufx_log_clear(&f->d.cap);
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_IGNORE);
+    assert_string_equal(f->person.shown, "");
+    assert_not_logged(&f->d.cap, "login refused");
+
+    f->req.account = "extidalice";
+    f->req.not_local = true;
+    assert_int_equal(login(f), EXTID_IGNORE);
+    assert_int_equal(f->tenant.opens, 0);
+}
+
+static void test_throttle_refuses_before_initiate(void **state)
+{
+    struct fixture *f = *state;
+
+    f->cfg.send_limit = 1;
+    f->cfg.send_window = 3600;
+    f->cfg.send_gap = 0;
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_OK);
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_AUTH_ERR);
+    assert_int_equal(f->tenant.calls[FAKE_INITIATE], 1);
+    assert_non_null(strstr(f->person.shown, "Too many codes were sent to this address; wait"));
+    assert_null(strstr(f->person.shown, "Authentication failed."));
+    assert_logged(&f->d.cap, "login result for extidalice: auth_err");
+}
+
+/* Every way the tenant or the token can go wrong ends in a refusal, never EXTID_OK. */
+static void test_no_error_path_returns_ok(void **state)
+{
+    struct fixture *f = *state;
+    char *other = make_token(f->keys->b, "key-b", FX_EMAIL);
+    char *wrong_user = make_token(f->keys->a, FX_KID, "mallory@contoso.com");
+    const struct {
+        const char *what;
+        enum fake_call call;
+        struct fake_answer answer;
+        const char *id_token;
+        enum extid_result keys_rc;
+        enum extid_result want;
+    } cases[] = {
+        { "initiate 200 without token", FAKE_INITIATE, { 200, "{}" }, NULL, 0, EXTID_UNAVAILABLE },
+        { "initiate not JSON", FAKE_INITIATE, { 200, "<html>" }, NULL, 0, EXTID_UNAVAILABLE },
+        { "user_not_found", FAKE_INITIATE, { 400, "{\"error\":\"user_not_found\"}" }, NULL, 0,
+          EXTID_AUTH_ERR },
+        { "invalid_client", FAKE_CHALLENGE, { 400, "{\"error\":\"invalid_client\"}" }, NULL, 0,
+          EXTID_CONFIG_ERR },
+        { "password account", FAKE_CHALLENGE,
+          { 200, "{\"challenge_type\":\"password\",\"continuation_token\":\"c\"}" }, NULL, 0,
+          EXTID_AUTH_ERR },
+        { "token 200 without id_token", FAKE_TOKEN, { 200, "{\"token_type\":\"Bearer\"}" }, NULL,
+          0, EXTID_AUTH_ERR },
+        { "token expired_token", FAKE_TOKEN, { 400, "{\"error\":\"expired_token\"}" }, NULL, 0,
+          EXTID_AUTH_ERR },
+        { "token 429", FAKE_TOKEN, { 429, "" }, NULL, 0, EXTID_UNAVAILABLE },
+        { "token from an unpublished key", FAKE_CALLS, { 0, NULL }, other, 0, EXTID_AUTH_ERR },
+        { "token for another address", FAKE_CALLS, { 0, NULL }, wrong_user, 0, EXTID_AUTH_ERR },
+        { "token not a JWT", FAKE_CALLS, { 0, NULL }, "not-a-token", 0, EXTID_AUTH_ERR },
+        { "no signing keys", FAKE_CALLS, { 0, NULL }, NULL, EXTID_UNAVAILABLE,
+          EXTID_UNAVAILABLE },
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(f->tenant.forced, 0, sizeof f->tenant.forced);
+        memset(f->tenant.calls, 0, sizeof f->tenant.calls);
+        if (cases[i].call != FAKE_CALLS)
+            f->tenant.forced[cases[i].call][0] = cases[i].answer;
+        f->tenant.id_token = cases[i].id_token ? cases[i].id_token : f->token;
+        f->tenant.keys_rc = cases[i].keys_rc;
+        say(f, "12345678", "12345678", "12345678", "12345678");
+        enum extid_result rc = login(f);
+        if (rc != cases[i].want)
+            fail_msg("%s: %s, wanted %s", cases[i].what, extid_result_name(rc),
+                     extid_result_name(cases[i].want));
+        assert_null(strstr(f->person.shown, "granted"));
+    }
+    free(other);
+    free(wrong_user);
+}
+
+static void test_bad_arguments(void **state)
+{
+    struct fixture *f = *state;
+    struct extid_transport t = fake_transport(&f->tenant);
+    struct extid_prompter prompter = { .ask = person_ask, .ctx = &f->person };
+    struct extid_prompter mute = { .ctx = &f->person };
+
+    assert_int_equal(extid_login_with(NULL, &f->cfg, &f->req, &prompter, NULL), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_login_with(&t, NULL, &f->req, &prompter, NULL), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_login_with(&t, &f->cfg, NULL, &prompter, NULL), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_login_with(&t, &f->cfg, &f->req, &mute, NULL), EXTID_SYSTEM_ERR);
+    assert_int_equal(f->tenant.opens, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_happy_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_typed_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_code_then_right, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resend_refused_keeps_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redirect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unavailable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_cannot_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_address_refused_before_any_request, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_conversation_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unlisted_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_refuses_before_initiate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_error_path_returns_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
