@@ -301,7 +301,11 @@ def default_config(code_length):
     return {"slow_seconds": 3.0, "code_length": code_length, "fail_next": None,
             "password": DEFAULT_PASSWORD,
             "flow_ttl": 600.0, "interval": 300, "idle_timeout": 120.0,
-            "handshake_timeout": 10.0, "drop_handshakes": 0}
+            "handshake_timeout": 10.0, "drop_handshakes": 0, "jwks_gather": 0}
+
+
+# How long a held key-set request waits for the others (below the module's 5 s test timeout).
+JWKS_GATHER_TIMEOUT = 4.0
 
 
 class State:
@@ -309,6 +313,8 @@ class State:
 
     def __init__(self, outbox_dir, print_codes):
         self.lock = threading.Lock()
+        # Key-set requests held until jwks_gather of them are in flight at once.
+        self.jwks_gate = threading.Condition(self.lock)
         self.outbox_dir = outbox_dir
         self.print_codes = print_codes
         self.issued_all = {}  # the same since start: reset does not clear it
@@ -322,6 +328,7 @@ class State:
         self.flows = {}
         self.outbox = {}
         self.rotated = False
+        self.jwks_in_flight = 0
         # Every secret handed out since reset, for tests that prove none of them is ever logged.
         # "passwords" holds every password a client sent, right or wrong.
         self.issued = {"codes": [], "continuation_tokens": [], "access_tokens": [],
@@ -717,11 +724,23 @@ class App:
         if self.injected_failure(h, "jwks"):
             return
         with self.state.lock:
+            self.gather_jwks()
             rotated = self.state.rotated
         keys = [Pki.jwk(self.pki.key1, KID_1)]
         if rotated:
             keys.append(Pki.jwk(self.pki.key2, KID_2))
         h.send_json(200, {"keys": keys})
+
+    def gather_jwks(self):
+        """With jwks_gather = n, no key set is served before n requests for it have arrived
+        (or JWKS_GATHER_TIMEOUT passed): concurrent refreshes then really overlap, whatever the
+        scheduler does. Caller holds the lock."""
+        want = self.state.config["jwks_gather"]
+        self.state.jwks_in_flight += 1
+        self.state.jwks_gate.notify_all()
+        if want > 1:
+            self.state.jwks_gate.wait_for(lambda: self.state.jwks_in_flight >= want,
+                                          timeout=JWKS_GATHER_TIMEOUT)
 
     # --- native authentication ---
 
@@ -1135,6 +1154,8 @@ class App:
                 new[k] = float(v)
             elif k == "drop_handshakes" and number(v, 0, 100, integer=True):
                 new[k] = v
+            elif k == "jwks_gather" and number(v, 0, 64, integer=True):
+                new[k] = v
             elif k == "flow_ttl" and number(v, 0, 86400):
                 new[k] = float(v)
             elif k == "code_length" and number(v, 1, 32, integer=True):
@@ -1162,6 +1183,8 @@ class App:
                 raise bad("unknown key or bad value for %r" % k)
         with self.state.lock:
             self.state.config.update(new)
+            if "jwks_gather" in new:
+                self.state.jwks_in_flight = 0  # counts from now on
             return json.loads(json.dumps(self.state.config))
 
 
