@@ -10,6 +10,7 @@
 #include <openssl/param_build.h>
 
 #include "b64url.h"
+#include "weakkey.h"
 
 /* Entra's key set is a few kilobytes; anything far larger is not a key set we should parse. */
 #define JWKS_MAX_BYTES (256u * 1024u)
@@ -86,6 +87,28 @@ static bool optional_member_is(const cJSON *jwk, const char *name, const char *w
     return true;
 }
 
+/* RFC 7517 §4.3: a key whose "key_ops" is present may be used only for the operations listed,
+ * so without "verify" it is not a signature-checking key, whatever "use" says (or omits). */
+static bool key_ops_allow_verify(const cJSON *jwk, const char *kid, const struct extid_log *log)
+{
+    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(jwk, "key_ops"), *op;
+
+    if (!ops)
+        return true;
+    if (!cJSON_IsArray(ops)) {
+        extid_log(log, LOG_ERR, "jwks: key kid=\"%.*s\": \"key_ops\" is not an array",
+                  KID_LOG_MAX, kid);
+        return false;
+    }
+    cJSON_ArrayForEach(op, ops) {
+        if (cJSON_IsString(op) && op->valuestring && strcmp(op->valuestring, "verify") == 0)
+            return true;
+    }
+    extid_log(log, LOG_ERR, "jwks: key kid=\"%.*s\": \"key_ops\" does not include \"verify\"",
+              KID_LOG_MAX, kid);
+    return false;
+}
+
 static EVP_PKEY *rsa_key_from_bignums(const BIGNUM *n, const BIGNUM *e,
                                       const struct extid_log *log)
 {
@@ -126,7 +149,8 @@ static EVP_PKEY *jwk_to_key(const cJSON *jwk, const char *kid, const struct exti
         goto out;
     }
     if (!optional_member_is(jwk, "use", "sig", kid, log)
-        || !optional_member_is(jwk, "alg", "RS256", kid, log))
+        || !optional_member_is(jwk, "alg", "RS256", kid, log)
+        || !key_ops_allow_verify(jwk, kid, log))
         goto out;
     if (!b64url_bignum(jwk, "n", kid, &n, log) || !b64url_bignum(jwk, "e", kid, &e, log))
         goto out;
@@ -142,11 +166,28 @@ static EVP_PKEY *jwk_to_key(const cJSON *jwk, const char *kid, const struct exti
                   "(must be odd, at least 3 and below the modulus)", KID_LOG_MAX, kid);
         goto out;
     }
+    if (extid_rsa_modulus_is_weak(n)) {
+        extid_log(log, LOG_ERR, "jwks: key kid=\"%.*s\": RSA modulus has the structure of a "
+                  "known-weak key generator (ROCA); refused", KID_LOG_MAX, kid);
+        goto out;
+    }
     key = rsa_key_from_bignums(n, e, log);
 out:
     BN_free(n);
     BN_free(e);
     return key;
+}
+
+EVP_PKEY *extid_jwk_import(const struct cJSON *jwk, const struct extid_log *log)
+{
+    const cJSON *jkid = cJSON_GetObjectItemCaseSensitive(jwk, "kid");
+
+    if (!cJSON_IsObject(jwk)) {
+        extid_log(log, LOG_ERR, "jwks: a key is not a JSON object");
+        return NULL;
+    }
+    return jwk_to_key(jwk, cJSON_IsString(jkid) && jkid->valuestring ? jkid->valuestring : "",
+                      log);
 }
 
 enum extid_result extid_jwks_find_key(const char *jwks_json, size_t len, const char *kid,

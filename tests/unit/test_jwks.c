@@ -4,6 +4,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <openssl/bn.h>
+
+#include "b64url.h"
 #include "jwks.h"
 #include "token_fixture.h"
 #include "unit_fixture.h"
@@ -159,6 +162,90 @@ static void test_kty_use_alg(void **state)
     expect_one(jwk, "k", EXTID_OK, NULL);
 }
 
+/* A "key_ops" member limits the key to the operations it lists. */
+static const struct member_case key_ops_cases[] = {
+    { "key_ops", "[\"verify\"]", EXTID_OK, NULL },
+    { "key_ops", "[\"sign\", \"verify\"]", EXTID_OK, NULL },
+    { "key_ops", "[\"encrypt\"]", EXTID_UNAVAILABLE, "does not include \"verify\"" },
+    { "key_ops", "[\"sign\"]", EXTID_UNAVAILABLE, "does not include \"verify\"" },
+    { "key_ops", "[]", EXTID_UNAVAILABLE, "does not include \"verify\"" },
+    { "key_ops", "[\"VERIFY\", 1]", EXTID_UNAVAILABLE, "does not include \"verify\"" },
+    { "key_ops", "\"verify\"", EXTID_UNAVAILABLE, "\"key_ops\" is not an array" },
+    { "key_ops", "null", EXTID_UNAVAILABLE, "\"key_ops\" is not an array" },
+};
+
+static void test_key_ops(void **state)
+{
+    expect_member_cases(*state, key_ops_cases, sizeof key_ops_cases / sizeof key_ops_cases[0]);
+}
+
+/* Key A's JWK with modulus k*M + (65537^a mod M) + add, M the product of the primes up to 353:
+ * the shape of a modulus from the flawed generator when add is 0. */
+static cJSON *jwk_with_generated_modulus(const struct fx_keys *k, unsigned long add)
+{
+    BN_CTX *ctx = BN_CTX_new();
+    BIGNUM *m = BN_new(), *r = BN_new(), *g = BN_new(), *a = BN_new(), *n = BN_new();
+    unsigned char raw[512];
+    char *b64 = NULL;
+    cJSON *jwk = fx_jwk(k->a, "k");
+    int len;
+
+    assert_true(ctx && m && r && g && a && n && BN_one(m));
+    for (unsigned long p = 2; p <= 353; p++) {
+        unsigned long d = 2;
+
+        while (d * d <= p && p % d != 0)
+            d++;
+        if (d * d > p)
+            assert_true(BN_mul_word(m, p));
+    }
+    assert_true(BN_set_word(g, 65537) && BN_set_word(a, 1234567));
+    assert_true(BN_mod_exp(r, g, a, m, ctx));
+    /* k = 2^1800 puts the modulus near 2300 bits. */
+    assert_true(BN_lshift(n, m, 1800) && BN_add(n, n, r) && BN_add_word(n, add));
+    len = BN_bn2bin(n, raw);
+    assert_true(len > 256 && len <= (int)sizeof raw);
+    assert_true(extid_b64url_encode(raw, (size_t)len, &b64));
+    fx_set(jwk, "n", cJSON_CreateString(b64));
+    free(b64);
+    BN_free(m);
+    BN_free(r);
+    BN_free(g);
+    BN_free(a);
+    BN_free(n);
+    BN_CTX_free(ctx);
+    return jwk;
+}
+
+static void test_roca_modulus_refused(void **state)
+{
+    struct fx_keys *k = *state;
+
+    expect_one(jwk_with_generated_modulus(k, 0), "k", EXTID_UNAVAILABLE, "ROCA");
+    /* Two more and the fingerprint is gone: an ordinary modulus of the same size is fine. */
+    expect_one(jwk_with_generated_modulus(k, 2), "k", EXTID_OK, NULL);
+}
+
+static void test_import_single_jwk(void **state)
+{
+    struct fx_keys *k = *state;
+    struct fx_log cap;
+    struct extid_log log = fx_log_sink(&cap);
+    cJSON *jwk = fx_jwk(k->a, NULL);
+    EVP_PKEY *key = extid_jwk_import(jwk, &log);
+
+    assert_non_null(key);
+    assert_int_equal(EVP_PKEY_eq(key, k->a), 1);
+    EVP_PKEY_free(key);
+    fx_set(jwk, "key_ops", cJSON_CreateStringArray((const char *[]){ "encrypt" }, 1));
+    assert_null(extid_jwk_import(jwk, &log));
+    assert_text_logged(cap.text, "does not include \"verify\"");
+    cJSON_Delete(jwk);
+    jwk = cJSON_CreateArray();
+    assert_null(extid_jwk_import(jwk, &log));
+    cJSON_Delete(jwk);
+}
+
 static const struct member_case modulus_exponent_cases[] = {
     { "n", "12345", EXTID_UNAVAILABLE, "\"n\" missing or not a string" },
     { "n", NULL, EXTID_UNAVAILABLE, "\"n\" missing or not a string" },
@@ -287,6 +374,9 @@ int main(void)
         cmocka_unit_test(test_small_key_refused),
         cmocka_unit_test(test_kty_use_alg),
         cmocka_unit_test(test_bad_modulus_or_exponent),
+        cmocka_unit_test(test_key_ops),
+        cmocka_unit_test(test_roca_modulus_refused),
+        cmocka_unit_test(test_import_single_jwk),
         cmocka_unit_test(test_malformed_jwks),
         cmocka_unit_test(test_size_limits),
         cmocka_unit_test(test_bad_arguments),
