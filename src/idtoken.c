@@ -53,14 +53,30 @@ static bool check_header(const cJSON *header, const char **kid, const struct ext
     return true;
 }
 
+enum extid_result extid_idtoken_check_signature(const struct extid_jwt *jwt,
+                                                const char *jwks_json, size_t jwks_len,
+                                                const struct extid_log *log)
+{
+    enum extid_result rc;
+    EVP_PKEY *key = NULL;
+    const char *kid = NULL;
+
+    if (!jwt || !check_header(jwt->header, &kid, log))
+        return EXTID_AUTH_ERR;
+    /* EXTID_UNKNOWN_KID and EXTID_UNAVAILABLE go up unchanged: the caller may refetch. */
+    rc = extid_jwks_find_key(jwks_json, jwks_len, kid, &key, log);
+    if (rc == EXTID_OK)
+        rc = extid_jwt_verify_rs256(jwt, key, log);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
 enum extid_result extid_idtoken_verify(const char *token, const char *jwks_json, size_t jwks_len,
                                        const struct extid_claim_policy *policy,
                                        const struct extid_log *log)
 {
     enum extid_result rc;
     struct extid_jwt jwt;
-    EVP_PKEY *key = NULL;
-    const char *kid = NULL;
 
     if (!policy) {
         extid_log(log, LOG_ERR, "id token: no claim policy");
@@ -69,23 +85,12 @@ enum extid_result extid_idtoken_verify(const char *token, const char *jwks_json,
     rc = extid_jwt_parse(token, &jwt, log);
     if (rc != EXTID_OK)
         return rc;
-    if (!check_header(jwt.header, &kid, log)) {
-        rc = EXTID_AUTH_ERR;
-        goto out;
-    }
-    /* EXTID_UNKNOWN_KID and EXTID_UNAVAILABLE go up unchanged: the caller may refetch. */
-    rc = extid_jwks_find_key(jwks_json, jwks_len, kid, &key, log);
-    if (rc != EXTID_OK)
-        goto out;
-    rc = extid_jwt_verify_rs256(&jwt, key, log);
-    if (rc != EXTID_OK)
-        goto out;
-    rc = extid_claims_check(jwt.payload, policy, log);
-    if (rc != EXTID_OK)
-        goto out;
-    extid_debug(log, "id token: signature (kid \"%s\") and claims verified", kid);
-out:
-    EVP_PKEY_free(key);
+    rc = extid_idtoken_check_signature(&jwt, jwks_json, jwks_len, log);
+    if (rc == EXTID_OK)
+        rc = extid_claims_check(jwt.payload, policy, log);
+    if (rc == EXTID_OK)
+        extid_debug(log, "id token: signature (kid \"%s\") and claims verified",
+                    cJSON_GetObjectItemCaseSensitive(jwt.header, "kid")->valuestring);
     extid_jwt_free(&jwt);
     return rc;
 }

@@ -15,4 +15,13 @@ enum extid_result extid_idtoken_verify(const char *token, const char *jwks_json,
                                        const struct extid_claim_policy *policy,
                                        const struct extid_log *log);
 
+struct extid_jwt;
+
+/* The signature half of extid_idtoken_verify, on a parsed JWS (extid_jwt_parse or
+ * extid_jws_parse): the header checks, the key by kid from jwks_json, the RS256 signature.
+ * Claims are not looked at. Same results as extid_idtoken_verify. */
+enum extid_result extid_idtoken_check_signature(const struct extid_jwt *jwt,
+                                                const char *jwks_json, size_t jwks_len,
+                                                const struct extid_log *log);
+
 #endif

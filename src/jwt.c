@@ -88,8 +88,10 @@ out:
     return rc;
 }
 
-enum extid_result extid_jwt_parse(const char *token, struct extid_jwt *out,
-                                  const struct extid_log *log)
+/* Splits and decodes; the payload becomes a claims object only when claims is set (then it may
+ * not be empty), otherwise it stays uninterpreted bytes inside signing_input. */
+static enum extid_result parse(const char *token, struct extid_jwt *out, bool claims,
+                               const struct extid_log *log)
 {
     enum extid_result rc = EXTID_AUTH_ERR;
     const char *dot1, *dot2, *sig;
@@ -117,15 +119,25 @@ enum extid_result extid_jwt_parse(const char *token, struct extid_jwt *out,
     hlen = (size_t)(dot1 - token);
     plen = (size_t)(dot2 - dot1 - 1);
     slen = len - (size_t)(sig - token);
-    if (hlen == 0 || plen == 0 || slen == 0) {
+    if (hlen == 0 || (plen == 0 && claims) || slen == 0) {
         extid_log(log, LOG_ERR, "id token: empty %s part",
-                  hlen == 0 ? "header" : plen == 0 ? "payload" : "signature");
+                  hlen == 0 ? "header" : slen == 0 ? "signature" : "payload");
         return EXTID_AUTH_ERR;
     }
 
     if (decode_object(token, hlen, "header", &out->header, log) != EXTID_OK
-        || decode_object(dot1 + 1, plen, "payload", &out->payload, log) != EXTID_OK)
+        || (claims && decode_object(dot1 + 1, plen, "payload", &out->payload, log) != EXTID_OK))
         goto out;
+    if (!claims && plen > 0) {
+        unsigned char *raw = NULL;
+        size_t raw_len = 0;
+
+        if (!extid_b64url_decode(dot1 + 1, plen, &raw, &raw_len)) {
+            extid_log(log, LOG_ERR, "id token: payload is not valid base64url");
+            goto out;
+        }
+        extid_free_secret_n(raw, raw_len);
+    }
     if (!extid_b64url_decode(sig, slen, &out->signature, &out->signature_len)
         || out->signature_len == 0) {
         extid_log(log, LOG_ERR, "id token: signature is not valid base64url");
@@ -145,6 +157,18 @@ out:
     if (rc != EXTID_OK)
         extid_jwt_free(out);
     return rc;
+}
+
+enum extid_result extid_jwt_parse(const char *token, struct extid_jwt *out,
+                                  const struct extid_log *log)
+{
+    return parse(token, out, true, log);
+}
+
+enum extid_result extid_jws_parse(const char *token, struct extid_jwt *out,
+                                  const struct extid_log *log)
+{
+    return parse(token, out, false, log);
 }
 
 enum extid_result extid_jwt_verify_rs256(const struct extid_jwt *jwt, EVP_PKEY *key,

@@ -291,6 +291,36 @@ static void test_bad_base64_parts(void **state)
     free(tok);
 }
 
+/* Any compact JWS: its payload is bytes, possibly empty, not claims; the ID-token parser
+ * still insists on a claims object. */
+static void test_jws_payload_is_not_interpreted(void **state)
+{
+    struct fx_keys *k = *state;
+    const char *payloads[] = { "", "It is a dangerous business", "[1, 2]" };
+    struct fx_log cap;
+    struct extid_log log = fx_log_sink(&cap);
+    struct extid_jwt jwt;
+
+    for (size_t i = 0; i < sizeof payloads / sizeof payloads[0]; i++) {
+        char *tok = fx_sign("{\"alg\":\"RS256\",\"kid\":\"x\"}", payloads[i], k->a);
+
+        assert_int_equal(extid_jws_parse(tok, &jwt, &log), EXTID_OK);
+        assert_null(jwt.payload);
+        assert_non_null(jwt.header);
+        assert_int_equal(extid_jwt_verify_rs256(&jwt, k->a, &log), EXTID_OK);
+        extid_jwt_free(&jwt);
+        assert_int_equal(extid_jwt_parse(tok, &jwt, &log), EXTID_AUTH_ERR);
+        free(tok);
+    }
+    /* Still base64url, and the header and signature as strict as before. */
+    assert_int_equal(extid_jws_parse("eyJhbGciOiJSUzI1NiJ9.a+b.c2ln", &jwt, &log),
+                     EXTID_AUTH_ERR);
+    assert_text_logged(cap.text, "payload is not valid base64url");
+    assert_int_equal(extid_jws_parse(".e30.c2ln", &jwt, &log), EXTID_AUTH_ERR);
+    assert_int_equal(extid_jws_parse("eyJhbGciOiJSUzI1NiJ9.e30.", &jwt, &log), EXTID_AUTH_ERR);
+    assert_true(jwt_is_empty(&jwt));
+}
+
 static void test_size_limit(void **state)
 {
     struct fx_keys *k = *state;
@@ -359,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_structure),
         cmocka_unit_test(test_json_parts),
         cmocka_unit_test(test_bad_base64_parts),
+        cmocka_unit_test(test_jws_payload_is_not_interpreted),
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_verify_arguments),
     };
