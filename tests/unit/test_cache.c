@@ -408,5 +408,5 @@ int main(void)
         T(test_dir_check),
 #undef T
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ufx_run_root_group_tests(tests, NULL, NULL);
 }

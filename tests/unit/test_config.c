@@ -603,5 +603,5 @@ int main(void)
 #undef T
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ufx_run_root_group_tests(tests, NULL, NULL);
 }

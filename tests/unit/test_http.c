@@ -730,5 +730,5 @@ int main(void)
         T(test_discovery_cache_unusable),
 #undef T
     };
-    return cmocka_run_group_tests(tests, server_start, server_stop);
+    return ufx_run_root_group_tests(tests, server_start, server_stop);
 }

@@ -424,5 +424,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ufx_run_root_group_tests(tests, NULL, NULL);
 }
