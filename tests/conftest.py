@@ -12,6 +12,29 @@ from pamharness import PamSetup, SyslogSink, ensure_user, remove_user  # noqa: E
 from mock_tenant_control import MockTenant  # noqa: E402
 
 TEST_USERS = ["extidalice", "extidops", "extidkiosk"]
+# Tests using these fixtures create local accounts and files owned by root: they are `system`
+# tests whether or not they say so.
+ROOT_FIXTURES = {"pam", "local_users"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "system: needs root or changes the host outside the test's temporary "
+        "directories (local accounts, root-owned files, /etc, the CA store, packages, mounts); "
+        "skipped when not run as root")
+    config.addinivalue_line(
+        "markers", "slow: several seconds or more each (real sshd, sudo, login, dpkg, "
+        "valgrind, the benchmark); -m 'not slow' leaves them out")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
+def pytest_collection_modifyitems(config, items):
+    as_root = os.geteuid() == 0
+    for item in items:
+        if ROOT_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.system)
+        if not as_root and item.get_closest_marker("system"):
+            item.add_marker(pytest.mark.skip(reason="system test: needs root"))
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ sys.path.insert(0, os.path.join(HERE, "bench"))
 
 import bench  # noqa: E402
 
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
 CLIENT = os.path.join(ROOT, "build", "bench", "bench-client")
 # Each of these makes the mock return a token that must be refused (tests/mock_tenant.py).
 BAD_TOKENS = ["forged", "algnone", "hs256", "unknownkid", "rotatedkid", "expiredtoken", "future",

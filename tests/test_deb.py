@@ -14,6 +14,8 @@ import pytest
 
 from pamharness import PAM, ROOT, write_root_file
 
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
 PAMDIR = subprocess.run(["pkg-config", "--variable=libdir", "pam"], capture_output=True,
                         text=True, check=True).stdout.strip() + "/security"
 ADMIN_FILES = ["/etc/security/pam_extid.conf", "/etc/security/pam_extid.users"]

@@ -144,6 +144,7 @@ def test_module_arguments_documented():
     assert "config=PATH" in open(README).read()
 
 
+@pytest.mark.system
 def test_every_documented_key_is_accepted_in_file_and_argument(probe):
     for key, chunk in man_settings().items():
         rng = man_range(chunk)
@@ -157,6 +158,7 @@ def test_every_documented_key_is_accepted_in_file_and_argument(probe):
             assert p.returncode == 0, (key, value, via_argument, p.stderr)
 
 
+@pytest.mark.system
 def test_undocumented_keys_are_refused(probe):
     for key, value in (("frobnicate", "1"), ("Timeout", "5"), ("max_attempt", "3")):
         s = probe.base()
@@ -176,6 +178,7 @@ def test_undocumented_keys_are_refused(probe):
     assert p.returncode == 1
 
 
+@pytest.mark.system
 def test_documented_comment_rule(probe):
     # pam_extid.conf.5: '#' starts a comment only at the beginning of a line.
     s = probe.base()
@@ -187,6 +190,7 @@ def test_documented_comment_rule(probe):
     assert p.returncode == 1 and "timeout must be a plain decimal number" in p.stderr
 
 
+@pytest.mark.system
 def test_documented_ranges_are_the_parser_ranges(probe):
     ranged = {k: man_range(c) for k, c in man_settings().items() if man_range(c)}
     assert {"timeout", "max_attempts", "max_resends", "clock_skew", "jwks_ttl"} <= set(ranged)
@@ -200,6 +204,7 @@ def test_documented_ranges_are_the_parser_ranges(probe):
                 assert "outside %d..%d" % (lo, hi) in p.stderr, p.stderr
 
 
+@pytest.mark.system
 def test_documented_defaults_are_the_parser_defaults(probe):
     p = probe.check(probe.base())
     assert p.returncode == 0, p.stderr
@@ -220,6 +225,7 @@ def fenced_blocks(text, after):
     return re.findall(r"^```[a-z]*\n(.*?)^```", body, re.M | re.S)
 
 
+@pytest.mark.system
 def test_readme_users_example_parses(probe):
     blocks = fenced_blocks(open(README).read(), "## Configuration in brief")
     users = [b for b in blocks if "*@" in b]
@@ -229,6 +235,7 @@ def test_readme_users_example_parses(probe):
     assert p.returncode == 0, p.stderr
 
 
+@pytest.mark.system
 def test_man_examples_parse(probe):
     text = open(CONF5).read()
     examples = re.findall(r"^\.EX\n(.*?)^\.EE", text, re.M | re.S)
@@ -246,6 +253,7 @@ def test_man_examples_parse(probe):
 
 
 @pytest.mark.parametrize("uncomment", [False, True], ids=["as-shipped", "examples-enabled"])
+@pytest.mark.system
 def test_shipped_examples_parse(probe, uncomment):
     users = open(os.path.join(ROOT, "conf", "pam_extid.users")).read()
     if uncomment:  # the commented example mappings must be valid once an admin enables them

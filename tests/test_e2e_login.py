@@ -10,6 +10,8 @@ import pytest
 from e2e_support import (E2EModule, assert_one_code_prompt, converse, private_pam_argv, spawn_pty,
                          write_fallback_stack)
 
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
 KIOSK = "extide2e5"
 DOMAIN = "example.com"
 SHELL_PROMPT = re.compile(r"[$#] $")

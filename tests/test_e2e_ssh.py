@@ -12,6 +12,8 @@ import pytest
 from e2e_support import (WRONG_CODE, E2EModule, assert_one_code_prompt, converse_to_end,
                          spawn_ssh, ssh_login, write_fallback_stack)
 
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
 USER = "extide2e1"          # keyboard-interactive only; one mapped address
 EMAIL = "alice@example.com"
 UNMAPPED = "extide2e2"      # a local account that the users file does not name

@@ -9,6 +9,8 @@ import pytest
 
 from e2e_support import WRONG_CODE, E2EModule, assert_one_code_prompt, converse_to_end, spawn_pty
 
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
 USER = "extide2e4"
 EMAIL = "carol@example.com"
 

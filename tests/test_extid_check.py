@@ -13,6 +13,8 @@ import pytest
 from hygiene import assert_no_leak
 from pamharness import ROOT, write_root_file
 
+pytestmark = pytest.mark.system
+
 CHECK = os.path.join(ROOT, "build", "extid-check")
 VALGRIND = ["valgrind", "-q", "--leak-check=full", "--error-exitcode=99"]
 
@@ -227,6 +229,7 @@ def test_login_refused_by_entra(pam, tenant):
     assert "user_not_found" in out and "FAILED: auth_err" in out
 
 
+@pytest.mark.slow
 def test_valgrind_clean(pam, tenant):
     p = run(pam, "--user", "extidops", wrap=VALGRIND)
     assert p.returncode == 0, p.stdout + p.stderr

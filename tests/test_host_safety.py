@@ -12,6 +12,8 @@ import pytest
 
 from pamharness import CLIENT_WRAP, PAM, ROOT, check_clean_exit
 
+pytestmark = pytest.mark.system
+
 THREADS_CLIENT = os.path.join(ROOT, "build", "extid-threads-client")
 KIOSK = "extidkiosk"  # *@example.com
 LOGIN_RE = re.compile(r"^LOGIN (\d+) (\d+) (\S+) (\d+)$", re.M)

@@ -11,6 +11,8 @@ import pytest
 
 from pamharness import ROOT
 
+pytestmark = pytest.mark.system
+
 PAMDIR = subprocess.run(["pkg-config", "--variable=libdir", "pam"], capture_output=True,
                         text=True, check=True).stdout.strip() + "/security"
 

@@ -9,7 +9,11 @@ import os
 import struct
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from pamharness import PAM
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 KIOSK = "extidkiosk"  # *@example.com
 

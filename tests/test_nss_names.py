@@ -9,6 +9,8 @@ import pytest
 
 from pamharness import PAM, Outbox
 
+pytestmark = pytest.mark.system
+
 SHIM = r"""
 #define _GNU_SOURCE
 #include <ctype.h>

@@ -13,6 +13,8 @@ import pytest
 
 from pamharness import PAM, Outbox
 
+pytestmark = pytest.mark.system
+
 TOKEN_SCENARIOS = ["forged", "algnone", "hs256", "unknownkid", "expiredtoken", "future",
                    "multiaud", "otherazp",
                    "wrongaud", "wrongiss", "wrongtid", "otheruser", "noidtoken", "noexp",

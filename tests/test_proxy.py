@@ -6,6 +6,8 @@ import pytest
 from connect_proxy import ConnectProxy
 from pamharness import PAM
 
+pytestmark = pytest.mark.system
+
 
 def tenant_target(tenant):
     return tenant.authority.split("//", 1)[1].split("/", 1)[0]

@@ -51,6 +51,7 @@ def texts_of(res):
     return res.logs + [t for _, t in res.transcript]
 
 
+@pytest.mark.system
 def test_no_secret_in_logs_stderr_or_prompts(pam, tenant, syslog):
     mark = syslog.mark()
     results = run_paths(pam, tenant)
@@ -71,6 +72,7 @@ def test_no_secret_in_logs_stderr_or_prompts(pam, tenant, syslog):
     assert not leaks, "leaked: %s %r in %r" % (leaks[0][0], leaks[0][1], leaks[0][2])
 
 
+@pytest.mark.system
 def test_the_check_finds_a_planted_secret(pam, tenant):
     """The search itself works: a code, a token, a truncated token and a JWT payload placed in a
     log line are all found."""

@@ -6,7 +6,11 @@ import os
 import threading
 import time
 
+import pytest
+
 from pamharness import PAM, Outbox
+
+pytestmark = pytest.mark.system
 
 
 def state_files(pam):
@@ -141,6 +145,7 @@ def test_a_held_lock_stalls_only_its_own_address_and_not_forever(pam, tenant):
     assert pam.login("extidalice").rc == PAM["SUCCESS"]
 
 
+@pytest.mark.slow
 def test_lock_files_stay_few_whatever_strangers_type(pam, tenant):
     # Every typed address gets its own small state file, but locks come from 256 buckets: 40
     # addresses make 40 state files and at most 40 lock files, and never a lock per address

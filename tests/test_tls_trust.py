@@ -9,6 +9,8 @@ import pytest
 
 from pamharness import PAM
 
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
 LOCAL_CA_DIR = "/usr/local/share/ca-certificates"
 
 
