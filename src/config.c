@@ -244,12 +244,33 @@ static enum extid_result set_proxy(const struct source *src, const char *value, 
     return set_str(field, value);
 }
 
-/* Printable text without whitespace (client_id, tenant_id). */
+/* Printable text without whitespace (tenant_id). */
 static enum extid_result set_word(const struct source *src, const char *key, const char *value,
                                   char **field)
 {
     if (has_space(value)) {
         bad(src, "%s must not contain spaces: '%s'", key, value);
+        return EXTID_CONFIG_ERR;
+    }
+    return set_str(field, value);
+}
+
+/* The app registration's Application (client) ID: a GUID, 8-4-4-4-12 hexadecimal digits. A typo
+ * found here costs a log line; found by Entra it would cost every login. */
+static enum extid_result set_client_id(const struct source *src, const char *value, char **field)
+{
+    static const char form[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+    size_t i;
+
+    for (i = 0; form[i] && value[i]; i++) {
+        bool hex = (value[i] >= '0' && value[i] <= '9') || (value[i] >= 'a' && value[i] <= 'f')
+                   || (value[i] >= 'A' && value[i] <= 'F');
+        if (form[i] == '-' ? value[i] != '-' : !hex)
+            break;
+    }
+    if (form[i] || value[i]) {
+        bad(src, "client_id must be the app registration's Application (client) ID, a GUID like "
+                 "00001111-aaaa-2222-bbbb-3333cccc4444, not '%s'", value);
         return EXTID_CONFIG_ERR;
     }
     return set_str(field, value);
@@ -282,7 +303,7 @@ static enum extid_result set_value(struct extid_config *cfg, const struct source
     case K_AUTHORITY:
         return set_authority(src, value, &cfg->authority);
     case K_CLIENT_ID:
-        return set_word(src, name, value, &cfg->client_id);
+        return set_client_id(src, value, &cfg->client_id);
     case K_TENANT_ID:
         return set_word(src, name, value, &cfg->tenant_id);
     case K_USERS:

@@ -12,6 +12,7 @@
 /* Server strings are kept for logs only; cap them so one answer cannot flood syslog. */
 #define FIELD_MAX 256
 #define DESCRIPTION_MAX 1024
+#define SUMMARY_MAX 300
 #define INTERVAL_MAX 86400L
 #define CODE_LENGTH_MIN 4
 #define CODE_LENGTH_MAX 16
@@ -75,6 +76,23 @@ static char *copy_text(const cJSON *obj, const char *name, size_t max, bool *oom
     return s;
 }
 
+/* The first line of a member: Entra's descriptions put the message first and trace, correlation
+ * ids and time stamp on the lines after CR LF, which the log has on their own. */
+static char *copy_first_line(const cJSON *obj, const char *name, size_t max, bool *oom)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return NULL;
+    size_t n = strcspn(it->valuestring, "\r\n");
+    char *s = strndup(it->valuestring, n < max ? n : max);
+    if (!s) {
+        *oom = true;
+        return NULL;
+    }
+    extid_strip_controls_inplace(s);
+    return s;
+}
+
 static const char *or_dash(const char *s)
 {
     return s && *s ? s : "-";
@@ -87,6 +105,7 @@ void extid_entra_error_free(struct extid_entra_error *e)
     free(e->error);
     free(e->suberror);
     free(e->description);
+    free(e->summary);
     free(e->trace_id);
     free(e->correlation_id);
     memset(e, 0, sizeof(*e));
@@ -104,14 +123,24 @@ static bool as_int(const cJSON *n, long min, long max, long *out)
     return true;
 }
 
-static long first_code(const cJSON *obj)
+/* The first EXTID_ENTRA_CODES_MAX AADSTS numbers of error_codes; first_error_code is the first
+ * element when it is a number. AADSTS numbers are positive integers; anything else is skipped. */
+static void read_codes(const cJSON *obj, struct extid_entra_error *out)
 {
     const cJSON *codes = cJSON_GetObjectItemCaseSensitive(obj, "error_codes");
+    const cJSON *it;
     long code = 0;
-    /* AADSTS numbers are positive integers; anything else is not a code. */
-    if (cJSON_IsArray(codes) && as_int(cJSON_GetArrayItem(codes, 0), 0, 2147483647L, &code))
-        return code;
-    return 0;
+
+    if (!cJSON_IsArray(codes))
+        return;
+    if (as_int(cJSON_GetArrayItem(codes, 0), 0, 2147483647L, &code))
+        out->first_error_code = code;
+    cJSON_ArrayForEach(it, codes) {
+        if (out->ncodes == EXTID_ENTRA_CODES_MAX)
+            break;
+        if (as_int(it, 1, 2147483647L, &code))
+            out->codes[out->ncodes++] = code;
+    }
 }
 
 enum extid_result extid_entra_error_parse(const char *body, size_t len,
@@ -128,9 +157,10 @@ enum extid_result extid_entra_error_parse(const char *body, size_t len,
     out->error = copy_text(j, "error", FIELD_MAX, &oom);
     out->suberror = copy_text(j, "suberror", FIELD_MAX, &oom);
     out->description = copy_text(j, "error_description", DESCRIPTION_MAX, &oom);
+    out->summary = copy_first_line(j, "error_description", SUMMARY_MAX, &oom);
     out->trace_id = copy_text(j, "trace_id", FIELD_MAX, &oom);
     out->correlation_id = copy_text(j, "correlation_id", FIELD_MAX, &oom);
-    out->first_error_code = first_code(j);
+    read_codes(j, out);
     if (oom)
         rc = EXTID_SYSTEM_ERR;
     else if (out->error && *out->error)
@@ -142,16 +172,22 @@ out:
     return rc;
 }
 
-/* The one line every failed answer gets: enough to find it in Entra's sign-in logs. */
+/* The one line every failed answer gets: enough to find it in Entra's sign-in logs. With
+ * `summary`, Entra's own first line of description follows, for the administrator who has to
+ * fix the app registration; other refusals keep it at debug level. */
 static void log_failure(const struct extid_log *log, int prio, const char *endpoint, long status,
-                        const struct extid_entra_error *e, const char *what)
+                        const struct extid_entra_error *e, const char *what, bool summary)
 {
+    const char *said = summary && e ? e->summary : NULL;
+
     extid_log(log, prio,
               "%s: HTTP %ld: %s (error=%s suberror=%s error_code=%ld trace_id=%s "
-              "correlation_id=%s)",
+              "correlation_id=%s)%s%s%s",
               endpoint, status, what, or_dash(e ? e->error : NULL),
               or_dash(e ? e->suberror : NULL), e ? e->first_error_code : 0L,
-              or_dash(e ? e->trace_id : NULL), or_dash(e ? e->correlation_id : NULL));
+              or_dash(e ? e->trace_id : NULL), or_dash(e ? e->correlation_id : NULL),
+              said && *said ? "; Entra says: \"" : "", said && *said ? said : "",
+              said && *said ? "\"" : "");
     if (e && e->description)
         extid_debug(log, "%s: error_description: %s", endpoint, e->description);
 }
@@ -164,7 +200,42 @@ struct error_rule {
     const char *what;
 };
 
-/* Entra's documented error and suberror values; the first matching rule wins. */
+/* AADSTS codes that name the cause whatever `error` says (Entra is not consistent about which
+ * error a misconfiguration comes under, and several come under invalid_grant). They are matched
+ * in error_codes and in the description's "AADSTSnnnn", before the error strings. */
+struct code_rule {
+    long code;
+    enum extid_result result;
+    int prio;
+    const char *what;
+};
+
+static const struct code_rule code_rules[] = {
+    { 700016, EXTID_CONFIG_ERR, LOG_ERR,
+      "this client_id does not exist in this tenant: set client_id to the app registration's "
+      "Application (client) ID, and check that tenant or authority names the tenant holding it" },
+    { 90002, EXTID_CONFIG_ERR, LOG_ERR,
+      "tenant not found: check tenant (or authority) against the tenant's primary domain" },
+    { 65001, EXTID_CONFIG_ERR, LOG_ERR,
+      "consent missing: in the app registration's API permissions add the delegated "
+      "permissions openid and profile (and email with identity_claim = email) and grant admin "
+      "consent; nobody can consent during a login" },
+    { 90094, EXTID_CONFIG_ERR, LOG_ERR,
+      "admin consent required: grant admin consent for the app registration's delegated "
+      "permissions openid and profile (and email with identity_claim = email)" },
+    { 550022, EXTID_CONFIG_ERR, LOG_ERR,
+      "the app registration is a confidential client: set 'Allow public client flows' to Yes "
+      "and remove its client secrets and certificates, or register a public client" },
+    { 500210, EXTID_CONFIG_ERR, LOG_ERR,
+      "the authority's custom domain does not match the tenant in its path: set authority to "
+      "https://<custom domain>/<tenant ID>" },
+    { 50053, EXTID_AUTH_ERR, LOG_WARNING,
+      "the account is locked at Entra (too many failed sign-ins); it unlocks after a while, or "
+      "an administrator unlocks it" },
+};
+
+/* Entra's documented error and suberror values, matched without regard to letter case (as
+ * Microsoft's Android SDK does); the first matching rule wins. */
 static const struct error_rule error_rules[] = {
     { "invalid_grant", "invalid_oob_value", EXTID_WRONG_CODE, LOG_NOTICE, "wrong code" },
     { "invalid_grant", "mfa_required", EXTID_AUTH_ERR, LOG_WARNING,
@@ -176,13 +247,23 @@ static const struct error_rule error_rules[] = {
     { "expired_token", NULL, EXTID_AUTH_ERR, LOG_NOTICE, "login flow expired" },
     { "access_denied", NULL, EXTID_AUTH_ERR, LOG_WARNING, "access denied" },
     { "invalid_request", NULL, EXTID_AUTH_ERR, LOG_WARNING, "request refused" },
+    { "invalid_client", "nativeauthapi_disabled", EXTID_CONFIG_ERR, LOG_ERR,
+      "native authentication is off for this app: in the app registration set "
+      "Authentication > Advanced settings > Enable native authentication to Yes" },
     { "invalid_client", NULL, EXTID_CONFIG_ERR, LOG_ERR,
-      "app registration is not a public client with native authentication enabled" },
+      "the app registration refuses native authentication: it must be a public client "
+      "('Allow public client flows' Yes) with native authentication enabled; check client_id" },
     { "unauthorized_client", NULL, EXTID_CONFIG_ERR, LOG_ERR,
-      "client_id is not known to this tenant" },
+      "this client_id may not use native authentication here: check client_id, and that the app "
+      "registration allows public client flows and has native authentication enabled" },
+    { "invalid_tenant", NULL, EXTID_CONFIG_ERR, LOG_ERR,
+      "tenant not found: check tenant (or authority) against the tenant's primary domain" },
     { "unsupported_challenge_type", NULL, EXTID_CONFIG_ERR, LOG_ERR,
-      "tenant does not offer email one-time codes to this app" },
-    { "invalid_scope", NULL, EXTID_CONFIG_ERR, LOG_ERR, "scope refused" },
+      "Entra refused challenge_type 'oob redirect': link the app registration to a user flow "
+      "that offers Email one-time passcode" },
+    { "invalid_scope", NULL, EXTID_CONFIG_ERR, LOG_ERR,
+      "scope refused: the app registration needs the delegated permissions openid and profile "
+      "(and email with identity_claim = email), with admin consent" },
     { "unsupported_grant_type", NULL, EXTID_CONFIG_ERR, LOG_ERR, "grant type refused" },
     /* Transient trouble at Entra: the stack may fall back, the person may retry later. */
     { "server_error", NULL, EXTID_UNAVAILABLE, LOG_ERR, "Entra reported a server error" },
@@ -190,20 +271,50 @@ static const struct error_rule error_rules[] = {
     { "slow_down", NULL, EXTID_UNAVAILABLE, LOG_ERR, "Entra asked to slow down" },
 };
 
+/* "AADSTS<code>" in text, not followed by another digit. */
+static bool text_names_code(const char *text, long code)
+{
+    char tag[32];
+    size_t n;
+
+    if (!text)
+        return false;
+    n = (size_t)snprintf(tag, sizeof tag, "AADSTS%ld", code);
+    for (const char *p = strstr(text, tag); p; p = strstr(p + 1, tag))
+        if (p[n] < '0' || p[n] > '9')
+            return true;
+    return false;
+}
+
+static bool names_code(const struct extid_entra_error *e, long code)
+{
+    for (size_t i = 0; i < e->ncodes; i++)
+        if (e->codes[i] == code)
+            return true;
+    return text_names_code(e->description, code);
+}
+
 static enum extid_result interpret_error(const char *endpoint, long status,
                                          const struct extid_entra_error *e,
                                          const struct extid_log *log)
 {
-    for (size_t i = 0; i < sizeof(error_rules) / sizeof(error_rules[0]); i++) {
-        const struct error_rule *r = &error_rules[i];
-        if (strcmp(r->error, e->error) != 0)
+    for (size_t i = 0; i < sizeof(code_rules) / sizeof(code_rules[0]); i++) {
+        const struct code_rule *r = &code_rules[i];
+        if (!names_code(e, r->code))
             continue;
-        if (r->suberror && (!e->suberror || strcmp(r->suberror, e->suberror) != 0))
-            continue;
-        log_failure(log, r->prio, endpoint, status, e, r->what);
+        log_failure(log, r->prio, endpoint, status, e, r->what, r->result == EXTID_CONFIG_ERR);
         return r->result;
     }
-    log_failure(log, LOG_WARNING, endpoint, status, e, "unknown error, refused");
+    for (size_t i = 0; i < sizeof(error_rules) / sizeof(error_rules[0]); i++) {
+        const struct error_rule *r = &error_rules[i];
+        if (!extid_str_ieq(r->error, e->error))
+            continue;
+        if (r->suberror && !extid_str_ieq(r->suberror, e->suberror))
+            continue;
+        log_failure(log, r->prio, endpoint, status, e, r->what, r->result == EXTID_CONFIG_ERR);
+        return r->result;
+    }
+    log_failure(log, LOG_WARNING, endpoint, status, e, "unknown error, refused", false);
     return EXTID_AUTH_ERR;
 }
 
@@ -225,17 +336,21 @@ enum extid_result extid_na_interpret(const char *endpoint, const struct extid_ht
     if (status == 200) {
         j = parse_exact(resp->body, resp->len);
         if (!cJSON_IsObject(j)) {
-            log_failure(log, LOG_ERR, endpoint, status, NULL, "answer is not a JSON object");
+            log_failure(log, LOG_ERR, endpoint, status, NULL, "answer is not a JSON object",
+                        false);
             goto out;
         }
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(j, "challenge_type");
-        if (cJSON_IsString(ct) && ct->valuestring && strcmp(ct->valuestring, "redirect") == 0) {
+        if (cJSON_IsString(ct) && extid_str_ieq(ct->valuestring, "redirect")) {
             bool oom = false;
-            char *reason = copy_text(j, "redirect_reason", DESCRIPTION_MAX, &oom);
+            char *reason = copy_text(j, "redirect_reason", FIELD_MAX, &oom);
             log_failure(log, LOG_WARNING, endpoint, status, NULL,
-                        "Entra requires a browser sign-in (challenge_type redirect), refused");
-            if (reason)
-                extid_debug(log, "%s: redirect_reason: %s", endpoint, reason);
+                        "Entra requires a browser sign-in (challenge_type redirect), refused",
+                        false);
+            /* The only hint of why (MFA, Conditional Access, a missing capability): the
+             * administrator needs it without turning debug on. */
+            if (reason && *reason)
+                extid_log(log, LOG_NOTICE, "%s: redirect_reason: %s", endpoint, reason);
             free(reason);
             rc = EXTID_AUTH_ERR;
             goto out;
@@ -269,7 +384,7 @@ enum extid_result extid_na_interpret(const char *endpoint, const struct extid_ht
         snprintf(what, sizeof(what), "server error");
     else
         snprintf(what, sizeof(what), "unexpected HTTP status");
-    log_failure(log, LOG_ERR, endpoint, status, e, what);
+    log_failure(log, LOG_ERR, endpoint, status, e, what, false);
     rc = EXTID_UNAVAILABLE;
 out:
     json_delete_wiping(j);
@@ -312,19 +427,19 @@ enum extid_result extid_challenge_from_json(const struct cJSON *json, struct ext
     const cJSON *label = cJSON_GetObjectItemCaseSensitive(json, "challenge_target_label");
     const cJSON *interval = cJSON_GetObjectItemCaseSensitive(json, "interval");
 
-    if (type && strcmp(type, "password") == 0) {
+    if (type && extid_str_ieq(type, "password")) {
         extid_log(log, LOG_WARNING,
                   "challenge: the account signs in with a password; only email one-time codes "
                   "are supported, refused");
         rc = EXTID_AUTH_ERR;
         goto out;
     }
-    if (type && strcmp(type, "redirect") == 0) {
+    if (type && extid_str_ieq(type, "redirect")) {
         extid_log(log, LOG_WARNING, "challenge: Entra requires a browser sign-in, refused");
         rc = EXTID_AUTH_ERR;
         goto out;
     }
-    if (!type || strcmp(type, "oob") != 0) {
+    if (!type || !extid_str_ieq(type, "oob")) {
         extid_log(log, LOG_ERR, "challenge: unexpected challenge_type \"%s\"",
                   type ? type : "(missing)");
         goto out;
@@ -461,6 +576,47 @@ enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
                      continuation_token);
 out:
     json_delete_wiping(j);
+    return rc;
+}
+
+enum extid_result extid_na_check_client(struct extid_http *h)
+{
+    const struct extid_form_field fields[] = {
+        { "client_id", h && h->cfg ? h->cfg->client_id : NULL },
+        { "username", EXTID_PROBE_ADDRESS },
+        { "challenge_type", CHALLENGE_TYPES },
+    };
+    struct extid_http_response resp = { 0 };
+    struct extid_entra_error err = { 0 };
+    cJSON *j = NULL;
+    char *url = NULL;
+    enum extid_result rc = EXTID_SYSTEM_ERR;
+
+    if (!h || !have_client_id(h, "initiate"))
+        return EXTID_CONFIG_ERR;
+    url = endpoint_url(h, "initiate");
+    if (!url)
+        goto out;
+    rc = extid_http_post_form(h, url, fields, sizeof(fields) / sizeof(fields[0]), &resp);
+    if (rc != EXTID_OK)
+        goto out;
+    /* user_not_found is the expected answer: Entra looked for the address in this tenant on
+     * behalf of this app, so both are real. */
+    if ((resp.status == 400 || resp.status == 401)
+        && extid_entra_error_parse(resp.body, resp.len, &err) == EXTID_OK
+        && extid_str_ieq(err.error, "user_not_found")) {
+        rc = EXTID_OK;
+        goto out;
+    }
+    rc = extid_na_interpret("initiate", &resp, &j, h->log);
+    /* A flow or a redirect for the probe address is odd, but Entra accepted the app. */
+    if (rc == EXTID_OK || (rc == EXTID_AUTH_ERR && resp.status == 200))
+        rc = EXTID_OK;
+out:
+    json_delete_wiping(j);
+    extid_entra_error_free(&err);
+    extid_http_response_free(&resp);
+    free(url);
     return rc;
 }
 

@@ -6,14 +6,19 @@
 #include "http.h"
 #include "result.h"
 
+#define EXTID_ENTRA_CODES_MAX 8
+
 /* An Entra error body: error, suberror, trace and correlation ids. Any field may be NULL. */
 struct extid_entra_error {
     char *error;
     char *suberror;
     char *description;     /* control characters stripped */
+    char *summary;         /* the description's first line (Entra's own message), stripped */
     char *trace_id;
     char *correlation_id;
     long first_error_code; /* error_codes[0], or 0 */
+    long codes[EXTID_ENTRA_CODES_MAX]; /* the first error_codes, in order */
+    size_t ncodes;
 };
 
 struct extid_challenge {
@@ -31,13 +36,19 @@ void extid_entra_error_free(struct extid_entra_error *e);
 
 /* Interprets one HTTP answer of a native-auth endpoint into a result, logging the precise reason
  * (endpoint, status, error, suberror, trace_id, correlation_id; never a token):
- *  - 200 with challenge_type "redirect" → EXTID_AUTH_ERR (browser needed)
+ *  - 200 with challenge_type "redirect" → EXTID_AUTH_ERR (browser needed; redirect_reason is
+ *    logged at notice level)
  *  - 5xx, 429, other non-200/400/401 statuses, unparseable JSON → EXTID_UNAVAILABLE
- *  - 400/401 errors: invalid_grant+invalid_oob_value → EXTID_WRONG_CODE; user_not_found,
+ *  - 400/401 errors, by AADSTS code first (in error_codes or the description's "AADSTSnnnn"):
+ *    700016 unknown client id, 90002 unknown tenant, 65001/90094 consent missing, 550022
+ *    confidential client, 500210 custom domain not matching the tenant → EXTID_CONFIG_ERR with a
+ *    log line naming the setting to change and Entra's own first line of description; 50053
+ *    (account locked) → EXTID_AUTH_ERR said plainly. Then by error and suberror, without regard
+ *    to letter case: invalid_grant+invalid_oob_value → EXTID_WRONG_CODE; user_not_found,
  *    mfa_required, registration_required, expired_token, access_denied, invalid_request, other
- *    invalid_grant → EXTID_AUTH_ERR; invalid_client, unauthorized_client,
+ *    invalid_grant → EXTID_AUTH_ERR; invalid_client, unauthorized_client, invalid_tenant,
  *    unsupported_challenge_type, invalid_scope, unsupported_grant_type → EXTID_CONFIG_ERR (the app
- *    registration is wrong: nobody can log in); an unknown error → EXTID_AUTH_ERR
+ *    registration or tenant is wrong: nobody can log in); an unknown error → EXTID_AUTH_ERR
  *  - 200 otherwise → EXTID_OK and *json set to the parsed object (caller frees with cJSON_Delete)
  */
 struct cJSON;
@@ -50,6 +61,13 @@ enum extid_result extid_na_interpret(const char *endpoint, const struct extid_ht
 enum extid_result extid_challenge_from_json(const struct cJSON *json, struct extid_challenge *out,
                                             const struct extid_log *log);
 void extid_challenge_free(struct extid_challenge *c);
+
+/* Proves the client_id without emailing anyone: an /initiate for an address under the reserved
+ * .invalid domain, which no tenant can hold. EXTID_OK: Entra knows the app and lets it use
+ * native authentication (user_not_found, or any flow answer); EXTID_CONFIG_ERR: Entra refused
+ * the app or tenant (logged, with the setting to change); anything else: not checked. */
+#define EXTID_PROBE_ADDRESS "extid-check@client-id-probe.invalid"
+enum extid_result extid_na_check_client(struct extid_http *h);
 
 /* Gets the connection for /initiate ready while the person types the address it needs (see
  * extid_http_prepare_post); nothing is sent before extid_na_initiate. */

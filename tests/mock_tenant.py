@@ -53,6 +53,8 @@ GRAPH_AUDIENCE = "00000003-0000-0000-c000-000000000000"
 OTHER_USER = "someone.else@example.com"
 
 KID_1, KID_2, KID_UNKNOWN = "mock-key-1", "mock-key-2", "mock-key-9"
+LOCKED_TEXT = ("The account is locked, you've tried to sign in too many times with an incorrect "
+               "user ID or password.")
 ENDPOINTS = ("initiate", "challenge", "token", "introspect", "discovery", "jwks")
 MAX_BODY = 1024 * 1024
 HUGE_BODY = 2 * 1024 * 1024
@@ -62,7 +64,7 @@ TOKEN_LIFETIME = 3600
 INITIATE_SCENARIOS = {"unknown", "redirect", "disabled", "servererror", "unavailable", "busy",
                       "badjson", "notjson", "hugebody"}
 FLOW_SCENARIOS = {"password", "challengeredirect", "tokenredirect", "mfa", "expired", "slow",
-                  "code6"}
+                  "code6", "noconsent", "locked"}
 # Accounts that sign in with a password (every password account has the one password of the
 # config key "password"), and what second factor each then needs: None, a list of registered
 # channels (Entra offers them through /introspect), or "register" (none registered yet).
@@ -119,6 +121,11 @@ def write_atomic(path, data, mode=0o644):
 def scenario_of(email):
     local = email.split("@", 1)[0].lower().split("+", 1)[0]
     return local if local in SCENARIOS else "normal"
+
+
+def reserved_domain(email):
+    """Addresses under the reserved .invalid domain (RFC 2606) can never be a tenant's users."""
+    return email.rsplit("@", 1)[-1].lower().rstrip(".").endswith(".invalid")
 
 
 def phone_of(email):
@@ -301,7 +308,8 @@ def default_config(code_length):
     return {"slow_seconds": 3.0, "code_length": code_length, "fail_next": None,
             "password": DEFAULT_PASSWORD,
             "flow_ttl": 600.0, "interval": 300, "idle_timeout": 120.0,
-            "handshake_timeout": 10.0, "drop_handshakes": 0, "jwks_gather": 0}
+            "handshake_timeout": 10.0, "drop_handshakes": 0, "jwks_gather": 0,
+            "lockout_after": 0}
 
 
 # How long a held key-set request waits for the others (below the module's 5 s test timeout).
@@ -327,6 +335,7 @@ class State:
         self.requests_total = 0
         self.flows = {}
         self.outbox = {}
+        self.wrong_codes = {}  # per address, for lockout_after
         self.rotated = False
         self.jwks_in_flight = 0
         # Every secret handed out since reset, for tests that prove none of them is ever logged.
@@ -557,7 +566,14 @@ class Handler(BaseHTTPRequestHandler):
                     return app.jwks(self)
                 raise ErrorReply(404, "not_found", 90001,
                                  "The endpoint %s does not exist." % rest[:100])
-        raise ErrorReply(404, "invalid_tenant", 90002, "Tenant not found. Check the authority.")
+        # As Entra answers a tenant it does not know (body and status as seen from its
+        # discovery endpoint; the native-auth endpoints are assumed to answer alike).
+        tenant = CONTROL_CHARS.sub("", path.lstrip("/").split("/", 1)[0])[:64]
+        raise ErrorReply(400, "invalid_tenant", 90002,
+                         "Tenant '%s' not found. Check to make sure you have the correct tenant "
+                         "ID and are signing into the correct cloud. Check with your "
+                         "subscription administrator, this may happen if there are no active "
+                         "subscriptions for the tenant." % tenant)
 
     # --- answers ---
 
@@ -780,7 +796,7 @@ class App:
         if len(email) > 254 or not EMAIL_RE.match(email):
             raise invalid_request(90100, "username parameter is empty or not valid.")
         scenario = scenario_of(email)
-        if scenario == "unknown":
+        if scenario == "unknown" or reserved_domain(email):
             raise ErrorReply(400, "user_not_found", 50034,
                              "The user account {EmailHidden} does not exist in the %s directory."
                              % self.domain)
@@ -975,6 +991,10 @@ class App:
                 self.state.end_flow(flow)
                 return 200, self.redirect("Client is missing registration_required capability"), \
                     None, None, slow
+            address = flow.email.lower()
+            limit = self.state.config["lockout_after"]
+            if scenario == "locked" or (limit and self.state.wrong_codes.get(address, 0) >= limit):
+                raise ErrorReply(400, "invalid_grant", 50053, LOCKED_TEXT)
             if grant == "password":
                 password = form.get("password", "")
                 if not password:
@@ -983,6 +1003,7 @@ class App:
                 if not hmac.compare_digest(password.encode(), right.encode()):
                     # As for a wrong code, the flow stays where it was: the same continuation
                     # token may try again.
+                    self.state.wrong_codes[address] = self.state.wrong_codes.get(address, 0) + 1
                     raise ErrorReply(400, "invalid_grant", 50126, "Error validating credentials "
                                      "due to invalid username or password.")
             else:
@@ -990,8 +1011,18 @@ class App:
                     raise missing_param("oob")
                 if not hmac.compare_digest(code.encode(), flow.code.encode()):
                     # The flow stays at the code step: the same continuation token may try again.
+                    self.state.wrong_codes[address] = self.state.wrong_codes.get(address, 0) + 1
                     raise ErrorReply(400, "invalid_grant", 50181, "Unable to validate the otp.",
                                      suberror="invalid_oob_value")
+            if scenario == "noconsent":
+                # No admin consent for the delegated permissions: nobody can consent during a
+                # native-auth login, so the grant fails for everyone.
+                self.state.end_flow(flow)
+                raise ErrorReply(400, "invalid_grant", 65001,
+                                 "The user or administrator has not consented to use the "
+                                 "application with ID '%s' named 'pam_extid'. Send an interactive "
+                                 "authorization request for this user and resource."
+                                 % flow.client_id)
             if grant != "mfa_oob":
                 more = self.strong_auth(flow)
                 if more is not None:
@@ -1163,6 +1194,8 @@ class App:
             elif k == "interval" and number(v, 0, 86400, integer=True):
                 new[k] = v
             elif k == "password" and isinstance(v, str) and v and not CONTROL_CHARS.search(v):
+                new[k] = v
+            elif k == "lockout_after" and number(v, 0, 1000, integer=True):
                 new[k] = v
             elif k == "fail_next" and v is None:
                 new[k] = None

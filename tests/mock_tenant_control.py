@@ -187,8 +187,9 @@ class MockTenant:
         return self._call("POST", "rotate", {})[1]
 
     def config(self, **kw):
-        """Sets slow_seconds, code_length, interval, flow_ttl, password, jwks_gather or fail_next;
-        returns the config."""
+        """Sets slow_seconds, code_length, interval, flow_ttl, password, jwks_gather,
+        lockout_after (wrong codes or passwords per address before Entra locks it; 0 never) or
+        fail_next; returns the config."""
         return self._call("POST", "config", kw)[1]
 
     def _outbox(self, email):

@@ -65,8 +65,11 @@ def test_healthy_setup_reports_tenant(pam, tenant):
     assert re.search(r"key +mock-key-1: RSA 2048 bits, usable", out), out
     assert out.rstrip().endswith("result: ok")
     s = tenant.stats()["requests"]
-    # the module's own path: discovery, then the key set; nothing of a login
-    assert s["jwks"] == 1 and s["discovery"] >= 1 and s["initiate"] == 0, s
+    # the module's own path: discovery, then the key set; the app registration checked with one
+    # /initiate that sends no code; nothing else of a login
+    assert s["jwks"] == 1 and s["discovery"] >= 1 and s["initiate"] == 1, s
+    assert s["challenge"] == 0 and s["token"] == 0, s
+    assert "app registration %s:\n  ok: the tenant knows this client_id" % tenant.client_id in out
 
 
 def test_offline_makes_no_request(pam, tenant):

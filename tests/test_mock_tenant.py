@@ -483,8 +483,11 @@ def test_http_status_cases(tenant, client):
     r = client.request("POST", urlsplit(tenant.discovery_url).path, b"", {"Content-Type": FORM})
     assert r.status == 405 and r.headers["Allow"] == "GET"
     assert client.request("GET", client.prefix + "/oauth2/v2.0/nope").status == 404
-    assert client.request("GET", "/othertenant.onmicrosoft.com/v2.0/.well-known/"
-                                 "openid-configuration").status == 404
+    # A tenant Entra does not know: 400 invalid_tenant, AADSTS90002, naming the tenant.
+    r = client.request("GET", "/othertenant.onmicrosoft.com/v2.0/.well-known/"
+                              "openid-configuration")
+    assert_error(r, 400, "invalid_tenant", 90002)
+    assert "Tenant 'othertenant.onmicrosoft.com' not found." in r.json()["error_description"]
     assert client.request("GET", "/_mock/nope").status == 404
     assert client.request("GET", "/_mock/outbox?email=nobody@example.com").status == 404
     r = client.request("POST", "/_mock/config", b"slow_seconds=1", {"Content-Type": FORM})
@@ -505,6 +508,42 @@ def test_http_status_cases(tenant, client):
 
 def test_scenario_unknown(tenant, client):
     assert_error(client.initiate("unknown@example.com"), 400, "user_not_found", 50034)
+
+
+def test_reserved_domain_users_do_not_exist(tenant, client):
+    # extid-check proves the client id with such an address: no flow, no code, user_not_found.
+    assert_error(client.initiate("extid-check@client-id-probe.invalid"), 400, "user_not_found",
+                 50034)
+    assert tenant.sent("extid-check@client-id-probe.invalid") == 0
+
+
+def test_scenario_noconsent(tenant, client):
+    # Without admin consent the grant fails at /token, after the code was sent.
+    ct, _ = client.start_flow("noconsent@example.com")
+    body = assert_error(client.token(ct, tenant.outbox("noconsent@example.com")), 400,
+                        "invalid_grant", 65001)
+    assert "has not consented to use the application with ID '%s'" % tenant.client_id \
+        in body["error_description"]
+
+
+def test_scenario_locked_and_lockout_after(tenant, client):
+    ct, _ = client.start_flow("locked@example.com")
+    body = assert_error(client.token(ct, tenant.outbox("locked@example.com")), 400,
+                        "invalid_grant", 50053)
+    assert "The account is locked" in body["error_description"]
+    # lockout_after: that many wrong codes to one address, then even the right code is refused.
+    tenant.config(lockout_after=2)
+    try:
+        ct, _ = client.start_flow("carol@example.com")
+        for _ in range(2):
+            assert_error(client.token(ct, "00000000"), 400, "invalid_grant", 50181,
+                         "invalid_oob_value")
+        assert_error(client.token(ct, tenant.outbox("carol@example.com")), 400,
+                     "invalid_grant", 50053)
+        ct, _ = client.start_flow("dave@example.com")  # another address is not affected
+        assert client.token(ct, tenant.outbox("dave@example.com")).status == 200
+    finally:
+        tenant.config(lockout_after=0)
 
 
 def test_scenario_redirect(tenant, client):

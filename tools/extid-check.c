@@ -27,6 +27,7 @@
 #include "jwks.h"
 #include "log.h"
 #include "login.h"
+#include "nativeauth.h"
 #include "terminal.h"
 #include "safefile.h"
 #include "users.h"
@@ -382,6 +383,35 @@ out:
     return ok;
 }
 
+/* The app registration, without emailing anyone: Entra is asked to start a sign-in for an address
+ * no tenant can hold. Its user_not_found proves that the tenant knows client_id and lets it use
+ * native authentication; a refusal of the app names the setting to change. */
+static bool check_client(const struct extid_config *cfg, const struct extid_log *log,
+                         struct sink *sink)
+{
+    struct extid_http http = { 0 };
+    enum extid_result rc = EXTID_UNAVAILABLE;
+
+    printf("app registration %s:\n", cfg->client_id);
+    sink->last_error[0] = '\0';
+    if (extid_http_open(&http, cfg, log) == EXTID_OK) {
+        rc = extid_na_check_client(&http);
+        extid_http_close(&http);
+    }
+    if (rc == EXTID_OK) {
+        printf("  ok: the tenant knows this client_id and allows it native authentication "
+               "(asked about %s; no code was sent)\n", EXTID_PROBE_ADDRESS);
+        return true;
+    }
+    if (rc == EXTID_CONFIG_ERR) {
+        printf("  FAILED: %s\n", sink->last_error[0] ? sink->last_error : "refused by Entra");
+        return false;
+    }
+    printf("  client_id not checked: %s\n",
+           sink->last_error[0] ? sink->last_error : "no usable answer from Entra");
+    return true;
+}
+
 /* The cache directory: without it the send throttle refuses every login; with the throttle
  * off, logins only lose the key cache. */
 static bool check_cache_dir(const struct extid_config *cfg, const struct extid_log *log)
@@ -589,6 +619,9 @@ int main(int argc, char **argv)
         ok = check_account(&cfg, o.user, &log) && ok;
     if (!o.offline)
         ok = check_tenant(&cfg, &log, &sink, &issuer) && ok;
+    /* --login proves the app registration itself, with a real code. */
+    if (!o.offline && !o.login)
+        ok = check_client(&cfg, &log, &sink) && ok;
     if (o.login && ok)
         ok = run_login(&cfg, &o, issuer, &log);
     printf("result: %s\n", ok ? "ok" : "FAILED");

@@ -221,7 +221,8 @@ def main():
     seeds.put("config", "harness", harness_conf)
     seeds.put("config", "example", example_conf)
     seeds.put("config", "with-args", harness_conf + "\0max_attempts=1\nunmapped=ignore\ndebug")
-    seeds.put("config", "every-key", "tenant = contoso\nclient_id = x\nusers = /u\n"
+    seeds.put("config", "every-key", "tenant = contoso\n"
+              "client_id = 0000aaaa-0000-4000-8000-00000000000a\nusers = /u\n"
               "ca_file = /c\nproxy = http://proxy:3128\ntimeout = 300\nmax_attempts = 10\n"
               "max_resends = 0\nidentity_claim = email\nclock_skew = 0\ncache_dir = /d\n"
               "jwks_ttl = 60\nunmapped = deny\n")

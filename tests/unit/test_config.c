@@ -11,6 +11,12 @@
 #include "config.h"
 #include "unit_fixture.h"
 
+/* Application (client) IDs: GUIDs, in either case. */
+#define CID "0a0b0c0d-1111-2222-3333-444455556666"
+#define CID_UPPER "1111AAAA-2222-BBBB-3333-CCCC4444DDDD"
+#define CID_ARG "aaaa0000-0000-4000-8000-0000000000a1"
+#define CID_FILE "ffff0000-0000-4000-8000-0000000000f1"
+
 struct fixture {
     struct ufx_dir d;  /* d.path: the config file written last */
     char arg[300];     /* "config=<d.path>" */
@@ -86,11 +92,11 @@ static void test_defaults(void **state)
     struct fixture *f = *state;
     struct extid_config *c = &f->cfg;
 
-    assert_int_equal(load1(f, write_conf(f, "tenant = contoso\nclient_id = 1111-2222\n")),
+    assert_int_equal(load1(f, write_conf(f, "tenant = contoso\nclient_id = " CID_UPPER "\n")),
                      EXTID_OK);
     assert_string_equal(c->config_file, f->d.path);
     assert_string_equal(c->authority, "https://contoso.ciamlogin.com/contoso.onmicrosoft.com");
-    assert_string_equal(c->client_id, "1111-2222");
+    assert_string_equal(c->client_id, CID_UPPER);
     assert_null(c->tenant_id);
     assert_string_equal(c->users_file, "/etc/security/pam_extid.users");
     assert_string_equal(c->users_file, EXTID_DEFAULT_USERS);
@@ -201,13 +207,13 @@ static void test_syntax_tolerance(void **state)
                                             "   # indented comment\n"
                                             "\t\n"
                                             "tenant=contoso\r\n"
-                                            "  client_id\t =\t abc  \r\n"
+                                            "  client_id\t =\t " CID "  \r\n"
                                             "timeout   =   010\n"
                                             "proxy = https://proxy.example.test:8443/\n"
                                             "\tdebug \r\n"
                                             "max_attempts = 7")), /* no final newline */
                      EXTID_OK);
-    assert_string_equal(c->client_id, "abc");
+    assert_string_equal(c->client_id, CID);
     assert_string_equal(c->authority, "https://contoso.ciamlogin.com/contoso.onmicrosoft.com");
     assert_int_equal(c->timeout, 10);
     assert_int_equal(c->max_attempts, 7);
@@ -219,7 +225,7 @@ static void test_range_limits_accepted(void **state)
 {
     struct fixture *f = *state;
     struct extid_config *c = &f->cfg;
-    const char *low[] = { write_conf(f, "tenant = t\nclient_id = c\n"), "timeout=1",
+    const char *low[] = { write_conf(f, "tenant = t\nclient_id = " CID "\n"), "timeout=1",
                           "max_attempts=1", "max_resends=0", "clock_skew=0", "jwks_ttl=60" };
     const char *high[] = { low[0], "timeout=300", "max_attempts=10", "max_resends=10",
                            "clock_skew=3600", "jwks_ttl=2592000" };
@@ -244,14 +250,14 @@ static void test_argument_wins(void **state)
     struct fixture *f = *state;
     struct extid_config *c = &f->cfg;
     const char *argv[] = { "timeout=40", NULL, "authority=https://arg.example.test",
-                           "client_id=from-arg", "unmapped=deny" };
+                           "client_id=" CID_ARG, "unmapped=deny" };
 
-    argv[1] = write_conf(f, "tenant = filetenant\nclient_id = from-file\ntimeout = 20\n"
+    argv[1] = write_conf(f, "tenant = filetenant\nclient_id = " CID_FILE "\ntimeout = 20\n"
                             "unmapped = ignore\n");
     assert_int_equal(extid_config_load(c, 5, argv, &f->d.log), EXTID_OK);
     assert_int_equal(c->timeout, 40);
     assert_string_equal(c->authority, "https://arg.example.test");
-    assert_string_equal(c->client_id, "from-arg");
+    assert_string_equal(c->client_id, CID_ARG);
     assert_int_equal(c->unmapped, EXTID_UNMAPPED_DENY);
 }
 
@@ -260,7 +266,7 @@ static void test_argument_tenant_overrides_file_authority(void **state)
     struct fixture *f = *state;
     const char *argv[] = { NULL, "tenant=argtenant" };
 
-    argv[0] = write_conf(f, "authority = https://file.example.test\nclient_id = c\n");
+    argv[0] = write_conf(f, "authority = https://file.example.test\nclient_id = " CID "\n");
     assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->d.log), EXTID_OK);
     assert_string_equal(f->cfg.authority,
                         "https://argtenant.ciamlogin.com/argtenant.onmicrosoft.com");
@@ -283,12 +289,12 @@ static void hide_default_config(void)
 static void test_default_file_missing_is_fine_with_arguments(void **state)
 {
     struct fixture *f = *state;
-    const char *argv[] = { "tenant=contoso", "client_id=abc" };
+    const char *argv[] = { "tenant=contoso", "client_id=" CID };
 
     hide_default_config();
     assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->d.log), EXTID_OK);
     assert_string_equal(f->cfg.config_file, EXTID_DEFAULT_CONFIG);
-    assert_string_equal(f->cfg.client_id, "abc");
+    assert_string_equal(f->cfg.client_id, CID);
 }
 
 static void test_default_file_missing_needs_required_keys(void **state)
@@ -305,7 +311,7 @@ static void test_named_file_missing_is_an_error(void **state)
 {
     struct fixture *f = *state;
     char path[256], arg[300];
-    const char *argv[] = { arg, "tenant=contoso", "client_id=abc" };
+    const char *argv[] = { arg, "tenant=contoso", "client_id=" CID };
 
     snprintf(path, sizeof path, "%s/absent.conf", f->d.dir);
     snprintf(arg, sizeof arg, "config=%s", path);
@@ -315,7 +321,7 @@ static void test_named_file_missing_is_an_error(void **state)
 static void test_unsafe_file_is_an_error(void **state)
 {
     struct fixture *f = *state;
-    const char *argv[] = { NULL, "tenant=contoso", "client_id=abc" };
+    const char *argv[] = { NULL, "tenant=contoso", "client_id=" CID };
 
     argv[0] = write_conf_as(f, "timeout = 5\n", 65534, 0644);
     expect_refused(f, 3, argv, f->d.path, ": is owned by uid 65534, not root");
@@ -391,7 +397,7 @@ static const struct file_case file_cases[] = {
 static void test_file_errors(void **state)
 {
     expect_line_cases(*state, file_cases, sizeof file_cases / sizeof file_cases[0],
-                      "tenant = contoso\nclient_id = abc\n", "", ":3: ");
+                      "tenant = contoso\nclient_id = " CID "\n", "", ":3: ");
 }
 
 /* Authority and tenant lines replace the tenant line, so they are line 1. */
@@ -420,7 +426,7 @@ static void test_authority_and_tenant_errors(void **state)
 {
     expect_line_cases(*state, authority_cases,
                       sizeof authority_cases / sizeof authority_cases[0], "",
-                      "client_id = abc\n", ":1: ");
+                      "client_id = " CID "\n", ":1: ");
 }
 
 static void test_tenant_63_chars_is_fine(void **state)
@@ -429,7 +435,7 @@ static void test_tenant_63_chars_is_fine(void **state)
     const char *t = "a23456789012345678901234567890123456789012345678901234567890123";
     char text[256], want[256];
 
-    snprintf(text, sizeof text, "tenant = %s\nclient_id = abc\n", t);
+    snprintf(text, sizeof text, "tenant = %s\nclient_id = " CID "\n", t);
     snprintf(want, sizeof want, "https://%s.ciamlogin.com/%s.onmicrosoft.com", t, t);
     assert_int_equal(load1(f, write_conf(f, text)), EXTID_OK);
     assert_string_equal(f->cfg.authority, want);
@@ -438,9 +444,9 @@ static void test_tenant_63_chars_is_fine(void **state)
 static void test_tenant_and_authority_together(void **state)
 {
     struct fixture *f = *state;
-    const char *argv[] = { NULL, "authority=https://b.example.test", "tenant=a", "client_id=c" };
+    const char *argv[] = { NULL, "authority=https://b.example.test", "tenant=a", "client_id=" CID };
 
-    expect_file_refused(f, "tenant = a\nauthority = https://b.example.test\nclient_id = c\n",
+    expect_file_refused(f, "tenant = a\nauthority = https://b.example.test\nclient_id = " CID "\n",
                         ":2: give either tenant or authority, not both");
 
     /* The same in the arguments, in the other order. */
@@ -453,7 +459,7 @@ static void test_missing_required_keys(void **state)
 {
     struct fixture *f = *state;
 
-    expect_file_refused(f, "client_id = abc\n", ": no tenant or authority given");
+    expect_file_refused(f, "client_id = " CID "\n", ": no tenant or authority given");
     expect_file_refused(f, "tenant = contoso\n", ": no client_id given");
 }
 
@@ -481,12 +487,21 @@ static const struct arg_case arg_cases[] = {
     { "users=relative", "argument 2 (users=relative): users must be an absolute path" },
     { "proxy=ftp://p", "argument 2 (proxy=...): proxy must be an http:// or https:// URL" },
     { "client_id=a\tb", "argument 2 (client_id=a?b): value of client_id contains a control" },
+    /* A client_id that is not a GUID never reaches Entra. */
+    { "client_id=my-app", "argument 2 (client_id=my-app): client_id must be the app "
+                          "registration's Application (client) ID, a GUID like" },
+    { "client_id=00001111-aaaa-2222-bbbb-3333cccc444", "not '00001111-aaaa-2222-bbbb-3333cccc444'" },
+    { "client_id=00001111-aaaa-2222-bbbb-3333cccc44445", "client_id must be the app" },
+    { "client_id=00001111aaaa-2222-bbbb-3333-cccc4444", "client_id must be the app" },
+    { "client_id=0000111g-aaaa-2222-bbbb-3333cccc4444", "client_id must be the app" },
+    { "client_id={00001111-aaaa-2222-bbbb-3333cccc4444}", "client_id must be the app" },
+    { "client_id=00001111-aaaa-2222-bbbb-3333cccc4444 ", "client_id must be the app" },
 };
 
 static void test_argument_errors(void **state)
 {
     struct fixture *f = *state;
-    const char *argv[] = { write_conf(f, "tenant = contoso\nclient_id = abc\n"), NULL };
+    const char *argv[] = { write_conf(f, "tenant = contoso\nclient_id = " CID "\n"), NULL };
     size_t i;
 
     for (i = 0; i < sizeof arg_cases / sizeof arg_cases[0]; i++) {
@@ -498,7 +513,7 @@ static void test_argument_errors(void **state)
 static void test_proxy_argument_password_not_logged(void **state)
 {
     struct fixture *f = *state;
-    const char *argv[] = { write_conf(f, "tenant = t\nclient_id = c\n"),
+    const char *argv[] = { write_conf(f, "tenant = t\nclient_id = " CID "\n"),
                            "proxy=socks5://user:s3cret@proxy.example.test" };
 
     expect_refused(f, 2, argv, NULL, "argument 2 (proxy=...): proxy must be");
@@ -508,7 +523,7 @@ static void test_proxy_argument_password_not_logged(void **state)
 static void test_argument_given_twice(void **state)
 {
     struct fixture *f = *state;
-    const char *argv[] = { write_conf(f, "tenant = t\nclient_id = c\n"), "timeout=5",
+    const char *argv[] = { write_conf(f, "tenant = t\nclient_id = " CID "\n"), "timeout=5",
                            "timeout=6" };
 
     expect_refused(f, 3, argv, NULL,
@@ -518,8 +533,8 @@ static void test_argument_given_twice(void **state)
 static void test_config_argument_twice_or_relative(void **state)
 {
     struct fixture *f = *state;
-    const char *twice[] = { write_conf(f, "tenant = t\nclient_id = c\n"), f->arg };
-    const char *relative[] = { "config=pam_extid.conf", "tenant=t", "client_id=c" };
+    const char *twice[] = { write_conf(f, "tenant = t\nclient_id = " CID "\n"), f->arg };
+    const char *relative[] = { "config=pam_extid.conf", "tenant=t", "client_id=" CID };
     char want[600];
 
     snprintf(want, sizeof want, "argument 2 (%s): config given twice (first at argument 1)",
@@ -532,7 +547,7 @@ static void test_config_argument_twice_or_relative(void **state)
 static void test_null_argument(void **state)
 {
     struct fixture *f = *state;
-    const char *argv[] = { write_conf(f, "tenant = t\nclient_id = c\n"), NULL };
+    const char *argv[] = { write_conf(f, "tenant = t\nclient_id = " CID "\n"), NULL };
 
     expect_refused(f, 2, argv, NULL, "argument 2 ((null)): missing argument");
 }
@@ -541,7 +556,7 @@ static void test_every_error_is_reported(void **state)
 {
     struct fixture *f = *state;
 
-    expect_file_refused(f, "tenant = t\nclient_id = c\ntimeout = x\n"
+    expect_file_refused(f, "tenant = t\nclient_id = " CID "\ntimeout = x\n"
                            "# fine\nmax_attempts = 0\nbogus = 1\n",
                         ":3: timeout must be");
     assert_logged_at(&f->d.cap, f->d.path, ":5: max_attempts is 0");
@@ -554,7 +569,7 @@ static void test_long_line(void **state)
     char *text = malloc(6000);
 
     assert_non_null(text);
-    strcpy(text, "tenant = t\nclient_id = c\nusers = /");
+    strcpy(text, "tenant = t\nclient_id = " CID "\nusers = /");
     memset(text + strlen(text), 'a', 5000);
     strcpy(text + 34 + 5000, "\n");
     expect_file_refused(f, text, ":3: line longer than 4096 bytes");
@@ -565,7 +580,7 @@ static void test_free_is_idempotent(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(load1(f, write_conf(f, "tenant = t\nclient_id = c\n")), EXTID_OK);
+    assert_int_equal(load1(f, write_conf(f, "tenant = t\nclient_id = " CID "\n")), EXTID_OK);
     extid_config_free(&f->cfg);
     assert_cleared(&f->cfg);
     extid_config_free(&f->cfg);

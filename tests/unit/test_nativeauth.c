@@ -220,8 +220,8 @@ static enum extid_result interpret(long status, const char *body, long retry_aft
     return rc;
 }
 
-/* An interpretation that fails yields no JSON and exactly one non-debug log line. */
-static void expect_failure(long status, const char *body, enum extid_result want)
+/* An interpretation that fails yields no JSON and `lines` non-debug log lines. */
+static void expect_failure_lines(long status, const char *body, enum extid_result want, int lines)
 {
     cJSON *j = (cJSON *)&cap; /* poison: must be reset to NULL */
     ufx_log_clear(&cap);
@@ -230,12 +230,18 @@ static void expect_failure(long status, const char *body, enum extid_result want
         fail_msg("HTTP %ld %s: got %s, want %s", status, body, extid_result_name(rc),
                  extid_result_name(want));
     assert_null(j);
-    if (cap.lines != 1)
+    if (cap.lines != lines)
         fail_msg("HTTP %ld %s: %d log lines:\n%s", status, body, cap.lines, cap.buf);
     char st[32];
     snprintf(st, sizeof(st), "HTTP %ld", status);
     assert_logged(&cap, st);
     assert_logged(&cap, "token: ");
+}
+
+/* The same with exactly one non-debug log line. */
+static void expect_failure(long status, const char *body, enum extid_result want)
+{
+    expect_failure_lines(status, body, want, 1);
 }
 
 static void test_interpret_ok(void **state)
@@ -257,11 +263,16 @@ static void test_interpret_redirect(void **state)
     (void)state;
     expect_failure(200, "{\"challenge_type\":\"redirect\"}", EXTID_AUTH_ERR);
     assert_logged(&cap, "redirect");
-    expect_failure(200,
-                   "{\"challenge_type\":\"redirect\",\"redirect_reason\":\"Client is missing "
-                   "registration_required capability\"}",
-                   EXTID_AUTH_ERR);
-    assert_logged(&cap, "7|token: redirect_reason: Client is missing registration_required");
+    expect_failure_lines(200,
+                         "{\"challenge_type\":\"redirect\",\"redirect_reason\":\"Client is missing "
+                         "registration_required capability\"}",
+                         EXTID_AUTH_ERR, 2);
+    /* The only hint of why, so it is logged without debug. */
+    assert_logged(&cap, "5|token: redirect_reason: Client is missing registration_required");
+    /* Letter case does not matter (as in Microsoft's Android SDK). */
+    expect_failure_lines(200, "{\"challenge_type\":\"Redirect\",\"redirect_reason\":\"x\\r\\ny\"}",
+                         EXTID_AUTH_ERR, 2);
+    assert_logged(&cap, "5|token: redirect_reason: x??y");
     /* A redirect with a continuation token is still a redirect. */
     expect_failure(200, "{\"challenge_type\":\"redirect\",\"continuation_token\":\"SECRET-CT\"}",
                    EXTID_AUTH_ERR);
@@ -309,7 +320,11 @@ static void test_interpret_400_errors(void **state)
         { "server_error", NULL, EXTID_UNAVAILABLE },
         { "temporarily_unavailable", NULL, EXTID_UNAVAILABLE },
         { "something_unheard_of", NULL, EXTID_AUTH_ERR },
-        { "Invalid_Grant", "invalid_oob_value", EXTID_AUTH_ERR }, /* exact match only */
+        /* Letter case does not matter (as in Microsoft's Android SDK). */
+        { "Invalid_Grant", "Invalid_OOB_Value", EXTID_WRONG_CODE },
+        { "INVALID_CLIENT", NULL, EXTID_CONFIG_ERR },
+        { "Invalid_Tenant", NULL, EXTID_CONFIG_ERR },
+        { "invalid_tenant", NULL, EXTID_CONFIG_ERR },
     };
     static const long statuses[] = { 400, 401 };
     for (size_t s = 0; s < 2; s++)
@@ -330,6 +345,72 @@ static void test_interpret_400_errors(void **state)
             assert_logged(&cap, "7|token: error_description: AADSTS1: text");
             assert_not_logged(&cap, "SECRET-CT");
         }
+}
+
+/* An Entra answer built like the real ones: description with trace lines after CR LF. */
+static void expect_coded(const char *error, const char *codes, const char *text,
+                         enum extid_result want, const char *what)
+{
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{\"error\":\"%s\",\"error_description\":\"%s\\r\\nTrace ID: tr-1\\r\\n"
+             "Correlation ID: co-1\\r\\nTimestamp: 2026-01-01 10:15:00Z\",\"error_codes\":%s,"
+             "\"trace_id\":\"tr-1\",\"correlation_id\":\"co-1\",\"continuation_token\":\"SECRET-CT\"}",
+             error, text, codes);
+    expect_failure(400, body, want);
+    assert_logged(&cap, what);
+    assert_not_logged(&cap, "SECRET-CT");
+}
+
+/* Codes name the misconfiguration whatever the error string says; the log line says what to
+ * change and quotes the first line of Entra's own description, without the trace lines. */
+static void test_interpret_codes_first(void **state)
+{
+    (void)state;
+    tlog.debug = false;
+    expect_coded("unauthorized_client", "[700016]",
+                 "AADSTS700016: Application with identifier '0000aaaa-0000-4000-8000-000000000000' "
+                 "was not found in the directory 'contoso.onmicrosoft.com'.",
+                 EXTID_CONFIG_ERR, "this client_id does not exist in this tenant");
+    assert_logged(&cap, "3|token: HTTP 400: this client_id does not exist in this tenant: set "
+                        "client_id to the app registration's Application (client) ID");
+    assert_logged(&cap, "error_code=700016 trace_id=tr-1 correlation_id=co-1); Entra says: "
+                        "\"AADSTS700016: Application with identifier "
+                        "'0000aaaa-0000-4000-8000-000000000000' was not found in the directory "
+                        "'contoso.onmicrosoft.com'.\"\n");
+    assert_not_logged(&cap, "Trace ID");
+    expect_coded("invalid_client", "[700016]", "AADSTS700016: x", EXTID_CONFIG_ERR,
+                 "this client_id does not exist in this tenant");
+    expect_coded("invalid_tenant", "[90002]", "AADSTS90002: Tenant 'x' not found.",
+                 EXTID_CONFIG_ERR, "tenant not found: check tenant (or authority)");
+    /* Consent, at any endpoint, in error_codes (any position) or only in the description. */
+    expect_coded("invalid_grant", "[65001]",
+                 "AADSTS65001: The user or administrator has not consented to use the application.",
+                 EXTID_CONFIG_ERR, "consent missing: in the app registration's API permissions add "
+                                   "the delegated permissions openid and profile");
+    expect_coded("invalid_grant", "[50000,65001]", "AADSTS50000: x", EXTID_CONFIG_ERR,
+                 "consent missing");
+    expect_coded("invalid_request", "[]",
+                 "AADSTS65001: The user or administrator has not consented.", EXTID_CONFIG_ERR,
+                 "consent missing");
+    expect_coded("invalid_grant", "[\"65001\"]", "The grant was refused.", EXTID_AUTH_ERR,
+                 "grant refused");
+    /* A longer number that begins with the same digits is another code. */
+    expect_coded("invalid_grant", "[650010]", "AADSTS650010: x", EXTID_AUTH_ERR, "grant refused");
+    assert_not_logged(&cap, "Entra says");
+    expect_coded("invalid_client", "[550022]",
+                 "AADSTS550022: Confidential Client is not supported in Native Authentication "
+                 "API flow.", EXTID_CONFIG_ERR, "'Allow public client flows' to Yes");
+    expect_coded("invalid_request", "[500210]", "AADSTS500210: Domain name does not match.",
+                 EXTID_CONFIG_ERR, "set authority to https://<custom domain>/<tenant ID>");
+    /* Locked: the login ends, said plainly. */
+    expect_coded("invalid_grant", "[50053]",
+                 "AADSTS50053: The account is locked, you've tried to sign in too many times.",
+                 EXTID_AUTH_ERR, "4|token: HTTP 400: the account is locked at Entra");
+    /* String rules for misconfiguration quote Entra too. */
+    expect_coded("invalid_client", "[550026]", "AADSTS550026: Native auth is off.",
+                 EXTID_CONFIG_ERR, "the app registration refuses native authentication");
+    assert_logged(&cap, "Entra says: \"AADSTS550026: Native auth is off.\"");
 }
 
 static void test_interpret_description_debug_only(void **state)
@@ -527,8 +608,8 @@ static void test_challenge_refused(void **state)
         { "{\"continuation_token\":\"x\",\"code_length\":6}", EXTID_UNAVAILABLE },
         { "{\"continuation_token\":\"x\",\"challenge_type\":\"otp\",\"code_length\":6}",
           EXTID_UNAVAILABLE },
-        { "{\"continuation_token\":\"x\",\"challenge_type\":\"OOB\",\"code_length\":6}",
-          EXTID_UNAVAILABLE },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"Password\"}", EXTID_AUTH_ERR },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"REDIRECT\"}", EXTID_AUTH_ERR },
         { "{\"continuation_token\":\"x\",\"challenge_type\":[\"oob\"],\"code_length\":6}",
           EXTID_UNAVAILABLE },
         /* label of the wrong type */
@@ -571,6 +652,7 @@ int main(void)
         cmocka_unit_test_setup(test_interpret_redirect, reset_state),
         cmocka_unit_test_setup(test_interpret_200_not_object, reset_state),
         cmocka_unit_test_setup(test_interpret_400_errors, reset_state),
+        cmocka_unit_test_setup(test_interpret_codes_first, reset_state),
         cmocka_unit_test_setup(test_interpret_description_debug_only, reset_state),
         cmocka_unit_test_setup(test_interpret_log_fields_stripped, reset_state),
         cmocka_unit_test_setup(test_interpret_unavailable_statuses, reset_state),
