@@ -29,17 +29,19 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PAMCLIENT := $(BUILD)/extid-pamclient
 CHECK     := $(BUILD)/extid-check
 THREADS   := $(BUILD)/extid-threads-client
+VECTORS   := $(BUILD)/extid-vectors
 PYTHON    ?= /usr/bin/python3
 
 # ---- Build: the module, extid-check, the test programs -------------------------------------------
 .PHONY: all check-exports help
-all: pam_extid.so $(PAMCLIENT) $(CHECK) $(THREADS) $(UNIT_BIN)
+all: pam_extid.so $(PAMCLIENT) $(CHECK) $(THREADS) $(VECTORS) $(UNIT_BIN)
 
 help:
 	@echo 'make             build pam_extid.so, build/extid-check and the test programs'
 	@echo 'make demo        a real PAM login against the bundled mock tenant (root)'
 	@echo 'make test        the whole test suite (root; installs missing Debian packages)'
 	@echo 'make unit        the cmocka unit tests (tests needing root skip without it)'
+	@echo 'make vectors VECTORS_DIR=dir   public JOSE/RSA test vectors (docs/test-vectors.md)'
 	@echo 'make format      reformat the C sources; make format-check: report only'
 	@echo 'make fuzz, test-asan, test-valgrind, test-tsan, static: hardening checks'
 	@echo 'make install, uninstall, deb: install from the tree or build the Debian package'
@@ -101,6 +103,19 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@$(PYTHON) tests/demo.py
+
+# Public JOSE and RSA test vectors through the module's own JWS and JWK code (docs/
+# test-vectors.md). They are third-party data kept outside the repository:
+# `make vectors VECTORS_DIR=dir`, dir holding wycheproof/, cookbook/ and rfc/.
+.PHONY: vectors
+$(VECTORS): tests/vectors/run_vectors.c $(CORE) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(CORE) $(LDFLAGS) $(PKG_LIBS)
+
+vectors: $(VECTORS)
+	@if [ -z "$(VECTORS_DIR)" ] || [ ! -d "$(VECTORS_DIR)" ]; then \
+	    echo "make vectors: VECTORS_DIR='$(VECTORS_DIR)' is not a directory" >&2; exit 1; fi
+	@$(VECTORS) "$(VECTORS_DIR)"
 
 # ---- Formatting: .clang-format is the house style ------------------------------------------------
 CLANG_FORMAT ?= clang-format
