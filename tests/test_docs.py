@@ -1,7 +1,9 @@
 """The documentation agrees with the code: the keys of pam_extid.conf(5), of the README's table
 and of the parser (src/config.c) are the same set; each documented key, range and default is
 what the real parser accepts (probed through extid-check, which loads the configuration with the
-core's own code); the documented examples parse; the man pages are lint-clean."""
+core's own code); the documented examples parse; the man pages are lint-clean; nothing refers
+to files outside the repository or to issue numbers; tests/README.md has a row for every suite."""
+import glob
 import os
 import re
 import subprocess
@@ -322,3 +324,15 @@ def test_no_references_outside_the_repository():
                 if pattern.search(line):
                     found.append("%s:%d: %s: %s" % (rel, n, what, line.strip()[:90]))
     assert not found, "\n".join(found)
+
+
+def test_every_suite_has_a_row_in_the_tests_map():
+    text = open(os.path.join(ROOT, "tests", "README.md")).read()
+    rows = set(re.findall(r"^\| `((?:unit/)?test_\w+\.(?:py|c))` \|", text, re.M))
+    suites = {os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "tests", "test_*.py"))}
+    units = {"unit/" + os.path.basename(p)
+             for p in glob.glob(os.path.join(ROOT, "tests", "unit", "test_*.c"))}
+    missing = sorted((suites | units) - rows)
+    assert not missing, "tests/README.md has no row for: %s" % ", ".join(missing)
+    gone = sorted(rows - suites - units)
+    assert not gone, "tests/README.md has rows for files that do not exist: %s" % ", ".join(gone)

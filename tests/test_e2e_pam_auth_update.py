@@ -13,6 +13,8 @@ import pytest
 from e2e_support import E2EModule, ROOT, converse_to_end, private_pam_argv, spawn_pty
 from pamharness import MODULE
 
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
 CALLER = "extide2e8"       # runs su; su asks for the target's authentication
 UNMAPPED = "extide2e9"     # not in the users file; has a local password
 MAPPED = "extide2e10"      # in the users file; has a local password too
