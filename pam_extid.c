@@ -31,8 +31,7 @@ static int pam_code_for(enum extid_result r)
     case EXTID_SYSTEM_ERR: return PAM_SYSTEM_ERR;
     case EXTID_AUTH_ERR:
     case EXTID_WRONG_CODE:
-    case EXTID_UNKNOWN_KID:
-    case EXTID_THROTTLED: return PAM_AUTH_ERR;
+    case EXTID_UNKNOWN_KID: return PAM_AUTH_ERR;
     }
     return PAM_AUTH_ERR;
 }

@@ -97,24 +97,24 @@ static char *join(const char *dir, const char *name)
     return asprintf(&path, "%s/%s", dir, name) < 0 ? NULL : path;
 }
 
-enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, char **out,
-                                   size_t *len, const struct extid_log *log)
+enum extid_cache_read extid_cache_read(const char *dir, const char *name, long ttl, char **out,
+                                       size_t *len, const struct extid_log *log)
 {
     if (!out || !len)
-        return EXTID_SYSTEM_ERR;
+        return EXTID_CACHE_ERROR;
     *out = NULL;
     *len = 0;
     if (!dir || !name_ok(name))
-        return EXTID_SYSTEM_ERR;
+        return EXTID_CACHE_ERROR;
 
-    enum extid_result rc = EXTID_UNAVAILABLE;
+    enum extid_cache_read rc = EXTID_CACHE_MISS;
     char *path = join(dir, name);
     char *buf = NULL;
     size_t got = 0;
     struct stat st;
     int fd = -1;
     if (!path) {
-        rc = EXTID_SYSTEM_ERR;
+        rc = EXTID_CACHE_ERROR;
         goto out;
     }
     /* O_NONBLOCK so that a FIFO put in its place cannot hang the login before fstat. */
@@ -127,13 +127,13 @@ enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, 
         } else {
             /* Out of descriptors or memory: the file may well hold something that counts. */
             extid_log(log, LOG_ERR, "cache: %s: %s", path, EXTID_STRERROR(errno));
-            rc = EXTID_SYSTEM_ERR;
+            rc = EXTID_CACHE_ERROR;
         }
         goto out;
     }
     if (fstat(fd, &st) != 0) {
         extid_log(log, LOG_ERR, "cache: %s: cannot stat: %s", path, EXTID_STRERROR(errno));
-        rc = EXTID_SYSTEM_ERR;
+        rc = EXTID_CACHE_ERROR;
         goto out;
     }
     const char *why = S_ISREG(st.st_mode) ? unsafe_reason(&st) : "not a regular file";
@@ -148,7 +148,7 @@ enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, 
     struct timespec ts;
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
         extid_log(log, LOG_ERR, "cache: %s: no clock: %s", path, EXTID_STRERROR(errno));
-        rc = EXTID_SYSTEM_ERR;
+        rc = EXTID_CACHE_ERROR;
         goto out;
     }
     time_t now = ts.tv_sec;
@@ -164,7 +164,7 @@ enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, 
     }
     buf = malloc((size_t)st.st_size + 1);
     if (!buf) {
-        rc = EXTID_SYSTEM_ERR;
+        rc = EXTID_CACHE_ERROR;
         goto out;
     }
     /* Files are only ever replaced by rename, so the size seen by fstat is the content. */
@@ -174,7 +174,7 @@ enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, 
             continue;
         if (n < 0) {
             extid_log(log, LOG_ERR, "cache: %s: read failed: %s", path, EXTID_STRERROR(errno));
-            rc = EXTID_SYSTEM_ERR;
+            rc = EXTID_CACHE_ERROR;
             goto out;
         }
         if (n == 0)
@@ -185,7 +185,7 @@ enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, 
     *out = buf;
     *len = got;
     buf = NULL;
-    rc = EXTID_OK;
+    rc = EXTID_CACHE_HIT;
 out:
     if (fd >= 0)
         close(fd);

@@ -14,12 +14,17 @@ enum extid_result extid_cache_key(const char *text, char out[EXTID_CACHE_KEY_LEN
 /* Ensures dir exists (mkdir 0700) and is a directory owned by root, not group/other-writable. */
 enum extid_result extid_cache_dir_check(const char *dir, const struct extid_log *log);
 
-/* Reads dir/name if it is a regular root-owned file younger than ttl seconds.
- * EXTID_OK: *out (NUL-terminated) and *len set. EXTID_AUTH_ERR is never returned; a missing,
- * stale or unsafe file gives EXTID_UNAVAILABLE (meaning "fetch it"); a file that could not be
- * read (no descriptor, no memory, an I/O error) EXTID_SYSTEM_ERR. */
-enum extid_result extid_cache_read(const char *dir, const char *name, long ttl, char **out,
-                                   size_t *len, const struct extid_log *log);
+/* What a cache read found: the cache's own outcome, which its callers turn into theirs. */
+enum extid_cache_read {
+    EXTID_CACHE_HIT,   /* a usable copy: *out (NUL-terminated) and *len set */
+    EXTID_CACHE_MISS,  /* missing, stale, unsafe or too large: get it afresh */
+    EXTID_CACHE_ERROR, /* could not be read (no descriptor, no memory, an I/O error, a bad name):
+                        * the file may hold something that counts */
+};
+
+/* Reads dir/name if it is a regular root-owned file younger than ttl seconds. */
+enum extid_cache_read extid_cache_read(const char *dir, const char *name, long ttl, char **out,
+                                       size_t *len, const struct extid_log *log);
 
 /* Writes data to dir/name via a unique temp file, fsync, rename: readers see old or new. */
 enum extid_result extid_cache_write(const char *dir, const char *name, const char *data,

@@ -105,19 +105,19 @@ static enum extid_result cache_names(const char *authority, char disc[NAME_MAX_L
     return EXTID_OK;
 }
 
-static enum extid_result cache_load(const struct extid_config *cfg, const char *name,
-                                    struct doc *d, const struct extid_log *log)
+static enum extid_cache_read cache_load(const struct extid_config *cfg, const char *name,
+                                        struct doc *d, const struct extid_log *log)
 {
-    enum extid_result rc = extid_cache_read(cfg->cache_dir, name, cfg->jwks_ttl, &d->body,
-                                            &d->len, log);
-    if (rc != EXTID_OK)
+    enum extid_cache_read rc = extid_cache_read(cfg->cache_dir, name, cfg->jwks_ttl, &d->body,
+                                                &d->len, log);
+    if (rc != EXTID_CACHE_HIT)
         return rc;
     if (asprintf(&d->origin, "cache file %s/%s", cfg->cache_dir, name) < 0) {
         d->origin = NULL;
         doc_free(d);
-        return EXTID_SYSTEM_ERR;
+        return EXTID_CACHE_ERROR;
     }
-    return EXTID_OK;
+    return EXTID_CACHE_HIT;
 }
 
 static enum extid_result fetch(struct extid_http *h, const char *url, struct doc *d)
@@ -146,20 +146,25 @@ out:
     return rc;
 }
 
-static enum extid_result from_cache(const struct extid_config *cfg, const char *disc_name,
-                                    const char *jwks_name, struct extid_signing_info *out,
-                                    const struct extid_log *log)
+/* A hit only when both files are there, fresh and usable; content that does not parse is a
+ * miss (the network may have mended it), running out of memory an error. */
+static enum extid_cache_read from_cache(const struct extid_config *cfg, const char *disc_name,
+                                        const char *jwks_name, struct extid_signing_info *out,
+                                        const struct extid_log *log)
 {
     struct doc disc = { 0 }, jwks = { 0 };
     char *uri = NULL;
-    enum extid_result rc = cache_load(cfg, disc_name, &disc, log);
-    if (rc == EXTID_OK)
+    enum extid_result parsed = EXTID_OK;
+    enum extid_cache_read rc = cache_load(cfg, disc_name, &disc, log);
+    if (rc == EXTID_CACHE_HIT)
         rc = cache_load(cfg, jwks_name, &jwks, log);
-    if (rc == EXTID_OK)
-        rc = discovery_parse(&disc, &out->issuer, &uri, log);
-    if (rc == EXTID_OK)
-        rc = jwks_check(&jwks, log);
-    if (rc != EXTID_OK)
+    if (rc == EXTID_CACHE_HIT)
+        parsed = discovery_parse(&disc, &out->issuer, &uri, log);
+    if (rc == EXTID_CACHE_HIT && parsed == EXTID_OK)
+        parsed = jwks_check(&jwks, log);
+    if (parsed != EXTID_OK)
+        rc = parsed == EXTID_SYSTEM_ERR ? EXTID_CACHE_ERROR : EXTID_CACHE_MISS;
+    if (rc != EXTID_CACHE_HIT)
         goto out;
     out->jwks_json = jwks.body;
     out->cached = true;
@@ -167,7 +172,7 @@ static enum extid_result from_cache(const struct extid_config *cfg, const char *
     extid_debug(log, "discovery: using cached issuer %s and JWKS for %s", out->issuer,
                 cfg->authority);
 out:
-    if (rc != EXTID_OK)
+    if (rc != EXTID_CACHE_HIT)
         extid_signing_info_free(out);
     free(uri);
     doc_free(&disc);
@@ -240,9 +245,11 @@ enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refres
                   cfg->cache_dir);
 
     if (use_cache && !force_refresh) {
-        enum extid_result rc = from_cache(cfg, disc_name, jwks_name, out, h->log);
-        if (rc == EXTID_OK || rc == EXTID_SYSTEM_ERR)
-            return rc;
+        enum extid_cache_read rc = from_cache(cfg, disc_name, jwks_name, out, h->log);
+        if (rc == EXTID_CACHE_HIT)
+            return EXTID_OK;
+        if (rc == EXTID_CACHE_ERROR)
+            return EXTID_SYSTEM_ERR;
     }
     return from_network(h, use_cache, disc_name, jwks_name, out);
 }

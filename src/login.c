@@ -80,9 +80,9 @@ static void finish(struct login *l)
 
     if (l->quiet)
         return;
-    if (rc != EXTID_OK && rc != EXTID_CONV_ERR && rc != EXTID_THROTTLED)
+    if (rc != EXTID_OK && rc != EXTID_CONV_ERR && !l->told)
         login_show(l, true, message_for(rc));
-    if (rc == EXTID_WRONG_CODE || rc == EXTID_UNKNOWN_KID || rc == EXTID_THROTTLED)
+    if (rc == EXTID_WRONG_CODE || rc == EXTID_UNKNOWN_KID)
         l->result = EXTID_AUTH_ERR; /* internal signals never leave the core */
     audit(l);
 }

@@ -16,6 +16,7 @@
 #include "login.h"
 #include "nativeauth.h"
 #include "result.h"
+#include "throttle.h"
 #include "transport.h"
 #include "users.h"
 
@@ -54,6 +55,7 @@ struct login {
 
     unsigned skip;                  /* LOGIN_SKIP(step) for steps no longer needed */
     bool quiet;                     /* the result goes to the caller without message or audit */
+    bool told;                      /* the person has been told why the login ends */
     enum extid_result result;       /* the login's outcome, once it has one */
 };
 
@@ -62,9 +64,9 @@ struct login {
 enum extid_result login_ask(const struct login *l, bool echo, const char *prompt, char **answer);
 /* Tells the person; error true for failures. */
 void login_show(const struct login *l, bool error, const char *msg);
-/* The throttle's permission to send one more code to l->email; EXTID_THROTTLED when refused,
- * after telling the person how long to wait. */
-enum extid_result login_may_send_code(const struct login *l);
+/* The throttle's permission to send one more code to l->email; when refused, the person has
+ * been told how long to wait. */
+enum extid_throttle login_may_send_code(const struct login *l);
 
 /* The steps (login_steps.c). */
 enum extid_result login_step_account(struct login *l);

@@ -32,18 +32,18 @@ void login_show(const struct login *l, bool error, const char *msg)
 }
 
 /* Every code sent passes here first, so the per-identity limit holds across logins. */
-enum extid_result login_may_send_code(const struct login *l)
+enum extid_throttle login_may_send_code(const struct login *l)
 {
     const struct extid_config *cfg = l->cfg;
     struct extid_throttle_policy policy = {
         .limit = cfg->send_limit, .window = cfg->send_window, .gap = cfg->send_gap,
     };
     long wait = 0;
-    enum extid_result rc = extid_throttle_take(cfg->cache_dir, l->email, &policy, time(NULL),
-                                               &wait, l->log);
+    enum extid_throttle rc = extid_throttle_take(cfg->cache_dir, l->email, &policy, time(NULL),
+                                                 &wait, l->log);
     char msg[160];
 
-    if (rc == EXTID_AUTH_ERR) {
+    if (rc == EXTID_THROTTLE_REFUSED) {
         /* "this address": the person may not have typed it (it can come from the users file),
          * and an unauthenticated caller must not learn it. */
         if (wait < 60)
@@ -53,9 +53,18 @@ enum extid_result login_may_send_code(const struct login *l)
             snprintf(msg, sizeof msg, "Too many codes were sent to this address; wait %ld minutes.",
                      (wait + 59) / 60);
         login_show(l, true, msg);
-        rc = EXTID_THROTTLED;
     }
     return rc;
+}
+
+/* What a throttle outcome other than a refusal means for the login. */
+static enum extid_result throttle_result(enum extid_throttle t)
+{
+    switch (t) {
+    case EXTID_THROTTLE_GO: return EXTID_OK;
+    case EXTID_THROTTLE_UNSAFE: return EXTID_CONFIG_ERR;
+    default: return EXTID_SYSTEM_ERR;
+    }
 }
 
 /* ---- account, connect, address ---- */
@@ -158,7 +167,13 @@ enum extid_result login_step_address(struct login *l)
 
 enum extid_result login_step_throttle(struct login *l)
 {
-    return login_may_send_code(l);
+    enum extid_throttle t = login_may_send_code(l);
+
+    if (t == EXTID_THROTTLE_REFUSED) {
+        l->told = true; /* how long to wait, rather than a bare failure */
+        return EXTID_AUTH_ERR;
+    }
+    return throttle_result(t);
 }
 
 enum extid_result login_step_initiate(struct login *l)
@@ -191,9 +206,10 @@ static void code_prompt(char *buf, size_t size, const struct extid_challenge *ch
 static enum extid_result resend(struct login *l, int *resends)
 {
     struct extid_challenge fresh = { 0 };
-    enum extid_result rc = login_may_send_code(l);
+    enum extid_throttle t = login_may_send_code(l);
+    enum extid_result rc = throttle_result(t);
 
-    if (rc == EXTID_OK)
+    if (t == EXTID_THROTTLE_GO)
         rc = l->transport->challenge(l->session, l->challenge.continuation_token, &fresh);
     if (rc == EXTID_OK) {
         extid_challenge_free(&l->challenge);
@@ -203,7 +219,7 @@ static enum extid_result resend(struct login *l, int *resends)
         return EXTID_OK;
     }
     extid_challenge_free(&fresh);
-    if (rc != EXTID_THROTTLED && rc != EXTID_UNAVAILABLE)
+    if (t != EXTID_THROTTLE_REFUSED && rc != EXTID_UNAVAILABLE)
         return rc;
     /* No new code went out (the throttle said no, or Entra refused or missed the resend: 429,
      * slow_down, 5xx, network), so the one already sent still works. */

@@ -15,7 +15,6 @@ enum extid_result {
     /* Internal signals between core layers; they never leave extid_login(). */
     EXTID_WRONG_CODE,    /* /token said invalid_oob_value */
     EXTID_UNKNOWN_KID,   /* token's kid absent from the JWKS: refetch once */
-    EXTID_THROTTLED,     /* send throttle refused a new code; the person was told */
 };
 
 /* Short stable name for logs ("ok", "auth_err", ...). */

@@ -107,49 +107,48 @@ static int take_lock(const char *cache_dir, const char *key, const char *email,
     return fd;
 }
 
-enum extid_result extid_throttle_take(const char *cache_dir, const char *email,
-                                      const struct extid_throttle_policy *policy, time_t now,
-                                      long *retry_after, const struct extid_log *log)
+enum extid_throttle extid_throttle_take(const char *cache_dir, const char *email,
+                                        const struct extid_throttle_policy *policy, time_t now,
+                                        long *retry_after, const struct extid_log *log)
 {
     char key[EXTID_CACHE_KEY_LEN], name[NAME_LEN], lower[256];
     struct sends *sends = NULL;
     char *text = NULL, *out_text = NULL;
     size_t len = 0, i;
     int lock_fd = -1;
-    enum extid_result rc;
+    enum extid_cache_read cached;
+    enum extid_throttle rc = EXTID_THROTTLE_ERROR;
 
     *retry_after = 0;
     if (policy->limit <= 0)
-        return EXTID_OK;
+        return EXTID_THROTTLE_GO;
     /* Addresses differ only in case for Entra; so must their counters. */
     for (i = 0; i < sizeof lower - 1 && email[i]; i++)
         lower[i] = extid_ascii_tolower(email[i]);
     lower[i] = '\0';
     if (extid_cache_key(lower, key) != EXTID_OK)
-        return EXTID_SYSTEM_ERR;
+        return EXTID_THROTTLE_ERROR;
     snprintf(name, sizeof name, "sends-%s", key);
 
-    rc = extid_cache_dir_check(cache_dir, log); /* an unsafe directory is a CONFIG_ERR */
-    if (rc != EXTID_OK)
-        goto out;
+    switch (extid_cache_dir_check(cache_dir, log)) {
+    case EXTID_OK: break;
+    case EXTID_CONFIG_ERR: return EXTID_THROTTLE_UNSAFE;
+    default: return EXTID_THROTTLE_ERROR;
+    }
     lock_fd = take_lock(cache_dir, key, email, log);
-    if (lock_fd < 0) {
-        rc = EXTID_SYSTEM_ERR;
+    if (lock_fd < 0)
         goto out;
-    }
     sends = calloc(1, sizeof *sends);
-    if (!sends) {
-        rc = EXTID_SYSTEM_ERR;
+    if (!sends)
         goto out;
-    }
     /* A file untouched for a whole window holds no send that still counts; one that could not
      * be read may hold sends that do, so the login stops rather than start the count afresh. */
-    rc = extid_cache_read(cache_dir, name, policy->window, &text, &len, log);
-    if (rc == EXTID_SYSTEM_ERR) {
+    cached = extid_cache_read(cache_dir, name, policy->window, &text, &len, log);
+    if (cached == EXTID_CACHE_ERROR) {
         extid_log(log, LOG_ERR, "send throttle: cannot read the state for %s", email);
         goto out;
     }
-    if (rc == EXTID_OK && !parse_sends(text, sends)) {
+    if (cached == EXTID_CACHE_HIT && !parse_sends(text, sends)) {
         extid_log(log, LOG_WARNING, "send throttle: state for %s is corrupt; starting afresh",
                   email);
         sends->count = 0;
@@ -160,27 +159,25 @@ enum extid_result extid_throttle_take(const char *cache_dir, const char *email,
         *retry_after = (long)(sends->at[sends->count - 1] + policy->gap - now);
         extid_log(log, LOG_NOTICE, "send throttle: a code went to %s %lld s ago; next in %ld s",
                   email, (long long)now - sends->at[sends->count - 1], *retry_after);
-        rc = EXTID_AUTH_ERR;
+        rc = EXTID_THROTTLE_REFUSED;
         goto out;
     }
     if (sends->count >= policy->limit) {
         *retry_after = (long)(sends->at[0] + policy->window - now);
         extid_log(log, LOG_NOTICE, "send throttle: %d codes went to %s in %ld s; next in %ld s",
                   sends->count, email, policy->window, *retry_after);
-        rc = EXTID_AUTH_ERR;
+        rc = EXTID_THROTTLE_REFUSED;
         goto out;
     }
     sends->at[sends->count++] = (long long)now;
     out_text = format_sends(sends);
-    if (!out_text) {
-        rc = EXTID_SYSTEM_ERR;
+    if (!out_text)
+        goto out;
+    if (extid_cache_write(cache_dir, name, out_text, strlen(out_text), log) != EXTID_OK) {
+        extid_log(log, LOG_ERR, "send throttle: cannot record a send to %s", email);
         goto out;
     }
-    rc = extid_cache_write(cache_dir, name, out_text, strlen(out_text), log);
-    if (rc != EXTID_OK) {
-        extid_log(log, LOG_ERR, "send throttle: cannot record a send to %s", email);
-        rc = EXTID_SYSTEM_ERR;
-    }
+    rc = EXTID_THROTTLE_GO;
 out:
     free(out_text);
     free(text);

@@ -13,13 +13,19 @@ struct extid_throttle_policy {
     long gap;     /* seconds required between two codes */
 };
 
+/* The throttle's own outcome; the login decides what each means for it. */
+enum extid_throttle {
+    EXTID_THROTTLE_GO,      /* recorded: the code may be sent */
+    EXTID_THROTTLE_REFUSED, /* over the policy: nothing recorded, wait *retry_after seconds */
+    EXTID_THROTTLE_UNSAFE,  /* cache_dir is not a safe directory (see extid_cache_dir_check) */
+    EXTID_THROTTLE_ERROR,   /* the state could not be read or written safely: fail closed */
+};
+
 /* Records that a code is about to be sent to email at `now`, unless that would break the
- * policy. EXTID_OK: recorded, go ahead. EXTID_AUTH_ERR: refused, *retry_after = seconds until a
- * send would be allowed. EXTID_SYSTEM_ERR: state could not be read or written safely (fail
- * closed). A corrupt state file is logged and treated as holding no sends: only root can write
+ * policy. A corrupt state file is logged and treated as holding no sends: only root can write
  * it, and refusing every future login for that address would be worse. */
-enum extid_result extid_throttle_take(const char *cache_dir, const char *email,
-                                      const struct extid_throttle_policy *policy, time_t now,
-                                      long *retry_after, const struct extid_log *log);
+enum extid_throttle extid_throttle_take(const char *cache_dir, const char *email,
+                                        const struct extid_throttle_policy *policy, time_t now,
+                                        long *retry_after, const struct extid_log *log);
 
 #endif

@@ -49,8 +49,8 @@ static const char *in_dir(struct fixture *f, const char *name)
     return f->d.path;
 }
 
-static enum extid_result read_it(struct fixture *f, const char *name, long ttl, char **out,
-                                 size_t *len)
+static enum extid_cache_read read_it(struct fixture *f, const char *name, long ttl, char **out,
+                                     size_t *len)
 {
     *out = (char *)f; /* poison: must be reset */
     return extid_cache_read(f->dir, name, ttl, out, len, &f->d.log);
@@ -71,7 +71,7 @@ static void test_round_trip(void **state)
     assert_int_equal(stat(in_dir(f, "jwks-x.json"), &st), 0);
     assert_int_equal(st.st_mode & 07777, 0600);
     assert_int_equal(st.st_uid, 0);
-    assert_int_equal(read_it(f, "jwks-x.json", 60, &out, &len), EXTID_OK);
+    assert_int_equal(read_it(f, "jwks-x.json", 60, &out, &len), EXTID_CACHE_HIT);
     assert_int_equal(len, sizeof(data));
     assert_memory_equal(out, data, sizeof(data));
     assert_int_equal(out[len], '\0');
@@ -79,14 +79,14 @@ static void test_round_trip(void **state)
 
     /* Overwrite replaces the content. */
     assert_int_equal(extid_cache_write(f->dir, "jwks-x.json", "new", 3, &f->d.log), EXTID_OK);
-    assert_int_equal(read_it(f, "jwks-x.json", 60, &out, &len), EXTID_OK);
+    assert_int_equal(read_it(f, "jwks-x.json", 60, &out, &len), EXTID_CACHE_HIT);
     assert_int_equal(len, 3);
     assert_string_equal(out, "new");
     free(out);
 
     /* Empty content is content. */
     assert_int_equal(extid_cache_write(f->dir, "empty", "", 0, &f->d.log), EXTID_OK);
-    assert_int_equal(read_it(f, "empty", 60, &out, &len), EXTID_OK);
+    assert_int_equal(read_it(f, "empty", 60, &out, &len), EXTID_CACHE_HIT);
     assert_int_equal(len, 0);
     assert_string_equal(out, "");
     free(out);
@@ -112,9 +112,9 @@ static void test_unreadable_is_an_error(void **state)
     tight = old;
     tight.rlim_cur = (rlim_t)lowest; /* the next descriptor would be over the limit */
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
-    enum extid_result rc = read_it(f, "sends-x", 60, &out, &len);
+    enum extid_cache_read rc = read_it(f, "sends-x", 60, &out, &len);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-    assert_int_equal(rc, EXTID_SYSTEM_ERR);
+    assert_int_equal(rc, EXTID_CACHE_ERROR);
     assert_null(out);
     assert_logged(&f->d.cap, "Too many open files");
 }
@@ -124,7 +124,7 @@ static void test_missing_is_quiet(void **state)
     struct fixture *f = *state;
     char *out;
     size_t len = 7;
-    assert_int_equal(read_it(f, "nothing", 60, &out, &len), EXTID_UNAVAILABLE);
+    assert_int_equal(read_it(f, "nothing", 60, &out, &len), EXTID_CACHE_MISS);
     assert_null(out);
     assert_int_equal(len, 0);
     assert_int_equal(f->d.cap.lines, 0);
@@ -137,16 +137,16 @@ static void test_ttl(void **state)
     size_t len;
     assert_int_equal(extid_cache_write(f->dir, "d", "x", 1, &f->d.log), EXTID_OK);
     ufx_set_mtime(in_dir(f, "d"), time(NULL) - 100);
-    assert_int_equal(read_it(f, "d", 50, &out, &len), EXTID_UNAVAILABLE);
+    assert_int_equal(read_it(f, "d", 50, &out, &len), EXTID_CACHE_MISS);
     assert_null(out);
-    assert_int_equal(read_it(f, "d", 100, &out, &len), EXTID_UNAVAILABLE);
-    assert_int_equal(read_it(f, "d", 0, &out, &len), EXTID_UNAVAILABLE);
-    assert_int_equal(read_it(f, "d", -1, &out, &len), EXTID_UNAVAILABLE);
-    assert_int_equal(read_it(f, "d", 200, &out, &len), EXTID_OK);
+    assert_int_equal(read_it(f, "d", 100, &out, &len), EXTID_CACHE_MISS);
+    assert_int_equal(read_it(f, "d", 0, &out, &len), EXTID_CACHE_MISS);
+    assert_int_equal(read_it(f, "d", -1, &out, &len), EXTID_CACHE_MISS);
+    assert_int_equal(read_it(f, "d", 200, &out, &len), EXTID_CACHE_HIT);
     free(out);
     /* A rewrite makes it fresh again. */
     assert_int_equal(extid_cache_write(f->dir, "d", "y", 1, &f->d.log), EXTID_OK);
-    assert_int_equal(read_it(f, "d", 50, &out, &len), EXTID_OK);
+    assert_int_equal(read_it(f, "d", 50, &out, &len), EXTID_CACHE_HIT);
     assert_string_equal(out, "y");
     free(out);
 }
@@ -158,7 +158,7 @@ static void test_future_mtime_is_stale(void **state)
     size_t len;
     assert_int_equal(extid_cache_write(f->dir, "d", "x", 1, &f->d.log), EXTID_OK);
     ufx_set_mtime(in_dir(f, "d"), time(NULL) + 3600);
-    assert_int_equal(read_it(f, "d", 86400, &out, &len), EXTID_UNAVAILABLE);
+    assert_int_equal(read_it(f, "d", 86400, &out, &len), EXTID_CACHE_MISS);
     assert_null(out);
     assert_logged(&f->d.cap, "future");
 }
@@ -174,7 +174,7 @@ static void expect_refused(struct fixture *f, const char *name, const char *why)
     char *out;
     size_t len;
     ufx_log_clear(&f->d.cap);
-    assert_int_equal(read_it(f, name, 3600, &out, &len), EXTID_UNAVAILABLE);
+    assert_int_equal(read_it(f, name, 3600, &out, &len), EXTID_CACHE_MISS);
     assert_null(out);
     assert_logged(&f->d.cap, why);
     assert_logged(&f->d.cap, name);
@@ -188,7 +188,7 @@ static void test_unsafe_files_refused(void **state)
     size_t len;
 
     plant(f, "good", "{}", 0, 0644);
-    assert_int_equal(read_it(f, "good", 3600, &out, &len), EXTID_OK); /* control */
+    assert_int_equal(read_it(f, "good", 3600, &out, &len), EXTID_CACHE_HIT); /* control */
     free(out);
     plant(f, "group-writable", "{}", 0, 0620);
     expect_refused(f, "group-writable", "writable by group or others");
@@ -216,7 +216,7 @@ static void test_size_cap(void **state)
     assert_non_null(big);
     memset(big, 'k', cap + 1);
     assert_int_equal(extid_cache_write(f->dir, "max", big, cap, &f->d.log), EXTID_OK);
-    assert_int_equal(read_it(f, "max", 3600, &out, &len), EXTID_OK);
+    assert_int_equal(read_it(f, "max", 3600, &out, &len), EXTID_CACHE_HIT);
     assert_int_equal(len, cap);
     free(out);
     assert_int_equal(extid_cache_write(f->dir, "over", big, cap + 1, &f->d.log), EXTID_OK);
@@ -232,7 +232,7 @@ static void test_bad_names(void **state)
     size_t len;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         assert_int_equal(extid_cache_write(f->dir, names[i], "x", 1, &f->d.log), EXTID_SYSTEM_ERR);
-        assert_int_equal(read_it(f, names[i], 60, &out, &len), EXTID_SYSTEM_ERR);
+        assert_int_equal(read_it(f, names[i], 60, &out, &len), EXTID_CACHE_ERROR);
         assert_null(out);
     }
     assert_int_equal(extid_cache_write(f->dir, NULL, "x", 1, &f->d.log), EXTID_SYSTEM_ERR);
@@ -313,7 +313,7 @@ static void test_concurrent_writers(void **state)
         char *out;
         size_t len;
         ufx_log_clear(&f->d.cap);
-        if (read_it(f, "shared", 3600, &out, &len) != EXTID_OK)
+        if (read_it(f, "shared", 3600, &out, &len) != EXTID_CACHE_HIT)
             fail_msg("read failed during concurrent writes: %s", f->d.cap.buf);
         assert_whole(out, len);
         free(out);
@@ -329,7 +329,7 @@ static void test_concurrent_writers(void **state)
     assert_int_equal(failed, 0);
     char *out;
     size_t len;
-    assert_int_equal(read_it(f, "shared", 3600, &out, &len), EXTID_OK);
+    assert_int_equal(read_it(f, "shared", 3600, &out, &len), EXTID_CACHE_HIT);
     assert_whole(out, len);
     assert_true(out[0] != 'z');
     free(out);

@@ -157,7 +157,6 @@ static void test_result_names(void **state)
 {
     (void)state;
     assert_string_equal(extid_result_name(EXTID_OK), "ok");
-    assert_string_equal(extid_result_name(EXTID_THROTTLED), "throttled");
     assert_string_equal(extid_result_name((enum extid_result)999), "unknown_result");
 }
 

@@ -1,0 +1,109 @@
+/* The send throttle's own outcomes: go, refused with the wait, an unsafe directory; state that
+ * is not a file the throttle wrote is not trusted. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "throttle.h"
+#include "unit_fixture.h"
+
+#define NOW ((time_t)1750000000)
+
+static enum extid_throttle take(struct ufx_dir *d, const char *email, int limit, long gap,
+                                time_t now, long *wait)
+{
+    struct extid_throttle_policy policy = { .limit = limit, .window = 3600, .gap = gap };
+
+    return extid_throttle_take(d->dir, email, &policy, now, wait, &d->log);
+}
+
+static void test_limit_then_refused(void **state)
+{
+    struct ufx_dir *d = *state;
+    long wait = -1;
+
+    assert_int_equal(take(d, "a@example.com", 2, 0, NOW, &wait), EXTID_THROTTLE_GO);
+    assert_int_equal(wait, 0);
+    assert_int_equal(take(d, "A@Example.com", 2, 0, NOW + 10, &wait), EXTID_THROTTLE_GO);
+    assert_int_equal(take(d, "a@example.com", 2, 0, NOW + 20, &wait), EXTID_THROTTLE_REFUSED);
+    assert_int_equal(wait, 3600 - 20);
+    /* A refusal records nothing: the window still ends when the first send leaves it. */
+    assert_int_equal(take(d, "a@example.com", 2, 0, NOW + 3600, &wait), EXTID_THROTTLE_GO);
+    /* Another address has its own count. */
+    assert_int_equal(take(d, "b@example.com", 2, 0, NOW + 20, &wait), EXTID_THROTTLE_GO);
+}
+
+static void test_gap(void **state)
+{
+    struct ufx_dir *d = *state;
+    long wait = 0;
+
+    assert_int_equal(take(d, "a@example.com", 5, 30, NOW, &wait), EXTID_THROTTLE_GO);
+    assert_int_equal(take(d, "a@example.com", 5, 30, NOW + 10, &wait), EXTID_THROTTLE_REFUSED);
+    assert_int_equal(wait, 20);
+    assert_int_equal(take(d, "a@example.com", 5, 30, NOW + 30, &wait), EXTID_THROTTLE_GO);
+}
+
+static void test_off(void **state)
+{
+    struct ufx_dir *d = *state;
+    long wait = 7;
+
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(take(d, "a@example.com", 0, 60, NOW, &wait), EXTID_THROTTLE_GO);
+    assert_int_equal(wait, 0);
+    assert_int_equal(ufx_count_entries(d->dir, NULL), 0); /* nothing kept when off */
+}
+
+static void test_unsafe_directory(void **state)
+{
+    struct ufx_dir *d = *state;
+    long wait = 0;
+
+    assert_int_equal(chmod(d->dir, 0777), 0);
+    assert_int_equal(take(d, "a@example.com", 2, 0, NOW, &wait), EXTID_THROTTLE_UNSAFE);
+    assert_int_equal(chmod(d->dir, 0700), 0);
+}
+
+static void test_planted_state_is_ignored(void **state)
+{
+    struct ufx_dir *d = *state;
+    char path[512];
+    long wait = 0;
+    int found = 0;
+    DIR *dir;
+    struct dirent *e;
+
+    assert_int_equal(take(d, "a@example.com", 2, 0, NOW, &wait), EXTID_THROTTLE_GO);
+    /* A FIFO in the state file's place is ignored (logged), never read or waited on. */
+    dir = opendir(d->dir);
+    assert_non_null(dir);
+    while ((e = readdir(dir))) {
+        if (strncmp(e->d_name, "sends-", 6) != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", d->dir, e->d_name);
+        found++;
+    }
+    closedir(dir);
+    assert_int_equal(found, 1);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(take(d, "a@example.com", 2, 0, NOW + 1, &wait), EXTID_THROTTLE_GO);
+    assert_logged(&d->cap, "not a regular file, ignored");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_limit_then_refused, ufx_dir_setup, ufx_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_gap, ufx_dir_setup, ufx_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_off, ufx_dir_setup, ufx_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_unsafe_directory, ufx_dir_setup, ufx_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_planted_state_is_ignored, ufx_dir_setup,
+                                        ufx_dir_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
