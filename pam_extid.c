@@ -6,6 +6,7 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <security/pam_modutil.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -36,10 +37,16 @@ static int pam_code_for(enum extid_result r)
     return PAM_AUTH_ERR;
 }
 
-/* What the conversation callbacks need: the handle, and whether the caller asked for silence. */
+#define HELD_MAX 512
+
+/* What the conversation callbacks need: the handle, and whether the caller asked for silence.
+ * With PAM_SILENT only prompts may go out, yet sudo (before 1.9.16 it cannot be told
+ * otherwise) always asks for it, and a refused person must still learn why (how long to wait,
+ * say): messages are held and go out as part of the next prompt, or of one last prompt. */
 struct conv_ctx {
     pam_handle_t *pamh;
-    bool silent; /* PAM_SILENT: no informational or error messages, prompts still go out */
+    bool silent;          /* PAM_SILENT: no informational or error messages, prompts still go out */
+    char held[HELD_MAX];  /* messages waiting for a prompt, one after the other */
 };
 
 static void log_to_syslog(void *ctx, int priority, const char *msg)
@@ -49,10 +56,12 @@ static void log_to_syslog(void *ctx, int priority, const char *msg)
 
 static enum extid_result conv_ask(void *ctx, bool echo, const char *prompt, char **answer)
 {
-    const struct conv_ctx *c = ctx;
+    struct conv_ctx *c = ctx;
     char *resp = NULL;
-    int rc = pam_prompt(c->pamh, echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF, &resp, "%s",
-                        prompt);
+    int rc = pam_prompt(c->pamh, echo ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF, &resp, "%s%s%s",
+                        c->held, c->held[0] ? " " : "", prompt);
+
+    c->held[0] = '\0';
 
     if (rc != PAM_SUCCESS || !resp) {
         extid_free_secret(resp);
@@ -64,14 +73,31 @@ static enum extid_result conv_ask(void *ctx, bool echo, const char *prompt, char
 
 static void conv_show(void *ctx, bool error, const char *message)
 {
-    const struct conv_ctx *c = ctx;
+    struct conv_ctx *c = ctx;
+    size_t used = strlen(c->held);
 
-    if (c->silent)
+    if (c->silent) {
+        /* Truncated rather than lost: the log has the whole story anyway. */
+        snprintf(c->held + used, sizeof c->held - used, "%s%s", used ? " " : "", message);
         return;
+    }
     if (error)
         pam_error(c->pamh, "%s", message);
     else
         pam_info(c->pamh, "%s", message);
+}
+
+/* Messages no prompt carried (a refusal ends the login): one last prompt shows them. Its
+ * answer is ignored, and so is a caller that cannot answer. */
+static void show_held(struct conv_ctx *c)
+{
+    char *resp = NULL;
+
+    if (!c->held[0])
+        return;
+    pam_prompt(c->pamh, PAM_PROMPT_ECHO_ON, &resp, "%s Press Enter: ", c->held);
+    extid_free_secret(resp);
+    c->held[0] = '\0';
 }
 
 static const char *item_string(pam_handle_t *pamh, int item)
@@ -143,6 +169,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     req.service = item_string(pamh, PAM_SERVICE);
     req.remote_host = item_string(pamh, PAM_RHOST);
     rc = extid_login(&cfg, &req, &prompter, &log);
+    if (rc != EXTID_OK && rc != EXTID_CONV_ERR)
+        show_held(&conv);
 out:
     extid_config_free(&cfg);
     return pam_code_for(rc);

@@ -380,11 +380,13 @@ class Sshd:
         return left
 
 
-def spawn_ssh(port, user, command, key=None, methods=None, timeout=30):
-    """The real ssh client on a pty, for one command; key: a client key to offer first."""
+def spawn_ssh(port, user, command, key=None, methods=None, timeout=30, log_level="ERROR"):
+    """The real ssh client on a pty, for one command; key: a client key to offer first.
+    log_level INFO, ssh's default, also shows the text sshd sends with no prompt (the module's
+    last message before a refusal)."""
     opts = ["-F", "/dev/null", "-p", str(port),
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "GlobalKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "GlobalKnownHostsFile=/dev/null", "-o", "LogLevel=" + log_level,
             "-o", "NumberOfPasswordPrompts=1", "-o", "BatchMode=no", "-o", "ConnectTimeout=10"]
     if key:
         opts += ["-i", key, "-o", "IdentitiesOnly=yes", "-o", "PubkeyAuthentication=yes",
@@ -395,10 +397,12 @@ def spawn_ssh(port, user, command, key=None, methods=None, timeout=30):
     return spawn_pty(["ssh", *opts, "%s@127.0.0.1" % user, command], timeout)
 
 
-def ssh_login(port, user, command, answer_code, email=None, key=None, methods=None):
+def ssh_login(port, user, command, answer_code, email=None, key=None, methods=None,
+              log_level="ERROR"):
     """Runs ssh, answers the module's prompts (see converse), returns the Conversation with
     ssh's exit status."""
-    return converse_to_end(spawn_ssh(port, user, command, key, methods), answer_code, email)
+    return converse_to_end(spawn_ssh(port, user, command, key, methods, log_level=log_level),
+                           answer_code, email)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,9 +421,18 @@ def remove_stale_sudo_files():
             os.unlink(path)
 
 
+def shipped_sudoers_line(user, service):
+    """The Defaults line of conf/sudoers.d-extid as shipped, for user and the PAM service."""
+    with open(os.path.join(ROOT, "conf", "sudoers.d-extid")) as f:
+        [line] = [l.strip() for l in f if l.startswith("Defaults:")]
+    assert line.startswith("Defaults:alice ") and line.count("sudo-extid") == 2, line
+    return line.replace("Defaults:alice ", "Defaults:%s " % user).replace("sudo-extid", service)
+
+
 class SudoService:
     """/etc/pam.d/<name> running pam_extid, and /etc/sudoers.d/<name> switching one user to it
-    (Defaults:<user> pam_service=<name>, pam_login_service=<name> for sudo -i) with one PAM try.
+    with the Defaults line of conf/sudoers.d-extid (pam_service=<name>, pam_login_service=<name>
+    for sudo -i, one PAM try, messages not silenced).
     Unique names; remove() always runs."""
 
     def __init__(self, user, config_path, workdir):
@@ -436,9 +449,9 @@ class SudoService:
         write_root_file(self.pam_file, stack_text(self.config_path), 0o644)
         draft = os.path.join(self.workdir, "sudoers-draft")
         with open(draft, "w") as f:
-            f.write("# pam_extid end-to-end test; removed by the test\n"
-                    "Defaults:%s pam_service=%s, pam_login_service=%s, passwd_tries=1\n"
-                    "%s ALL=(ALL:ALL) ALL\n" % (self.user, self.name, self.name, self.user))
+            f.write("# pam_extid end-to-end test; removed by the test\n%s\n"
+                    "%s ALL=(ALL:ALL) ALL\n" % (shipped_sudoers_line(self.user, self.name),
+                                                 self.user))
         os.chmod(draft, 0o440)
         subprocess.run(["visudo", "-cqf", draft], check=True)
         # Same directory as the target, so the rename is atomic and sudo never reads half a file.

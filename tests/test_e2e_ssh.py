@@ -255,3 +255,21 @@ def test_fallback_right_code_needs_no_password(fallback, tenant):
     res = fallback_login(fallback, latest_code(tenant, "dave@example.com"))
     assert not res.password_asked, res  # success=done
     assert res.rc == 0 and re.search(r"uid=\d+\(%s\)" % FB_USER, res.output), res
+
+
+def test_throttled_ssh_login_is_told_how_long_to_wait(ssh, tenant):
+    # sshd passes the module's last message on with no prompt, and ssh shows it at its default
+    # log level, before it gives up.
+    ssh.pam.write_config(send_limit=1, send_gap=0)
+    try:
+        assert ssh_login(ssh.sshd.port, USER, "id", latest_code(tenant, EMAIL)).rc == 0
+        tenant.reset()
+        res = ssh_login(ssh.sshd.port, USER, "id",
+                        lambda n: pytest.fail("a code prompt while throttled"), log_level="INFO")
+    finally:
+        ssh.pam.write_config(send_limit=0)
+    assert res.rc == 255, res
+    m = re.search(r"Too many codes were sent to this address; wait \d+ minutes\.", res.output)
+    assert m, res
+    assert res.output.index(m.group(0)) < res.output.index("Permission denied"), res
+    assert res.code_prompts == [] and tenant.stats()["requests_total"] == 0, res

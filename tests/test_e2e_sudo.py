@@ -13,6 +13,8 @@ pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 USER = "extide2e4"
 EMAIL = "carol@example.com"
+# sudo asks PAM for silence (PAM_SILENT): the module's last messages come in a prompt of their own.
+PRESS_ENTER = "Press Enter: "
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,8 @@ def run_sudo(env, command, answer_code):
     """`sudo -k -S command` as the test user on a pty (runuser switches without a password;
     -k: every run goes through PAM)."""
     argv = env.syslog.wrap(["runuser", "-u", USER, "--", "sudo", "-k", "-S", *command])
-    return converse_to_end(spawn_pty(argv), answer_code)
+    return converse_to_end(spawn_pty(argv), answer_code, stops=[PRESS_ENTER],
+                           on_stop=lambda child, conv: child.sendline(""))
 
 
 def test_sudo_asks_only_the_code_and_runs_the_command(sudo, tenant):
@@ -73,3 +76,29 @@ def test_sudo_wrong_code_does_not_run_the_command(sudo, tenant):
     assert "login refused: user=%s email=%s" % (USER, EMAIL) in logs, logs
     assert "login granted" not in logs, logs
 
+
+
+def test_sudo_wrong_code_is_explained(sudo, tenant):
+    # sudo calls PAM with PAM_SILENT, so messages travel inside prompts: the next code prompt
+    # says the last code was wrong, and a last prompt says why sudo refuses.
+    res = run_sudo(sudo, ["true"], lambda n: WRONG_CODE)
+    assert res.rc == 1, res
+    assert len(res.code_prompts) == 3 and res.stop == 0, res
+    assert "Wrong code, try again. Code emailed to" in res.output, res
+    assert "Too many wrong codes. Press Enter: " in res.output, res
+    assert "incorrect password attempt" in res.output, res
+
+
+def test_throttled_sudo_is_told_how_long_to_wait(sudo, tenant):
+    sudo.pam.write_config(send_limit=1, send_gap=0)
+    try:
+        assert run_sudo(sudo, ["true"], lambda n: tenant.outbox(EMAIL)).rc == 0
+        tenant.reset()
+        res = run_sudo(sudo, ["true"], lambda n: pytest.fail("a code prompt while throttled"))
+    finally:
+        sudo.pam.write_config(send_limit=0)
+    assert res.rc == 1, res
+    assert re.search(r"Too many codes were sent to this address; wait \d+ minutes\. "
+                     r"Press Enter: ", res.output), res
+    assert res.code_prompts == [] and tenant.stats()["requests_total"] == 0, res
+    assert "send throttle" in sudo.logs()

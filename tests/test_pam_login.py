@@ -650,6 +650,22 @@ def test_pam_silent_suppresses_messages_not_prompts(pam, tenant):
     assert res.rc == PAM["MAXTRIES"], res
     assert len(res.prompts("PROMPT_ECHO_OFF")) == 3
     assert res.messages("ERROR") == [] and res.messages("INFO") == []
+    # What would have been shown goes out inside prompts (sudo always asks for silence): the
+    # next code prompt says the last code was wrong, a last prompt says why the login ended.
+    first, second, third = res.prompts("PROMPT_ECHO_OFF")
+    assert first.startswith("Code emailed to"), res
+    assert second.startswith("Wrong code, try again. Code emailed to"), res
+    assert third.startswith("Wrong code, try again. Code emailed to"), res
+    assert res.prompts("PROMPT_ECHO_ON") == ["Too many wrong codes. Press Enter: "], res
+    # A login refused before any prompt is told why in that last prompt alone.
+    pam.write_config(send_limit=1, send_gap=0)
+    assert pam.login("extidalice", silent=True).rc == PAM["SUCCESS"]
+    res = pam.login("extidalice", silent=True)
+    assert res.rc == PAM["AUTH_ERR"], res
+    [last] = res.prompts()
+    assert re.match(r"Too many codes were sent to this address; wait \d+ minutes\. "
+                    r"Press Enter: $", last), res
+    assert res.messages("ERROR") == [], res
     res = pam.login("extidalice", codes=["00000000", "11111111", "22222222"])
     assert res.messages("ERROR"), res  # the same login, not silent, does show them
 
