@@ -105,5 +105,5 @@ int main(void)
                                         ufx_dir_teardown),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ufx_run_root_group_tests(tests, NULL, NULL);
 }
