@@ -1,3 +1,4 @@
+import fcntl
 import os
 import shutil
 import sys
@@ -67,15 +68,47 @@ def syslog(workdir):
     sink.close()
 
 
+# Several test sessions may run on one host at once (a developer's file next to `make test`).
+# The accounts are shared: each session holds USERS_IN_USE shared while it may log them in, and
+# they go when the last session ends, whichever created them. USERS_MUTEX orders creation and
+# removal; USERS_CREATED names the accounts a session created (never a pre-existing one).
+USERS_MUTEX = "/run/extid-test-users.mutex"
+USERS_IN_USE = "/run/extid-test-users.in-use"
+USERS_CREATED = "/run/extid-test-users.created"
+
+
+def _lock_file(path):
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
 @pytest.fixture(scope="session")
 def local_users():
-    created = []
-    for u in TEST_USERS:
-        if ensure_user(u):
-            created.append(u)
-    yield list(TEST_USERS)
-    for u in created:
-        remove_user(u)
+    mutex, in_use = _lock_file(USERS_MUTEX), _lock_file(USERS_IN_USE)
+    try:
+        fcntl.flock(mutex, fcntl.LOCK_EX)
+        fcntl.flock(in_use, fcntl.LOCK_SH)
+        created = [u for u in TEST_USERS if ensure_user(u)]
+        if created:
+            with open(USERS_CREATED, "a") as f:
+                f.write("".join(u + "\n" for u in created))
+        fcntl.flock(mutex, fcntl.LOCK_UN)
+        yield list(TEST_USERS)
+        fcntl.flock(mutex, fcntl.LOCK_EX)
+        fcntl.flock(in_use, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(in_use, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # another session still logs them in; the last one removes them
+        try:
+            with open(USERS_CREATED) as f:
+                for u in set(f.read().split()) & set(TEST_USERS):
+                    remove_user(u)
+            os.unlink(USERS_CREATED)
+        except FileNotFoundError:
+            pass
+    finally:
+        os.close(in_use)
+        os.close(mutex)
 
 
 @pytest.fixture
