@@ -5,8 +5,9 @@ Serves the native-authentication sign-in API (initiate, challenge, token, intros
 email + password, and a second factor by email or SMS code), OpenID discovery and a JWKS over HTTPS
 on 127.0.0.1, answering as docs/entra-signin-flows.md describes Entra's.
 The email's local part (before '@', any "+tag" ignored) selects a test scenario, see SCENARIOS.
-A control API under /_mock/ lets tests read statistics, read the "sent" codes, reset, rotate keys
-and inject failures.
+A control API under /_mock/ lets tests read statistics, read the "sent" codes, reset, rotate keys,
+inject failures and give one address's ID tokens extra claims (config "claims": {address: {"roles":
+[...], "groups": [...]}}), as app role assignments and group memberships would.
 
 Usage: mock_tenant.py --state-dir DIR [--client-id ID] [--tenant-id GUID] [--tenant-name NAME]
                       [--print-codes] [--public-port PORT]
@@ -51,6 +52,8 @@ OTHER_TENANT_ID = "99998888-eeee-7777-ffff-666655554444"
 OTHER_AUDIENCE = "55556666-dddd-7777-eeee-8888ffff9999"
 GRAPH_AUDIENCE = "00000003-0000-0000-c000-000000000000"
 OTHER_USER = "someone.else@example.com"
+# Token variants about who may log in: the group every "badgroups" token holds beside a number.
+MOCK_GROUP = "6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d"
 
 KID_1, KID_2, KID_UNKNOWN = "mock-key-1", "mock-key-2", "mock-key-9"
 LOCKED_TEXT = ("The account is locked, you've tried to sign in too many times with an incorrect "
@@ -77,7 +80,8 @@ FLOW_SCENARIOS |= set(PASSWORD_ACCOUNTS) | set(OTP_MFA_ACCOUNTS)
 DEFAULT_PASSWORD = "Mock-tenant-passw0rd!"
 TOKEN_VARIANTS = {"forged", "algnone", "hs256", "unknownkid", "rotatedkid", "expiredtoken",
                   "future", "wrongaud", "wrongiss", "wrongtid", "otheruser", "noidtoken", "noexp",
-                  "expstring", "multiaud", "otherazp", "otherprefname", "expired2min"}
+                  "expstring", "multiaud", "otherazp", "otherprefname", "expired2min",
+                  "overage", "hasgroups", "badroles", "badgroups"}
 SCENARIOS = INITIATE_SCENARIOS | FLOW_SCENARIOS | TOKEN_VARIANTS
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]{1,64}@"
@@ -309,7 +313,7 @@ def default_config(code_length):
             "password": DEFAULT_PASSWORD,
             "flow_ttl": 600.0, "interval": 300, "idle_timeout": 120.0,
             "handshake_timeout": 10.0, "drop_handshakes": 0, "jwks_gather": 0,
-            "lockout_after": 0}
+            "lockout_after": 0, "claims": {}}
 
 
 # How long a held key-set request waits for the others (below the module's 5 s test timeout).
@@ -1047,6 +1051,11 @@ class App:
             # Entra's ID-token reference: preferred_username needs the profile scope. (The
             # email claim is an optional claim, configured in this tenant.)
             del claims["preferred_username"]
+        with self.state.lock:
+            # Per-address claims set through the control API (roles, groups, ...): what the
+            # tenant's app role assignments and group memberships would put in the token.
+            claims.update(json.loads(json.dumps(
+                self.state.config["claims"].get(email.lower(), {}))))
         key, kid = (self.pki.key2, KID_2) if rotated else (self.pki.key1, KID_1)
         header = {"alg": "RS256", "kid": kid, "typ": "JWT"}
         signer = rs256(key)
@@ -1084,6 +1093,16 @@ class App:
             claims["preferred_username"] = OTHER_USER
         elif variant == "expired2min":  # inside the default clock_skew (300 s), not inside 60
             claims.update(iat=now - 3720, nbf=now - 3720, exp=now - 120)
+        elif variant == "overage":  # too many groups: Entra points at Graph instead
+            claims["_claim_names"] = {"groups": "src1"}
+            claims["_claim_sources"] = {"src1": {
+                "endpoint": "https://graph.microsoft.com/v1.0/users/%s/getMemberObjects" % oid}}
+        elif variant == "hasgroups":  # the implicit-flow form of overage
+            claims["hasgroups"] = True
+        elif variant == "badroles":  # one role as a bare string, not an array
+            claims["roles"] = "Linux.Ops"
+        elif variant == "badgroups":  # an array that holds a number beside the object id
+            claims["groups"] = [MOCK_GROUP, 5]
         elif variant == "noexp":
             del claims["exp"]
         elif variant == "expstring":
@@ -1197,6 +1216,9 @@ class App:
                 new[k] = v
             elif k == "lockout_after" and number(v, 0, 1000, integer=True):
                 new[k] = v
+            elif k == "claims" and isinstance(v, dict) and all(
+                    isinstance(e, str) and isinstance(c, dict) for e, c in v.items()):
+                new[k] = {e.lower(): c for e, c in v.items()}
             elif k == "fail_next" and v is None:
                 new[k] = None
             elif k == "fail_next" and isinstance(v, dict):

@@ -947,6 +947,26 @@ def test_token_variant_wrong_claim(tenant, client, variant):
         assert now - 130 < claims["exp"] < now - 110
 
 
+def test_claims_per_address_and_authorization_variants(tenant, client):
+    tenant.config(claims={"Ops@Example.com": {"roles": ["Linux.Ops"],
+                                              "groups": ["6A5B4C3D-2E1F-4A0B-9C8D-7E6F5A4B3C2D"]}})
+    jwks = fetch_jwks(client)
+    tok = client.login("ops@example.com")["id_token"]
+    claims = pyjwt_verify(tenant, tok, jwks)
+    assert claims["roles"] == ["Linux.Ops"]
+    assert claims["groups"] == ["6A5B4C3D-2E1F-4A0B-9C8D-7E6F5A4B3C2D"]
+    other = split_jwt(client.login("dev@example.com")["id_token"])[1]
+    assert "roles" not in other and "groups" not in other
+    c = split_jwt(client.login("overage@example.com")["id_token"])[1]
+    assert c["_claim_names"] == {"groups": "src1"} and "groups" not in c
+    assert "getMemberObjects" in c["_claim_sources"]["src1"]["endpoint"]
+    assert split_jwt(client.login("hasgroups@example.com")["id_token"])[1]["hasgroups"] is True
+    assert split_jwt(client.login("badroles@example.com")["id_token"])[1]["roles"] == "Linux.Ops"
+    assert split_jwt(client.login("badgroups@example.com")["id_token"])[1]["groups"][1] == 5
+    tenant.reset()
+    assert "roles" not in split_jwt(client.login("ops@example.com")["id_token"])[1]
+
+
 @pytest.mark.parametrize("variant", sorted(HEADER_VARIANTS))
 def test_token_variant_wrong_signature(tenant, client, variant):
     email = "%s@example.com" % variant
