@@ -75,9 +75,20 @@ enum extid_result extid_idtoken_verify(const char *token, const char *jwks_json,
                                        const struct extid_claim_policy *policy,
                                        const struct extid_log *log)
 {
+    return extid_idtoken_verify_claims(token, jwks_json, jwks_len, policy, log, NULL);
+}
+
+enum extid_result extid_idtoken_verify_claims(const char *token, const char *jwks_json,
+                                              size_t jwks_len,
+                                              const struct extid_claim_policy *policy,
+                                              const struct extid_log *log,
+                                              struct cJSON **claims)
+{
     enum extid_result rc;
     struct extid_jwt jwt;
 
+    if (claims)
+        *claims = NULL;
     if (!policy) {
         extid_log(log, LOG_ERR, "id token: no claim policy");
         return EXTID_AUTH_ERR;
@@ -91,6 +102,10 @@ enum extid_result extid_idtoken_verify(const char *token, const char *jwks_json,
     if (rc == EXTID_OK)
         extid_debug(log, "id token: signature (kid \"%s\") and claims verified",
                     cJSON_GetObjectItemCaseSensitive(jwt.header, "kid")->valuestring);
+    if (rc == EXTID_OK && claims) { /* handed over only now that every check passed */
+        *claims = jwt.payload;
+        jwt.payload = NULL;
+    }
     extid_jwt_free(&jwt);
     return rc;
 }

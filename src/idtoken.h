@@ -24,4 +24,12 @@ enum extid_result extid_idtoken_check_signature(const struct extid_jwt *jwt,
                                                 const char *jwks_json, size_t jwks_len,
                                                 const struct extid_log *log);
 
+/* The same; on EXTID_OK only, *claims (when claims is not NULL) receives the verified payload,
+ * which the caller frees with cJSON_Delete. Anything else leaves *claims NULL. */
+enum extid_result extid_idtoken_verify_claims(const char *token, const char *jwks_json,
+                                              size_t jwks_len,
+                                              const struct extid_claim_policy *policy,
+                                              const struct extid_log *log,
+                                              struct cJSON **claims);
+
 #endif

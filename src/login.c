@@ -3,6 +3,7 @@
 #include "login.h"
 
 #include <stdlib.h>
+#include <cjson/cJSON.h>
 
 #include "login_state.h"
 #include "util.h"
@@ -23,6 +24,7 @@ static const struct login_step steps[LOGIN_STEPS] = {
     [LOGIN_KEYS] = { "keys", login_step_keys },
     [LOGIN_CODE] = { "code", login_step_code },
     [LOGIN_VERIFY] = { "verify", login_step_verify },
+    [LOGIN_AUTHZ] = { "authz", login_step_authz },
 };
 
 /* What the person is told; the precise reason only goes to the log (no account enumeration). */
@@ -92,6 +94,8 @@ static void login_free(struct login *l)
 {
     extid_free_secret(l->id_token);
     l->id_token = NULL;
+    cJSON_Delete(l->claims);
+    l->claims = NULL;
     extid_free_secret(l->continuation);
     l->continuation = NULL;
     extid_challenge_free(&l->challenge);

@@ -31,8 +31,11 @@ enum login_step_id {
     LOGIN_KEYS,      /* signing keys, fetched while the person reads their mail */
     LOGIN_CODE,      /* codes asked until one yields the ID token */
     LOGIN_VERIFY,    /* the ID token's signature and claims */
+    LOGIN_AUTHZ,     /* the users file's requirements against the verified claims */
     LOGIN_STEPS
 };
+
+struct cJSON;
 
 #define LOGIN_SKIP(step) (1u << (step))
 
@@ -52,6 +55,7 @@ struct login {
     struct extid_challenge challenge; /* the code sent; its continuation token is secret */
     struct extid_signing_info keys; /* issuer and key set for the ID token */
     char *id_token;                 /* secret: the proof the last steps check */
+    struct cJSON *claims;           /* the ID token's claims, once verified */
 
     unsigned skip;                  /* LOGIN_SKIP(step) for steps no longer needed */
     bool quiet;                     /* the result goes to the caller without message or audit */
@@ -78,5 +82,6 @@ enum extid_result login_step_challenge(struct login *l);
 enum extid_result login_step_keys(struct login *l);
 enum extid_result login_step_code(struct login *l);
 enum extid_result login_step_verify(struct login *l);
+enum extid_result login_step_authz(struct login *l);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "authz.h"
 #include "idtoken.h"
 #include "throttle.h"
 #include "util.h"
@@ -92,13 +93,6 @@ enum extid_result login_step_account(struct login *l)
     }
     if (rc != EXTID_OK)
         return rc;
-    for (size_t i = 0; i < l->ids.nlines; i++) {
-        if (l->ids.lines[i].nreqs) { /* fail closed until the token's claims are checked */
-            extid_log(l->log, LOG_ERR, "%s:%d: requirements are not supported yet", l->ids.file,
-                      l->ids.lines[i].lineno);
-            return EXTID_CONFIG_ERR;
-        }
-    }
     return EXTID_OK;
 }
 
@@ -309,8 +303,8 @@ enum extid_result login_step_verify(struct login *l)
         return EXTID_SYSTEM_ERR; /* a step before did not do its part: never a success */
     policy.issuer = l->keys.issuer;
     policy.now = time(NULL);
-    rc = extid_idtoken_verify(l->id_token, l->keys.jwks_json, strlen(l->keys.jwks_json), &policy,
-                              l->log);
+    rc = extid_idtoken_verify_claims(l->id_token, l->keys.jwks_json, strlen(l->keys.jwks_json),
+                                     &policy, l->log, &l->claims);
     if (rc == EXTID_UNAVAILABLE && l->keys.cached)
         extid_log(l->log, LOG_WARNING, "the cached JWKS is unusable: refetching");
     else if (rc == EXTID_UNKNOWN_KID)
@@ -325,11 +319,21 @@ enum extid_result login_step_verify(struct login *l)
         return EXTID_SYSTEM_ERR;
     policy.issuer = l->keys.issuer;
     policy.now = time(NULL);
-    rc = extid_idtoken_verify(l->id_token, l->keys.jwks_json, strlen(l->keys.jwks_json), &policy,
-                              l->log);
+    rc = extid_idtoken_verify_claims(l->id_token, l->keys.jwks_json, strlen(l->keys.jwks_json),
+                                     &policy, l->log, &l->claims);
     if (rc == EXTID_UNKNOWN_KID) {
         extid_log(l->log, LOG_ERR, "ID token signed by a key the tenant does not publish");
         rc = EXTID_AUTH_ERR;
     }
     return rc;
+}
+
+/* ---- authz ---- */
+
+/* Who may log in: only after the signature and every claim passed, never instead of them. */
+enum extid_result login_step_authz(struct login *l)
+{
+    if (!l->claims || !l->email)
+        return EXTID_SYSTEM_ERR; /* a step before did not do its part: never a success */
+    return extid_authz_check(&l->ids, l->email, l->claims, l->log, NULL);
 }

@@ -271,6 +271,44 @@ static void test_claims_applied(void **state)
     verify_with(f, fx_token(fx_header(FX_KID), fx_claims(), f->a), &p, EXTID_AUTH_ERR, "tid");
 }
 
+/* The verified claims come out on success only; a refused token hands out nothing. */
+static void test_claims_out(void **state)
+{
+    struct fx *f = *state;
+    struct extid_claim_policy p = fx_policy();
+    cJSON *c = fx_claims(), *out = (cJSON *)1;
+    char *tok;
+
+    fx_set(c, "roles", cJSON_CreateStringArray((const char *const[]){ "Linux.Ops" }, 1));
+    tok = fx_token(fx_header(FX_KID), c, f->a);
+    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out),
+                     EXTID_OK);
+    assert_non_null(out);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(out, "roles"), 0)->valuestring,
+                        "Linux.Ops");
+    cJSON_Delete(out);
+    free(tok);
+
+    out = (cJSON *)1;
+    tok = fx_token(fx_header(FX_KID), fx_claims(), f->b); /* signed by the wrong key */
+    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out),
+                     EXTID_AUTH_ERR);
+    assert_null(out);
+    free(tok);
+
+    out = (cJSON *)1;
+    p.email = "bob@contoso.com"; /* signed well, a claim check fails */
+    tok = fx_token(fx_header(FX_KID), fx_claims(), f->a);
+    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out),
+                     EXTID_AUTH_ERR);
+    assert_null(out);
+    /* No place for the claims is fine too. */
+    p = fx_policy();
+    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, NULL),
+                     EXTID_OK);
+    free(tok);
+}
+
 static void test_arguments(void **state)
 {
     struct fx *f = *state;
@@ -305,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_malformed_jwks),
         cmocka_unit_test(test_tampered_and_truncated),
         cmocka_unit_test(test_claims_applied),
+        cmocka_unit_test(test_claims_out),
         cmocka_unit_test(test_arguments),
     };
 
