@@ -243,6 +243,13 @@ uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_extid.so $(DESTDIR)$(SBINDIR)/extid-check \
 	    $(DESTDIR)$(MANDIR)/man8/pam_extid.8 $(DESTDIR)$(MANDIR)/man8/extid-check.8 \
 	    $(DESTDIR)$(MANDIR)/man5/pam_extid.conf.5 $(DESTDIR)$(PAMCONFDIR)/extid
+	@# The one-user sudo trial (sudoers drop-in, then its PAM service) needs the module: it goes
+	@# too, unless the drop-in holds more than the trial.
+	t=$(DESTDIR)/etc/sudoers.d/extid; if [ -f $$t ]; then \
+	    if grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$$' $$t | grep -qv sudo-extid; then \
+	        echo "kept $$t (it holds more than the sudo-extid trial)"; else rm -f $$t; fi; fi
+	if grep -qs pam_extid $(DESTDIR)/etc/pam.d/sudo-extid; then \
+	    rm -f $(DESTDIR)/etc/pam.d/sudo-extid; fi
 	@# Configuration goes only while it is still the unchanged example.
 	for f in pam_extid.conf pam_extid.users; do \
 	    if cmp -s conf/$$f $(DESTDIR)$(SECDIR)/$$f; then rm -f $(DESTDIR)$(SECDIR)/$$f; \

@@ -18,6 +18,8 @@ pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 PAMDIR = subprocess.run(["pkg-config", "--variable=libdir", "pam"], capture_output=True,
                         text=True, check=True).stdout.strip() + "/security"
+# The one-user sudo trial's files too: removing the package deletes them.
+SUDO_TRIAL = ["/etc/sudoers.d/extid", "/etc/pam.d/sudo-extid"]
 ADMIN_FILES = ["/etc/security/pam_extid.conf", "/etc/security/pam_extid.users"]
 PACKAGED = [PAMDIR + "/pam_extid.so", "/usr/sbin/extid-check",
             "/usr/share/man/man8/pam_extid.8.gz", "/usr/share/man/man8/extid-check.8.gz",
@@ -61,7 +63,7 @@ def clean_system(tmp_path):
         pytest.fail("libpam-extid is installed on this machine; this test installs and purges "
                     "it, so it does not run here")
     saved = []
-    for path in ADMIN_FILES:
+    for path in ADMIN_FILES + SUDO_TRIAL:
         if os.path.lexists(path):
             keep = str(tmp_path / os.path.basename(path))
             shutil.move(path, keep)
@@ -118,12 +120,22 @@ def test_package_build_install_purge(tmp_path, clean_system, pam, tenant):
     # A PAM file edited by hand to use the module: removing the package names it.
     hand_edited = "/etc/pam.d/extid-deb-test-%d" % os.getpid()
     write_root_file(hand_edited, "auth required pam_extid.so\n", 0o644)
+    # The one-user sudo trial, as the shipped examples set it up: deleted, not listed.
+    with open(os.path.join(ROOT, "conf", "sudoers.d-extid")) as f:
+        write_root_file(SUDO_TRIAL[0], f.read(), 0o440)
+    with open(os.path.join(ROOT, "conf", "pam.d-sudo")) as f:
+        write_root_file(SUDO_TRIAL[1], f.read(), 0o644)
     try:
         p = run(["dpkg", "--purge", "libpam-extid"])
     finally:
         os.unlink(hand_edited)
+        for path in SUDO_TRIAL:
+            if os.path.lexists(path):
+                os.unlink(path)
+                pytest.fail("%s outlived the package" % path)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "still use pam_extid.so" in p.stderr and hand_edited in p.stderr, p.stderr
+    assert "sudo-extid" not in p.stderr and "backup" not in p.stderr, p.stderr
     assert not installed()
     for path in PACKAGED + ["/var/cache/pam_extid"]:
         assert not os.path.lexists(path), path

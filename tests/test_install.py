@@ -170,3 +170,32 @@ def test_pam_auth_update_profile():
     assert not stack_fields, "auth only: %s" % stack_fields
     assert set(p) == {"Comment", "Name", "Default", "Priority", "Auth-Type", "Auth",
                       "Auth-Initial"}
+
+
+def write_trial(dest, sudoers_text):
+    """The one-user sudo trial as the README and conf/sudoers.d-extid set it up, under dest."""
+    for rel, text in (("etc/pam.d/sudo-extid", open(os.path.join(ROOT, "conf",
+                                                                   "pam.d-sudo")).read()),
+                      ("etc/sudoers.d/extid", sudoers_text)):
+        os.makedirs(os.path.dirname(os.path.join(dest, rel)), exist_ok=True)
+        with open(os.path.join(dest, rel), "w") as f:
+            f.write(text)
+
+
+def test_uninstall_removes_the_sudo_trial(tmp_path):
+    dest = str(tmp_path / "root")
+    make("install", dest)
+    write_trial(dest, open(os.path.join(ROOT, "conf", "sudoers.d-extid")).read())
+    p = make("uninstall", dest)
+    assert files_under(dest) == set(), (files_under(dest), p.stdout)
+    assert "backup" not in p.stdout + p.stderr
+
+
+def test_uninstall_keeps_a_sudoers_drop_in_that_holds_more(tmp_path):
+    dest = str(tmp_path / "root")
+    make("install", dest)
+    write_trial(dest, "Defaults:alice pam_service=sudo-extid, passwd_tries=1\n"
+                      "alice ALL=(ALL:ALL) ALL\n")
+    p = make("uninstall", dest)
+    assert files_under(dest) == {"etc/sudoers.d/extid"}, files_under(dest)
+    assert "kept %s/etc/sudoers.d/extid" % dest in p.stdout, p.stdout
