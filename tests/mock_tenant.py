@@ -302,10 +302,10 @@ class Flow:
 
 
 class ConnRecord:
-    __slots__ = ("idp", "control", "handshake")
+    __slots__ = ("idp", "control", "handshake", "closed")
 
     def __init__(self):
-        self.idp = self.control = self.handshake = False
+        self.idp = self.control = self.handshake = self.closed = False
 
 
 def default_config(code_length):
@@ -371,6 +371,7 @@ class State:
             idp = [c for c in self.conns if c.idp or not c.control]
             return {"connections": len(idp),
                     "tls_handshakes": sum(1 for c in idp if c.handshake),
+                    "closed": sum(1 for c in idp if c.closed),
                     "requests": dict(self.requests),
                     "requests_total": self.requests_total}
 
@@ -492,6 +493,17 @@ class Handler(BaseHTTPRequestHandler):
     def handle(self):
         if self.tls_ok:
             super().handle()
+
+    def finish(self):
+        super().finish()
+        # Closed here rather than a moment later by the server, so that "closed" in the
+        # statistics means the client has been told: tests wait for it instead of sleeping.
+        try:
+            socket.socket.shutdown(self.request, socket.SHUT_RDWR)
+        except OSError:
+            pass
+        with self.server.state.lock:
+            self.conn.closed = True
 
     def handle_one_request(self):
         # An idle keep-alive connection is closed after idle_timeout, as real front ends do.
