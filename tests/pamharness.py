@@ -155,8 +155,11 @@ def ensure_user(name):
         pwd.getpwnam(name)
         return False
     except KeyError:
-        subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], check=True)
+        pass
+    if subprocess.run(["useradd", "-M", "-s", "/bin/sh", name]).returncode == 0:
         return True
+    pwd.getpwnam(name)  # another test session made it meanwhile; anything else raises
+    return False
 
 
 def remove_user(name):
