@@ -655,14 +655,16 @@ enum extid_result extid_na_token(struct extid_http *h, const char *continuation_
     if (!have_client_id(h, "token"))
         return EXTID_CONFIG_ERR;
 
+    /* openid for the ID token; profile, because Entra puts preferred_username (the sign-in
+     * address) in it only for that scope, as Microsoft's SDKs always ask; email when that claim
+     * is the one checked, since Entra adds it only for the scope or an optional claim. */
+    bool email = h->cfg->identity_claim && strcmp(h->cfg->identity_claim, "email") == 0;
     const struct extid_form_field fields[] = {
         { "client_id", h->cfg->client_id },
         { "continuation_token", continuation_token },
         { "grant_type", "oob" },
         { "oob", code },
-        /* openid for the ID token; profile, because Entra puts preferred_username (the
-         * sign-in address) in it only for that scope, as Microsoft's SDKs always ask. */
-        { "scope", "openid profile" },
+        { "scope", email ? "openid profile email" : "openid profile" },
     };
     cJSON *j = NULL;
     enum extid_result rc = call(h, "token", fields, sizeof(fields) / sizeof(fields[0]), &j);

@@ -78,7 +78,8 @@ enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
                                     char **continuation_token);
 enum extid_result extid_na_challenge(struct extid_http *h, const char *continuation_token,
                                      struct extid_challenge *out);
-/* grant_type=oob, scope=openid. EXTID_OK: *id_token set (secret). EXTID_WRONG_CODE: try again
+/* grant_type=oob, scope "openid profile" (plus "email" with identity_claim = email).
+ * EXTID_OK: *id_token set (secret). EXTID_WRONG_CODE: try again
  * with the same continuation token. A 200 without id_token → EXTID_AUTH_ERR. */
 enum extid_result extid_na_token(struct extid_http *h, const char *continuation_token,
                                  const char *code, char **id_token);

@@ -313,7 +313,7 @@ def default_config(code_length):
             "password": DEFAULT_PASSWORD,
             "flow_ttl": 600.0, "interval": 300, "idle_timeout": 120.0,
             "handshake_timeout": 10.0, "drop_handshakes": 0, "jwks_gather": 0,
-            "lockout_after": 0, "claims": {}}
+            "lockout_after": 0, "claims": {}, "email_claim": False}
 
 
 # How long a held key-set request waits for the others (below the module's 5 s test timeout).
@@ -340,6 +340,7 @@ class State:
         self.flows = {}
         self.outbox = {}
         self.wrong_codes = {}  # per address, for lockout_after
+        self.token_scopes = []  # the scope of each /token that issued tokens
         self.rotated = False
         self.jwks_in_flight = 0
         # Every secret handed out since reset, for tests that prove none of them is ever logged.
@@ -1046,6 +1047,7 @@ class App:
             email, client_id = flow.email, flow.client_id
             self.state.end_flow(flow)
             rotated = self.state.rotated
+            self.state.token_scopes.append(form.get("scope", ""))
         scopes = form.get("scope", "").split()
         return (200, self.token_response(email, client_id, scenario, rotated, scopes), None, None,
                 slow)
@@ -1057,17 +1059,21 @@ class App:
         name = email.split("@", 1)[0].split("+", 1)[0].replace(".", " ").title()
         claims = {"aud": client_id, "iss": self.issuer, "iat": now, "nbf": now,
                   "exp": now + TOKEN_LIFETIME, "name": name, "oid": oid,
-                  "preferred_username": email, "email": email, "sub": sub,
+                  "preferred_username": email, "sub": sub,
                   "tid": self.tenant_id, "uti": random_token(16), "ver": "2.0"}
         if "profile" not in scopes:
-            # Entra's ID-token reference: preferred_username needs the profile scope. (The
-            # email claim is an optional claim, configured in this tenant.)
+            # Entra's ID-token reference: preferred_username needs the profile scope.
             del claims["preferred_username"]
         with self.state.lock:
-            # Per-address claims set through the control API (roles, groups, ...): what the
-            # tenant's app role assignments and group memberships would put in the token.
-            claims.update(json.loads(json.dumps(
-                self.state.config["claims"].get(email.lower(), {}))))
+            optional_email = self.state.config["email_claim"]
+            extra = json.loads(json.dumps(self.state.config["claims"].get(email.lower(), {})))
+        if "email" in scopes or optional_email:
+            # The email claim comes with the email scope, or as an optional claim configured in
+            # the app registration (config key email_claim); otherwise Entra leaves it out.
+            claims["email"] = email
+        # Per-address claims set through the control API (roles, groups, ...): what the
+        # tenant's app role assignments and group memberships would put in the token.
+        claims.update(extra)
         key, kid = (self.pki.key2, KID_2) if rotated else (self.pki.key1, KID_1)
         header = {"alg": "RS256", "kid": kid, "typ": "JWT"}
         signer = rs256(key)
@@ -1100,7 +1106,9 @@ class App:
         elif variant == "wrongtid":
             claims["tid"] = OTHER_TENANT_ID
         elif variant == "otheruser":
-            claims["preferred_username"] = claims["email"] = OTHER_USER
+            claims["preferred_username"] = OTHER_USER
+            if "email" in claims:
+                claims["email"] = OTHER_USER
         elif variant == "otherprefname":  # email is the address, preferred_username is not
             claims["preferred_username"] = OTHER_USER
         elif variant == "expired2min":  # inside the default clock_skew (300 s), not inside 60
@@ -1145,6 +1153,10 @@ class App:
         if op == "info":
             h.require_method("GET")
             return h.send_json(200, self.info())
+        if op == "scopes":
+            h.require_method("GET")
+            with self.state.lock:
+                return h.send_json(200, {"token_scopes": list(self.state.token_scopes)})
         if op == "issued":
             h.require_method("GET")
             everything = parse_qs(urlsplit(h.path).query).get("all", [""])[0] == "1"
@@ -1231,6 +1243,8 @@ class App:
             elif k == "claims" and isinstance(v, dict) and all(
                     isinstance(e, str) and isinstance(c, dict) for e, c in v.items()):
                 new[k] = {e.lower(): c for e, c in v.items()}
+            elif k == "email_claim" and isinstance(v, bool):
+                new[k] = v
             elif k == "fail_next" and v is None:
                 new[k] = None
             elif k == "fail_next" and isinstance(v, dict):

@@ -188,9 +188,14 @@ class MockTenant:
 
     def config(self, **kw):
         """Sets slow_seconds, code_length, interval, flow_ttl, password, jwks_gather,
-        lockout_after (wrong codes or passwords per address before Entra locks it; 0 never) or
-        fail_next; returns the config."""
+        lockout_after (wrong codes or passwords per address before Entra locks it; 0 never),
+        email_claim (the email optional claim configured: in every ID token) or fail_next;
+        returns the config."""
         return self._call("POST", "config", kw)[1]
+
+    def token_scopes(self):
+        """The scope of each /token that issued tokens since start or reset, in order."""
+        return self._call("GET", "scopes")[1]["token_scopes"]
 
     def _outbox(self, email):
         status, obj = self._call("GET", "outbox", query="?email=" + quote(email, safe=""),

@@ -121,7 +121,8 @@ def test_extid_check_disproves_a_wrong_client_id(pam, tenant):
     pam.write_config(client_id=OTHER_CLIENT_ID)
     p = check(pam)
     assert p.returncode == 1, p.stdout + p.stderr
-    assert re.search(r"app registration %s:\n  FAILED: initiate: HTTP 400: this client_id does "
+    assert re.search(r"app registration %s:\n(  .*\n)*  FAILED: initiate: HTTP 400: this "
+                     r"client_id does "
                      r"not exist in this tenant" % OTHER_CLIENT_ID, p.stdout), p.stdout
     assert p.stdout.rstrip().endswith("result: FAILED")
     s = tenant.stats()["requests"]
@@ -153,5 +154,5 @@ def test_extid_check_says_when_the_client_id_was_not_checked(pam, tenant):
     tenant.config(fail_next={"endpoint": "initiate", "status": 503})
     p = check(pam)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert re.search(r"app registration .*:\n  client_id not checked: initiate: HTTP 503",
+    assert re.search(r"app registration .*:\n(  .*\n)*  client_id not checked: initiate: HTTP 503",
                      p.stdout), p.stdout

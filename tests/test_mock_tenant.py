@@ -130,7 +130,7 @@ class Client:
 
     def login(self, email):
         ct, _ = self.start_flow(email)
-        r = self.token(ct, self.t.outbox(email))
+        r = self.token(ct, self.t.outbox(email), scope="openid profile email")
         assert r.status == 200, r.body
         return r.json()
 
@@ -307,7 +307,9 @@ def test_happy_flow_one_connection_and_verified_id_token(tenant, client):
     claims = pyjwt_verify(tenant, body["id_token"], jwks)
     assert claims["iss"] == tenant.issuer and claims["aud"] == tenant.client_id
     assert claims["tid"] == tenant.tenant_id and claims["ver"] == "2.0"
-    assert claims["preferred_username"] == email and claims["email"] == email
+    # No email claim without the email scope (or the optional claim): none of the JS SDK's
+    # fixture tokens for email-code accounts has one.
+    assert claims["preferred_username"] == email and "email" not in claims
     assert claims["exp"] - claims["iat"] == 3600 and claims["nbf"] == claims["iat"]
     assert abs(claims["iat"] - time.time()) < 5
     assert claims["name"] and claims["sub"] and UUID_RE.match(claims["oid"])
@@ -332,7 +334,23 @@ def test_preferred_username_needs_the_profile_scope(tenant, client):
     r = client.token(ct, tenant.outbox(email), scope="openid")
     assert r.status == 200, r.body
     claims = jwt.decode(r.json()["id_token"], options={"verify_signature": False})
-    assert "preferred_username" not in claims and claims["email"] == email
+    assert "preferred_username" not in claims and "email" not in claims
+
+
+def test_email_claim_needs_the_email_scope_or_the_optional_claim(tenant, client):
+    email = "alice@example.com"
+    ct, _ = client.start_flow(email)
+    r = client.token(ct, tenant.outbox(email), scope="openid profile email")
+    claims = jwt.decode(r.json()["id_token"], options={"verify_signature": False})
+    assert claims["email"] == claims["preferred_username"] == email
+    tenant.config(email_claim=True)  # the optional claim configured in the app registration
+    ct, _ = client.start_flow(email)
+    r = client.token(ct, tenant.outbox(email), scope="openid")
+    claims = jwt.decode(r.json()["id_token"], options={"verify_signature": False})
+    assert claims["email"] == email and "preferred_username" not in claims
+    assert tenant.token_scopes() == ["openid profile email", "openid"]
+    tenant.reset()
+    assert tenant.config()["email_claim"] is False and tenant.token_scopes() == []
 
 
 def test_discovery_document(tenant, client):

@@ -393,6 +393,9 @@ static bool check_client(const struct extid_config *cfg, const struct extid_log 
     enum extid_result rc = EXTID_UNAVAILABLE;
 
     printf("app registration %s:\n", cfg->client_id);
+    /* Consent shows only at the end of a real login (--login), so it is said here. */
+    printf("  permissions     delegated openid, profile%s, with admin consent (checked by "
+           "--login only)\n", strcmp(cfg->identity_claim, "email") == 0 ? ", email" : "");
     sink->last_error[0] = '\0';
     if (extid_http_open(&http, cfg, log) == EXTID_OK) {
         rc = extid_na_check_client(&http);
