@@ -39,19 +39,19 @@ static const char *message_for(enum extid_result r)
     }
 }
 
+/* One line for every login the module decided, granted or refused; a refusal names its result
+ * there too, so that one grep finds each login with its outcome. */
 static void audit(const struct login *l)
 {
     const struct extid_login_request *req = l->req;
     enum extid_result rc = l->result;
 
     extid_log(l->log, rc == EXTID_OK ? LOG_INFO : LOG_NOTICE,
-              "login %s: user=%s email=%s rhost=%s service=%s",
+              "login %s: user=%s email=%s rhost=%s service=%s%s%s",
               rc == EXTID_OK ? "granted" : "refused", req->account, l->email ? l->email : "-",
               req->remote_host && *req->remote_host ? req->remote_host : "-",
-              req->service ? req->service : "-");
-    if (rc != EXTID_OK)
-        extid_log(l->log, LOG_NOTICE, "login result for %s: %s", req->account,
-                  extid_result_name(rc));
+              req->service ? req->service : "-", rc == EXTID_OK ? "" : " result=",
+              rc == EXTID_OK ? "" : extid_result_name(rc));
 }
 
 /* Runs every step not skipped until one fails; the result is only ever EXTID_OK when all of

@@ -686,3 +686,20 @@ def test_user_name_control_characters_are_not_logged(pam, tenant):
     assert res.rc == PAM["USER_UNKNOWN"], res
     assert all("\n" not in line.rstrip("\n") for line in res.logs), res.logs
     assert "nobody-here?forged" in res.log_text
+
+
+def test_one_audit_line_for_every_login(pam, tenant):
+    # Granted or refused, a login leaves exactly one audit line; a refusal carries its result.
+    audit = re.compile(r"login (granted|refused): user=\S+ email=\S+ rhost=\S+ service=\S+")
+    res = pam.login("extidalice")
+    assert res.rc == PAM["SUCCESS"], res
+    lines = [l for l in res.logs if audit.search(l)]
+    assert len(lines) == 1 and "login granted: user=extidalice" in lines[0], res.logs
+    assert "result=" not in lines[0]
+    res = pam.login("extidalice", codes=["00000000", "11111111", "22222222"])
+    assert res.rc == PAM["MAXTRIES"], res
+    lines = [l for l in res.logs if audit.search(l)]
+    assert len(lines) == 1 and lines[0].endswith(
+        "login refused: user=extidalice email=alice@example.com rhost=- service=extid-test "
+        "result=maxtries"), res.logs
+    assert not any("login result for" in l for l in res.logs), res.logs

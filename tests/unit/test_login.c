@@ -202,7 +202,11 @@ static void test_max_attempts(void **state)
     assert_int_equal(f->tenant.calls[FAKE_TOKEN], 2); /* the short one was not sent */
     assert_string_equal(f->person.shown,
                         "Wrong code, try again.\nThe code is 8 digits.\nToo many wrong codes.\n");
-    assert_logged(&f->d.cap, "login result for extidalice: maxtries");
+    /* One audit line, with the result in it. */
+    assert_logged(&f->d.cap,
+                  "login refused: user=extidalice email=alice@contoso.com rhost=- service=unit "
+                  "result=maxtries");
+    assert_not_logged(&f->d.cap, "login result for");
 }
 
 static void test_resend(void **state)
@@ -333,7 +337,7 @@ static void test_throttle_refuses_before_initiate(void **state)
     assert_int_equal(f->tenant.calls[FAKE_INITIATE], 1);
     assert_non_null(strstr(f->person.shown, "Too many codes were sent to this address; wait"));
     assert_null(strstr(f->person.shown, "Authentication failed."));
-    assert_logged(&f->d.cap, "login result for extidalice: auth_err");
+    assert_logged(&f->d.cap, "service=unit result=auth_err");
 }
 
 /* Every way the tenant or the token can go wrong ends in a refusal, never EXTID_OK. */
