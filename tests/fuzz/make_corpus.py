@@ -122,6 +122,56 @@ class Driver:
         return out
 
 
+# fuzz_login: bytes 0-1 the allocation to fail (0: none), byte 2 settings, byte 3 the number of
+# the person's answers, then lines: the answers, then forced answers of the fake tenant, whose
+# first byte is call = b % 3 (initiate, challenge, token), status = LOGIN_STATUSES[(b >> 2) % 10].
+LOGIN_STATUSES = [200, 200, 200, 400, 400, 401, 429, 500, 503, 302]
+
+
+def login_settings(kiosk=False, not_local=False, ignore=False, no_keys=False, attempts=3,
+                   resends=1):
+    return (kiosk | not_local << 1 | ignore << 2 | no_keys << 3 | (attempts - 1) << 4
+            | resends << 6)
+
+
+def login_answer(call, status, body):
+    return bytes([LOGIN_STATUSES.index(status) << 2 | ENDPOINTS.index(call)]) + body.encode()
+
+
+def login_seeds(seeds):
+    def put(name, settings, answers, forced=(), fail=0):
+        lines = [a.encode() for a in answers] + [login_answer(*f) for f in forced]
+        seeds.put("login", name, bytes([fail >> 8, fail & 255, settings, len(answers)])
+                  + b"\n".join(lines))
+
+    challenge = '{"continuation_token":"c","challenge_type":"oob","code_length":8}'
+    put("happy", login_settings(), ["12345678"])
+    put("typed-address", login_settings(kiosk=True), ["alice@contoso.com", "12345678"])
+    put("typed-refused", login_settings(kiosk=True), ["mallory@evil.example", "12345678"])
+    put("wrong-then-right", login_settings(), ["00000000", "12345678"])
+    put("max-attempts", login_settings(attempts=2), ["00000000", "1234"])
+    put("resend", login_settings(resends=2), ["", "", "12345678"])
+    put("resend-503", login_settings(), ["", "12345678"],
+        [("challenge", 200, challenge), ("challenge", 503, "{}")])
+    put("redirect", login_settings(), ["12345678"],
+        [("challenge", 200, '{"challenge_type":"redirect","redirect_reason":"x"}')])
+    put("initiate-503", login_settings(), ["12345678"], [("initiate", 503, "")])
+    put("user-not-found", login_settings(), ["12345678"],
+        [("initiate", 400, '{"error":"user_not_found","error_codes":[1003037]}')])
+    put("invalid-client", login_settings(), ["12345678"],
+        [("initiate", 400, '{"error":"invalid_client","error_codes":[700016],'
+                           '"error_description":"AADSTS700016: app not found"}')])
+    put("token-no-id", login_settings(), ["12345678"], [("token", 200, '{"token_type":"B"}')])
+    put("token-bad-jwt", login_settings(), ["12345678"],
+        [("token", 200, '{"id_token":"eyJhbGciOiJub25lIn0.eyJhIjoxfQ."}')])
+    put("no-keys", login_settings(no_keys=True), ["12345678"])
+    put("ignore", login_settings(ignore=True, not_local=True), ["12345678"])
+    put("conv-fail", login_settings(), [])
+    for n in (1, 5, 20, 40, 80, 120, 200):
+        put("oom-%d" % n, login_settings(kiosk=True),
+            ["alice@contoso.com", "00000000", "12345678"], fail=n)
+
+
 def main():
     shutil.rmtree(CORPUS, ignore_errors=True)
     seeds = Seeds()
@@ -228,6 +278,7 @@ def main():
               "jwks_ttl = 60\nunmapped = deny\n")
     seeds.put("config", "bad", "authority = http://x\ntimeout = 5 # x\ncolour = blue\n"
               "tenant = contoso\n\0config=relative")
+    login_seeds(seeds)
     print("wrote %d seeds under %s" % (seeds.count, CORPUS))
 
 

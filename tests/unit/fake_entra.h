@@ -38,19 +38,28 @@ struct fake_entra {
     /* What happened. */
     int opens, closes, prepares, key_fetches;
     int calls[FAKE_CALLS];       /* requests sent, per endpoint */
+    bool last_forced[FAKE_CALLS]; /* the endpoint's last answer was a forced one */
     char email[256];             /* the address sent to initiate */
     char last_code[64];          /* the last code sent to token */
 };
 
 static const char *const fake_endpoint[FAKE_CALLS] = { "initiate", "challenge", "token" };
 
+/* What the core must never do to a transport (a NULL where Entra needs a value, a call on a
+ * session that is not open) ends the test program: the unit test and the fuzzer both see it. */
+static inline void fake_require(bool ok)
+{
+    if (!ok)
+        abort();
+}
+
 static inline enum extid_result fake_open(void *ctx, const struct extid_config *cfg,
                                           const struct extid_log *log, void **session)
 {
     struct fake_entra *f = ctx;
 
-    (void)cfg;
     (void)log;
+    fake_require(f && cfg && session && f->opens == f->closes); /* one session at a time */
     *session = NULL;
     if (f->open_rc != EXTID_OK)
         return f->open_rc;
@@ -61,12 +70,18 @@ static inline enum extid_result fake_open(void *ctx, const struct extid_config *
 
 static inline void fake_prepare(void *session)
 {
-    ((struct fake_entra *)session)->prepares++;
+    struct fake_entra *f = session;
+
+    fake_require(f && f->opens > f->closes);
+    f->prepares++;
 }
 
 static inline void fake_close(void *session)
 {
-    ((struct fake_entra *)session)->closes++;
+    struct fake_entra *f = session;
+
+    fake_require(f && f->opens > f->closes);
+    f->closes++;
 }
 
 /* The call's answer, forced or the healthy tenant's (default_body, status 200 unless the code is
@@ -80,7 +95,8 @@ static inline enum extid_result fake_answer(struct fake_entra *f, enum fake_call
     const char *body = default_body;
     enum extid_result rc;
 
-    if (n < FAKE_FORCED && f->forced[call][n].status) {
+    f->last_forced[call] = n < FAKE_FORCED && f->forced[call][n].status;
+    if (f->last_forced[call]) {
         resp.status = f->forced[call][n].status;
         body = f->forced[call][n].body ? f->forced[call][n].body : "";
     } else if (call == FAKE_TOKEN && strcmp(f->last_code, f->code ? f->code : "12345678") != 0) {
@@ -115,6 +131,7 @@ static inline enum extid_result fake_initiate(void *session, const char *email, 
     cJSON *json = NULL;
     enum extid_result rc;
 
+    fake_require(f && f->opens > f->closes && email && *email && ct);
     *ct = NULL;
     snprintf(f->email, sizeof f->email, "%s", email);
     rc = fake_answer(f, FAKE_INITIATE, "{\"continuation_token\":\"ct-initiate\"}", NULL, &json);
@@ -132,7 +149,7 @@ static inline enum extid_result fake_challenge(void *session, const char *ct,
     cJSON *json = NULL;
     enum extid_result rc;
 
-    (void)ct;
+    fake_require(f && f->opens > f->closes && ct && *ct && out);
     memset(out, 0, sizeof *out);
     snprintf(body, sizeof body,
              "{\"continuation_token\":\"ct-challenge-%d\",\"challenge_type\":\"oob\","
@@ -154,7 +171,7 @@ static inline enum extid_result fake_token(void *session, const char *ct, const 
     cJSON *json = NULL, *obj = cJSON_CreateObject();
     enum extid_result rc = EXTID_SYSTEM_ERR;
 
-    (void)ct;
+    fake_require(f && f->opens > f->closes && ct && *ct && code && id_token);
     *id_token = NULL;
     snprintf(f->last_code, sizeof f->last_code, "%s", code);
     if (!obj)
@@ -179,6 +196,7 @@ static inline enum extid_result fake_signing_info(void *session, bool force_refr
     struct fake_entra *f = session;
 
     (void)force_refresh;
+    fake_require(f && f->opens > f->closes && out);
     memset(out, 0, sizeof *out);
     f->key_fetches++;
     if (f->keys_rc != EXTID_OK)
