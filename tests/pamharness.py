@@ -76,10 +76,11 @@ class SyslogSink:
     def _run(self):
         while not self._stop:
             ready, _, _ = select.select(list(self._socks), [], [], 0.1)
-            for sock in ready:
-                data = sock.recv(65536)
-                with self._lock:
-                    self.lines.append(data.decode("utf-8", "replace"))
+            # Off the queue and into lines under one lock: since() never finds the queue empty
+            # while a line is between the two.
+            with self._lock:
+                for sock in ready:
+                    self.lines.append(sock.recv(65536).decode("utf-8", "replace"))
 
     def wrap(self, argv):
         """argv to run so that the command's syslog reaches this sink."""
@@ -98,14 +99,16 @@ class SyslogSink:
             return len(self.lines)
 
     def since(self, mark, settle=0.15):
-        # Datagrams are queued before the sender returns; give the reader a moment, and more
-        # while it has not drained them (a loaded machine, a client under valgrind).
+        # Datagrams are queued before the sender returns. settle is for senders that may still
+        # log after the caller saw them finish (a daemon's child); then every queued line is
+        # recorded before returning (a loaded machine, a client under valgrind).
         time.sleep(settle)
         deadline = time.time() + 5
-        while time.time() < deadline and select.select(list(self._socks), [], [], 0)[0]:
+        while True:
+            with self._lock:
+                if time.time() > deadline or not select.select(list(self._socks), [], [], 0)[0]:
+                    return list(self.lines[mark:])
             time.sleep(0.02)
-        with self._lock:
-            return list(self.lines[mark:])
 
     def close(self):
         owned = self.owns_dev_log
