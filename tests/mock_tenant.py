@@ -8,6 +8,10 @@ The email's local part (before '@', any "+tag" ignored) selects a test scenario,
 A control API under /_mock/ lets tests read statistics, read the "sent" codes, reset, rotate keys,
 inject failures and give one address's ID tokens extra claims (config "claims": {address: {"roles":
 [...], "groups": [...]}}), as app role assignments and group memberships would.
+As External ID does, the issuer names the host of the tenant's GUID
+(https://{tenant-id}.ciamlogin.com/{tenant-id}/v2.0), not the authority's host; config
+"jwks_host" moves jwks_uri to another loopback name (as a custom URL domain's keys stay on
+ciamlogin.com).
 
 Usage: mock_tenant.py --state-dir DIR [--client-id ID] [--tenant-id GUID] [--tenant-name NAME]
                       [--print-codes] [--public-port PORT]
@@ -125,6 +129,10 @@ def write_atomic(path, data, mode=0o644):
 def scenario_of(email):
     local = email.split("@", 1)[0].lower().split("+", 1)[0]
     return local if local in SCENARIOS else "normal"
+
+
+def ciam_issuer(tenant_id):
+    return "https://%s.ciamlogin.com/%s/v2.0" % (tenant_id, tenant_id)
 
 
 def reserved_domain(email):
@@ -313,7 +321,7 @@ def default_config(code_length):
             "password": DEFAULT_PASSWORD,
             "flow_ttl": 600.0, "interval": 300, "idle_timeout": 120.0,
             "handshake_timeout": 10.0, "drop_handshakes": 0, "jwks_gather": 0,
-            "lockout_after": 0, "claims": {}, "email_claim": False}
+            "lockout_after": 0, "claims": {}, "email_claim": False, "jwks_host": None}
 
 
 # How long a held key-set request waits for the others (below the module's 5 s test timeout).
@@ -675,8 +683,11 @@ class App:
         self.base = "https://127.0.0.1:%d" % (args.public_port or port)
         self.domain = "%s.onmicrosoft.com" % self.tenant_name
         self.authority = "%s/%s" % (self.base, self.domain)
-        self.issuer = "%s/%s/v2.0" % (self.base, self.tenant_id)
+        # External ID names its issuer on the host of the tenant's GUID, whatever the authority's
+        # host (a tenant name or a custom URL domain); it is only ever compared, never fetched.
+        self.issuer = ciam_issuer(self.tenant_id)
         self.jwks_uri = "%s/%s/discovery/v2.0/keys" % (self.base, self.tenant_id)
+        self.public_port = args.public_port or port
         # The API answers under the tenant's domain and under its GUID, as Entra does.
         self.authority_paths = ("/" + self.domain, "/" + self.tenant_id)
 
@@ -732,11 +743,19 @@ class App:
         if self.injected_failure(h, "discovery"):
             return
         a = self.authority
+        with self.state.lock:
+            jwks_host = self.state.config["jwks_host"]
+        jwks_uri = self.jwks_uri
+        if jwks_host:
+            # The key set on another host than the authority, as with a custom URL domain whose
+            # keys stay on ciamlogin.com: a client must follow jwks_uri wherever it points.
+            jwks_uri = "https://%s:%d/%s/discovery/v2.0/keys" % (jwks_host, self.public_port,
+                                                                 self.tenant_id)
         h.send_json(200, {
             "token_endpoint": a + "/oauth2/v2.0/token",
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
                                                       "client_secret_basic"],
-            "jwks_uri": self.jwks_uri,
+            "jwks_uri": jwks_uri,
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -1102,7 +1121,7 @@ class App:
         elif variant == "otherazp":  # for us, but obtained by another app
             claims["azp"] = OTHER_AUDIENCE
         elif variant == "wrongiss":
-            claims["iss"] = "%s/%s/v2.0" % (self.base, OTHER_TENANT_ID)
+            claims["iss"] = ciam_issuer(OTHER_TENANT_ID)
         elif variant == "wrongtid":
             claims["tid"] = OTHER_TENANT_ID
         elif variant == "otheruser":
@@ -1244,6 +1263,8 @@ class App:
                     isinstance(e, str) and isinstance(c, dict) for e, c in v.items()):
                 new[k] = {e.lower(): c for e, c in v.items()}
             elif k == "email_claim" and isinstance(v, bool):
+                new[k] = v
+            elif k == "jwks_host" and v in (None, "localhost", "127.0.0.1"):
                 new[k] = v
             elif k == "fail_next" and v is None:
                 new[k] = None

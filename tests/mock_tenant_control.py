@@ -189,8 +189,9 @@ class MockTenant:
     def config(self, **kw):
         """Sets slow_seconds, code_length, interval, flow_ttl, password, jwks_gather,
         lockout_after (wrong codes or passwords per address before Entra locks it; 0 never),
-        email_claim (the email optional claim configured: in every ID token) or fail_next;
-        returns the config."""
+        email_claim (the email optional claim configured: in every ID token), jwks_host
+        ("localhost": jwks_uri on another host than the authority) or fail_next; returns the
+        config."""
         return self._call("POST", "config", kw)[1]
 
     def token_scopes(self):

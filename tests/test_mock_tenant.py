@@ -238,7 +238,9 @@ def test_state_dir_files(tenant):
     assert int(read_text(os.path.join(d, "port"))) == tenant.port
     assert os.stat(os.path.join(d, "server.key")).st_mode & 0o077 == 0
     assert tenant.authority == "https://127.0.0.1:%d/mocktenant.onmicrosoft.com" % tenant.port
-    assert tenant.issuer == "https://127.0.0.1:%d/%s/v2.0" % (tenant.port, tenant.tenant_id)
+    # External ID's issuer names the tenant GUID's host, not the authority's.
+    assert tenant.issuer == "https://%s.ciamlogin.com/%s/v2.0" % (tenant.tenant_id,
+                                                                  tenant.tenant_id)
     assert tenant.client_id == "00001111-aaaa-2222-bbbb-3333cccc4444"
     assert tenant.tenant_id == "11112222-bbbb-3333-cccc-4444dddd5555"
 
