@@ -24,7 +24,9 @@ ADMIN_FILES = ["/etc/security/pam_extid.conf", "/etc/security/pam_extid.users"]
 PACKAGED = [PAMDIR + "/pam_extid.so", "/usr/sbin/extid-check",
             "/usr/share/man/man8/pam_extid.8.gz", "/usr/share/man/man8/extid-check.8.gz",
             "/usr/share/man/man5/pam_extid.conf.5.gz", "/usr/share/pam-configs/extid",
-            "/usr/share/doc/libpam-extid/examples/pam.d-sshd"] + ADMIN_FILES
+            "/usr/share/doc/libpam-extid/examples/pam.d-sshd",
+            # pam_extid(8) points administrators at the troubleshooting guide there.
+            "/usr/share/doc/libpam-extid/docs/troubleshooting.md"] + ADMIN_FILES
 ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
 
 

@@ -1,4 +1,4 @@
-"""The documentation agrees with the code: the keys of pam_extid.conf(5), of the README's table
+"""The documentation agrees with the code: the keys of pam_extid.conf(5), of docs/configuration.md
 and of the parser (src/config.c) are the same set; each documented key, range and default is
 what the real parser accepts (probed through extid-check, which loads the configuration with the
 core's own code); the documented examples parse; the man pages are lint-clean; nothing refers
@@ -16,6 +16,8 @@ MAN = os.path.join(ROOT, "man")
 CONF5 = os.path.join(MAN, "pam_extid.conf.5")
 PAGES = [os.path.join(MAN, p) for p in ("pam_extid.8", "pam_extid.conf.5", "extid-check.8")]
 README = os.path.join(ROOT, "README.md")
+DOCS = os.path.join(ROOT, "docs")
+CONFIG_DOC = os.path.join(DOCS, "configuration.md")
 CONFIG_C = os.path.join(ROOT, "src", "config.c")
 CHECK = os.path.join(ROOT, "build", "extid-check")
 
@@ -55,8 +57,8 @@ def man_settings():
 
 
 def readme_settings():
-    """{key: default column} from the README's configuration table."""
-    body = section(open(README).read(), "## Configuration in brief", r"^## ")
+    """{key: default column} from the table in docs/configuration.md."""
+    body = section(open(CONFIG_DOC).read(), "## Settings", r"^## ")
     rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]*) \|", body, re.M)
     return {k: d.strip().strip("`") for k, d in rows}
 
@@ -135,7 +137,8 @@ def test_documented_keys_are_the_parser_keys():
     parser = parser_keys() - {"config"}  # config= is a module argument, documented in (8)
     assert man == parser, "pam_extid.conf.5 vs src/config.c: only in man %s, only in parser %s" \
         % (sorted(man - parser), sorted(parser - man))
-    assert readme == parser, "README vs src/config.c: only in README %s, only in parser %s" \
+    assert readme == parser, "docs/configuration.md vs src/config.c: only in the doc %s, " \
+        "only in parser %s" \
         % (sorted(readme - parser), sorted(parser - readme))
 
 
@@ -143,7 +146,7 @@ def test_module_arguments_documented():
     text = open(os.path.join(MAN, "pam_extid.8")).read()
     options = section(text, "\n.SH OPTIONS\n", r"^\.SH ")
     assert ".BI config= path" in options and "\n.B debug\n" in options
-    assert "config=PATH" in open(README).read()
+    assert "config=PATH" in open(CONFIG_DOC).read()
 
 
 @pytest.mark.system
@@ -228,10 +231,10 @@ def fenced_blocks(text, after):
 
 
 @pytest.mark.system
-def test_readme_users_example_parses(probe):
-    blocks = fenced_blocks(open(README).read(), "## Configuration in brief")
+def test_documented_users_example_parses(probe):
+    blocks = fenced_blocks(open(CONFIG_DOC).read(), "## Users file")
     users = [b for b in blocks if "*@" in b]
-    assert users, "users-file example not found in the README"
+    assert users, "users-file example not found in docs/configuration.md"
     write_root_file(probe.users, users[0], 0o644)
     p = probe.check(probe.base())
     assert p.returncode == 0, p.stderr
@@ -336,3 +339,47 @@ def test_every_suite_has_a_row_in_the_tests_map():
     assert not missing, "tests/README.md has no row for: %s" % ", ".join(missing)
     gone = sorted(rows - suites - units)
     assert not gone, "tests/README.md has rows for files that do not exist: %s" % ", ".join(gone)
+
+
+def markdown_files():
+    out = [README, os.path.join(ROOT, "tests", "README.md")]
+    return out + sorted(glob.glob(os.path.join(DOCS, "*.md")))
+
+
+def relative_links(path):
+    """Targets of the Markdown links in path that point into the repository."""
+    text = re.sub(r"^```.*?^```", "", open(path).read(), flags=re.M | re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if not re.match(r"[a-z]+:", target) and not target.startswith("#"):
+            yield target.split("#", 1)[0]
+
+
+def test_links_between_documents_resolve():
+    broken = []
+    for md in markdown_files():
+        for target in relative_links(md):
+            if not os.path.exists(os.path.join(os.path.dirname(md), target)):
+                broken.append("%s: %s" % (os.path.relpath(md, ROOT), target))
+    assert not broken, "links to files that do not exist:\n" + "\n".join(broken)
+
+
+def test_every_document_is_reachable_from_the_readme():
+    seen, todo = set(), [README]
+    while todo:
+        md = os.path.realpath(todo.pop())
+        if md in seen or not md.endswith(".md") or not os.path.exists(md):
+            continue
+        seen.add(md)
+        todo += [os.path.join(os.path.dirname(md), t) for t in relative_links(md)]
+    lost = [os.path.relpath(d, ROOT) for d in markdown_files() if os.path.realpath(d) not in seen]
+    assert not lost, "not linked from README.md or a document it links to: %s" % ", ".join(lost)
+
+
+def test_readme_is_a_front_door():
+    text = open(README).read()
+    assert len(text.splitlines()) <= 120, "README.md grows: move the details to docs/"
+    commands = fenced_blocks(text, "## Two commands")[0]
+    assert re.search(r"^make demo\b", commands, re.M) and re.search(r"^make test\b", commands, re.M)
+    for target in ("demo", "test"):
+        assert re.search(r"^%s:" % target, open(os.path.join(ROOT, "Makefile")).read(), re.M)
+
