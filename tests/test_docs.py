@@ -383,3 +383,10 @@ def test_readme_is_a_front_door():
     for target in ("demo", "test"):
         assert re.search(r"^%s:" % target, open(os.path.join(ROOT, "Makefile")).read(), re.M)
 
+
+def test_architecture_names_every_module():
+    text = open(os.path.join(DOCS, "architecture.md")).read()
+    modules = [os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "src", "*.c"))]
+    missing = sorted(m for m in modules + ["pam_extid.c"]
+                     if "`%s`" % os.path.basename(m) not in text)
+    assert not missing, "docs/architecture.md does not name: %s" % ", ".join(missing)
