@@ -125,6 +125,34 @@ static enum extid_result user_error(int pam_rc)
     }
 }
 
+/* The verified identity into the PAM environment, which sshd, sudo and login hand to the
+ * session; the core filled env only for a login that succeeded with export_env. All or none:
+ * a half-set identity is taken back and the login fails. */
+static enum extid_result export_env(pam_handle_t *pamh, const struct extid_env *env,
+                                    const struct extid_log *log)
+{
+    size_t i, j;
+    int rc;
+
+    for (i = 0; i < env->count; i++) {
+        rc = pam_putenv(pamh, env->vars[i]);
+        if (rc == PAM_SUCCESS)
+            continue;
+        extid_log(log, LOG_ERR, "cannot set the PAM environment: %s", pam_strerror(pamh, rc));
+        for (j = 0; j < i; j++) {
+            char name[32];
+            size_t n = strcspn(env->vars[j], "=");
+            if (n < sizeof name) {
+                memcpy(name, env->vars[j], n);
+                name[n] = '\0';
+                pam_putenv(pamh, name); /* a bare name removes it */
+            }
+        }
+        return EXTID_SYSTEM_ERR;
+    }
+    return EXTID_OK;
+}
+
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
     struct extid_log log = { .emit = log_to_syslog, .ctx = pamh };
@@ -132,6 +160,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     struct extid_prompter prompter = { .ask = conv_ask, .show = conv_show, .ctx = &conv };
     struct extid_config cfg;
     struct extid_login_request req = { 0 };
+    struct extid_env env = { 0 };
     const char *user = NULL;
     const struct passwd *pw;
     enum extid_result rc;
@@ -168,10 +197,14 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     }
     req.service = item_string(pamh, PAM_SERVICE);
     req.remote_host = item_string(pamh, PAM_RHOST);
+    req.env = &env;
     rc = extid_login(&cfg, &req, &prompter, &log);
+    if (rc == EXTID_OK)
+        rc = export_env(pamh, &env, &log);
     if (rc != EXTID_OK && rc != EXTID_CONV_ERR)
         show_held(&conv);
 out:
+    extid_env_free(&env);
     extid_config_free(&cfg);
     return pam_code_for(rc);
 }

@@ -42,6 +42,7 @@ enum key {
     K_SEND_WINDOW,
     K_SEND_GAP,
     K_UNMAPPED,
+    K_EXPORT_ENV,
     K_DEBUG,
     K_CONFIG,
     K_COUNT,
@@ -67,6 +68,7 @@ static const char *const key_names[K_COUNT] = {
     [K_SEND_WINDOW] = "send_window",
     [K_SEND_GAP] = "send_gap",
     [K_UNMAPPED] = "unmapped",
+    [K_EXPORT_ENV] = "export_env",
     [K_DEBUG] = "debug",
     [K_CONFIG] = "config",
 };
@@ -337,6 +339,11 @@ static enum extid_result set_value(struct extid_config *cfg, const struct source
         r = set_choice(src, name, value, "deny", "ignore", &which);
         if (r == EXTID_OK)
             cfg->unmapped = which ? EXTID_UNMAPPED_IGNORE : EXTID_UNMAPPED_DENY;
+        return r;
+    case K_EXPORT_ENV:
+        r = set_choice(src, name, value, "no", "yes", &which);
+        if (r == EXTID_OK)
+            cfg->export_env = which == 1;
         return r;
     default:
         /* debug and config are handled by the caller; reaching here is a bug: refuse. */

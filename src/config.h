@@ -32,6 +32,7 @@ struct extid_config {
     long send_window;     /* seconds */
     long send_gap;        /* seconds required between two codes to one identity */
     enum extid_unmapped unmapped;
+    bool export_env;      /* the verified identity goes into the PAM environment */
     bool debug;
 };
 

@@ -25,6 +25,7 @@ static const struct login_step steps[LOGIN_STEPS] = {
     [LOGIN_CODE] = { "code", login_step_code },
     [LOGIN_VERIFY] = { "verify", login_step_verify },
     [LOGIN_AUTHZ] = { "authz", login_step_authz },
+    [LOGIN_ENV] = { "env", login_step_env },
 };
 
 /* What the person is told; the precise reason only goes to the log (no account enumeration). */

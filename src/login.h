@@ -7,6 +7,7 @@
 #include "config.h"
 #include "log.h"
 #include "result.h"
+#include "session_env.h"
 
 /* How the core talks to the person. */
 struct extid_prompter {
@@ -25,6 +26,7 @@ struct extid_login_request {
     bool star_ok;             /* a person's account (extid_users_star_uid): '*' lines may apply */
     const char *service;      /* PAM_SERVICE, for the audit line; may be NULL */
     const char *remote_host;  /* PAM_RHOST; may be NULL */
+    struct extid_env *env;    /* NULL, or filled on EXTID_OK with export_env (extid_env_free) */
 };
 
 /* The whole login against Entra over HTTPS. EXTID_OK only when every check passed; the person

@@ -32,6 +32,7 @@ enum login_step_id {
     LOGIN_CODE,      /* codes asked until one yields the ID token */
     LOGIN_VERIFY,    /* the ID token's signature and claims */
     LOGIN_AUTHZ,     /* the users file's requirements against the verified claims */
+    LOGIN_ENV,       /* the verified identity for the session, with export_env */
     LOGIN_STEPS
 };
 
@@ -83,5 +84,6 @@ enum extid_result login_step_keys(struct login *l);
 enum extid_result login_step_code(struct login *l);
 enum extid_result login_step_verify(struct login *l);
 enum extid_result login_step_authz(struct login *l);
+enum extid_result login_step_env(struct login *l);
 
 #endif

@@ -337,3 +337,13 @@ enum extid_result login_step_authz(struct login *l)
         return EXTID_SYSTEM_ERR; /* a step before did not do its part: never a success */
     return extid_authz_check(&l->ids, l->email, l->claims, l->log, NULL);
 }
+
+/* ---- env ---- */
+
+/* Last, so that nothing is handed out for a login that does not succeed. */
+enum extid_result login_step_env(struct login *l)
+{
+    if (!l->cfg->export_env || !l->req->env)
+        return EXTID_OK;
+    return extid_env_build(l->claims, l->email, l->req->env, l->log);
+}

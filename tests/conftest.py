@@ -12,7 +12,7 @@ from hygiene import assert_no_leak  # noqa: E402
 from pamharness import PamSetup, SyslogSink, ensure_user, remove_user  # noqa: E402
 from mock_tenant_control import MockTenant  # noqa: E402
 
-TEST_USERS = ["extidalice", "extidops", "extidkiosk"]
+TEST_USERS = ["extidalice", "extidops", "extidkiosk", "extidstar"]
 # Tests using these fixtures create local accounts and files owned by root: they are `system`
 # tests whether or not they say so.
 ROOT_FIXTURES = {"pam", "local_users"}

@@ -4,6 +4,7 @@
  * --script: a line protocol for test drivers on stdin/stdout:
  *     PROMPT_ECHO_ON <text> / PROMPT_ECHO_OFF <text>   → the driver writes one answer line
  *     INFO <text> / ERROR <text>
+ *     ENV <NAME=value>                                  (EXTID_ variables of the PAM environment)
  *     RESULT <code> <pam_strerror text>                 (last line; exit status = code)
  * Without --script it asks on the terminal (echo off for secrets), as a login program would. */
 #include <getopt.h>
@@ -92,6 +93,21 @@ fail:
     return PAM_CONV_ERR;
 }
 
+/* --script: the PAM environment's EXTID_ variables, one "ENV NAME=value" line each, whatever
+ * the result (a refused login must have set none). */
+static void print_env(pam_handle_t *pamh)
+{
+    char **env = pam_getenvlist(pamh);
+    size_t i;
+
+    for (i = 0; env && env[i]; i++) {
+        if (strncmp(env[i], "EXTID_", 6) == 0)
+            printf("ENV %s\n", env[i]);
+        free(env[i]);
+    }
+    free(env);
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: extid-pamclient [--confdir DIR] [--service NAME] [--rhost HOST] "
@@ -136,6 +152,8 @@ int main(int argc, char **argv)
             rc = pam_set_item(pamh, PAM_RHOST, rhost);
         if (rc == PAM_SUCCESS)
             rc = pam_authenticate(pamh, flags);
+        if (c.script && pamh)
+            print_env(pamh);
         if (c.script)
             printf("RESULT %d %s\n", rc, pam_strerror(pamh, rc));
         else

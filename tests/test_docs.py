@@ -34,6 +34,7 @@ SAMPLES = {
     "identity_claim": "email",
     "cache_dir": None,    # the probe's cache directory
     "unmapped": "ignore",
+    "export_env": "yes",
     "debug": "",          # a flag: no value
 }
 

@@ -146,3 +146,22 @@ def test_fallback_kiosk_without_a_password_stays_shut_while_entra_is_down(fallba
         subprocess.run(["usermod", "-L", KIOSK], check=True, capture_output=True)
     assert stop == 2, res  # "Login incorrect", never a shell
     assert res.code_prompts == [] and tenant.stats()["requests"]["initiate"] == 1, res
+
+
+def test_login_shell_has_the_verified_identity_with_export_env(login, tenant):
+    email = "frank@" + DOMAIN
+    login.pam.write_config(export_env="yes")
+    child = spawn_login(login)
+    try:
+        res = converse(child, lambda n: tenant.outbox(email), email=email,
+                       stops=[SHELL_PROMPT, "Login incorrect"])
+        assert res.stop == 0, res
+        child.sendline("echo E2E-ENV=$EXTID_EMAIL; exit")
+        child.expect(pexpect.EOF)
+        out = child.before
+        child.close()
+    finally:
+        login.pam.write_config(export_env=None)
+        if child.isalive():
+            child.close(force=True)
+    assert "E2E-ENV=%s" % email in out, out

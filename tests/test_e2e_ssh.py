@@ -273,3 +273,25 @@ def test_throttled_ssh_login_is_told_how_long_to_wait(ssh, tenant):
     assert m, res
     assert res.output.index(m.group(0)) < res.output.index("Permission denied"), res
     assert res.code_prompts == [] and tenant.stats()["requests_total"] == 0, res
+
+
+def test_ssh_session_has_the_verified_identity_with_export_env(ssh, tenant):
+    ssh.pam.write_config(export_env="yes")
+    tenant.config(claims={EMAIL: {"roles": ["Linux.Ops", "Shell.User"]}})
+    try:
+        res = ssh_login(ssh.sshd.port, USER, "printenv EXTID_EMAIL EXTID_ROLES EXTID_TID",
+                        latest_code(tenant, EMAIL))
+    finally:
+        ssh.pam.write_config(export_env=None)
+    assert res.rc == 0, res
+    lines = [line.strip() for line in res.output.splitlines()]
+    assert EMAIL in lines and "Linux.Ops,Shell.User" in lines, res
+    assert tenant.tenant_id in lines, res
+
+
+def test_ssh_session_has_no_identity_without_export_env(ssh, tenant):
+    res = ssh_login(ssh.sshd.port, USER, "printenv EXTID_EMAIL; echo rc=$?",
+                    latest_code(tenant, EMAIL))
+    assert res.rc == 0, res
+    lines = [line.strip() for line in res.output.splitlines()]
+    assert "rc=1" in lines and EMAIL not in lines, res

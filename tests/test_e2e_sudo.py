@@ -102,3 +102,14 @@ def test_throttled_sudo_is_told_how_long_to_wait(sudo, tenant):
                      r"Press Enter: ", res.output), res
     assert res.code_prompts == [] and tenant.stats()["requests_total"] == 0, res
     assert "send throttle" in sudo.logs()
+
+
+def test_sudo_command_gets_the_verified_identity_with_export_env(sudo, tenant):
+    sudo.pam.write_config(export_env="yes")
+    try:
+        res = run_sudo(sudo, ["printenv", "EXTID_EMAIL"], lambda n: tenant.outbox(EMAIL))
+    finally:
+        sudo.pam.write_config(export_env=None)
+    assert res.rc == 0, res
+    after_prompt = res.output.split(res.code_prompts[0][0], 1)[1]
+    assert EMAIL in [line.strip() for line in after_prompt.splitlines()], res

@@ -1,22 +1,21 @@
 """Who may log in, decided in Entra: the users file's role: and group: requirements checked
 against the verified ID token's claims, through the real pam_extid.so and libpam."""
 import pwd
+import re
 
 import pytest
 
-from pamharness import PAM, Outbox, ensure_user, remove_user
+from pamharness import PAM, Outbox
 
 GROUP = "6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d"  # the mock's "badgroups" group
-STAR_USER = "extidstar"  # a person's account (uid >= 1000) that no line names
+STAR_USER = "extidstar"  # a person's account (uid >= 1000) the default users file does not name
 
 
-@pytest.fixture(scope="module")
-def star_user():
-    created = ensure_user(STAR_USER)
+@pytest.fixture
+def star_user(local_users):
+    assert STAR_USER in local_users  # created for the whole session with the others
     assert pwd.getpwnam(STAR_USER).pw_uid >= 1000
-    yield STAR_USER
-    if created:
-        remove_user(STAR_USER)
+    return STAR_USER
 
 
 def one_login(res, tenant):
@@ -168,3 +167,52 @@ def test_bad_requirement_lines_are_configuration_errors(pam, tenant, line, reaso
     assert res.rc == PAM["SERVICE_ERR"], res
     assert "%s:2: %s" % (pam.users_path, reason) in res.log_text, res.logs
     assert tenant.stats()["requests_total"] == 0
+
+
+# --- export_env: the verified identity in the PAM environment ---
+
+def env_of(res):
+    return dict(line.split("=", 1) for line in res.messages("ENV"))
+
+
+def test_export_env_sets_the_identity_after_success(pam, tenant):
+    pam.write_config(export_env="yes")
+    pam.write_users("extidops alice@example.com role:Linux.Ops\n")
+    tenant.config(claims={"alice@example.com": {"roles": ["Linux.Ops", "Shell.User", "$(id)"]}})
+    res = pam.login("extidops", codes=[Outbox("alice@example.com")])
+    assert res.rc == PAM["SUCCESS"], res
+    env = env_of(res)
+    assert env["EXTID_EMAIL"] == "alice@example.com"
+    assert env["EXTID_TID"] == tenant.tenant_id
+    assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", env["EXTID_OID"]), env
+    assert env["EXTID_ROLES"] == "Linux.Ops,Shell.User"  # "$(id)" is no safe value
+    assert sorted(env) == ["EXTID_EMAIL", "EXTID_OID", "EXTID_ROLES", "EXTID_TID"]
+    assert "1 role(s) not exported" in res.log_text
+    one_login(res, tenant)
+
+
+def test_export_env_typed_address(pam, tenant):
+    pam.write_config(export_env="yes")
+    res = pam.login("extidkiosk", emails=["Bob@Example.com"])
+    assert res.rc == PAM["SUCCESS"], res
+    assert env_of(res)["EXTID_EMAIL"] == "Bob@Example.com"
+    assert env_of(res)["EXTID_ROLES"] == ""
+
+
+def test_export_env_nothing_on_failure(pam, tenant):
+    pam.write_config(export_env="yes")
+    pam.write_users("extidops alice@example.com role:Linux.Ops\n")
+    res = pam.login("extidops", codes=[Outbox("alice@example.com")])
+    refused(res)
+    assert env_of(res) == {}
+    # A bad token: nothing either.
+    pam.write_users("extidkiosk *@example.com\n")
+    res = pam.login("extidkiosk", emails=["wrongaud@example.com"])
+    assert res.rc == PAM["AUTH_ERR"], res
+    assert env_of(res) == {}
+
+
+def test_export_env_off_by_default(pam, tenant):
+    res = pam.login("extidalice")
+    assert res.rc == PAM["SUCCESS"], res
+    assert env_of(res) == {}

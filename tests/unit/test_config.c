@@ -113,6 +113,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->send_window, 3600);
     assert_int_equal(c->send_gap, 10);
     assert_int_equal(c->unmapped, EXTID_UNMAPPED_DENY);
+    assert_false(c->export_env);
     assert_false(c->debug);
     assert_int_equal(f->d.cap.len, 0);
 }
@@ -136,6 +137,7 @@ static const char every_key[] =
     "send_window = 60\n"
     "send_gap = 0\n"
     "unmapped = ignore\n"
+    "export_env = yes\n"
     "debug\n";
 
 static void assert_every_key(const struct extid_config *c)
@@ -157,6 +159,7 @@ static void assert_every_key(const struct extid_config *c)
     assert_int_equal(c->send_window, 60);
     assert_int_equal(c->send_gap, 0);
     assert_int_equal(c->unmapped, EXTID_UNMAPPED_IGNORE);
+    assert_true(c->export_env);
     assert_true(c->debug);
 }
 
@@ -191,10 +194,11 @@ static void test_every_key_as_argument(void **state)
         "send_window=60",
         "send_gap=0",
         "unmapped=ignore",
+        "export_env=yes",
         "debug",
     };
 
-    assert_int_equal(extid_config_load(&f->cfg, 19, argv, &f->d.log), EXTID_OK);
+    assert_int_equal(extid_config_load(&f->cfg, 20, argv, &f->d.log), EXTID_OK);
     assert_every_key(&f->cfg);
 }
 
@@ -384,6 +388,9 @@ static const struct file_case file_cases[] = {
     { "identity_claim = sub", "identity_claim must be 'preferred_username' or 'email'" },
     { "identity_claim = Email", "not 'Email'" },
     { "unmapped = allow", "unmapped must be 'deny' or 'ignore', not 'allow'" },
+    { "export_env = true", "export_env must be 'no' or 'yes', not 'true'" },
+    { "export_env = Yes", "export_env must be 'no' or 'yes', not 'Yes'" },
+    { "export_env =", "export_env" },
     { "users = pam_extid.users", "users must be an absolute path, not 'pam_extid.users'" },
     { "ca_file = certs/ca.pem", "ca_file must be an absolute path" },
     { "cache_dir = cache", "cache_dir must be an absolute path" },
