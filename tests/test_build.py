@@ -1,6 +1,7 @@
 """The build: developer and CI builds turn warnings into errors, the Debian package build does not
 (a newer compiler's new warning must not break packaging); the unit tests run without root, each
-test that needs root reporting itself as skipped and why."""
+test that needs root reporting itself as skipped and why; the core's modules include only their
+own layer and the layers below."""
 import glob
 import os
 import re
@@ -68,3 +69,41 @@ def test_unit_tests_run_without_root(tmp_path):
             assert out.count("needs root: it creates files owned by uid 0") == ran, (name, out)
         else:
             assert not skipped and "[  PASSED  ] %d test(s)" % ran in out, (name, out)
+
+
+# The core's layers (docs/architecture.md draws them). A module may include headers of its own
+# layer and of the layers below; network and token checks are siblings and never include each
+# other; only the pipeline sees everything. A new module goes into this table and that document.
+LAYERS = {
+    "base": {"result", "log", "util"},
+    "local": {"config", "users", "safefile", "cache", "throttle"},
+    "network": {"http", "early", "nativeauth", "discovery"},
+    "token": {"b64url", "jwt", "jwks", "weakkey", "claims", "idtoken", "authz"},
+    "pipeline": {"login", "login_state", "login_steps", "transport"},
+}
+MAY_USE = {
+    "base": {"base"},
+    "local": {"base", "local"},
+    "network": {"base", "local", "network"},
+    "token": {"base", "local", "token"},
+    "pipeline": set(LAYERS),
+}
+
+
+def test_core_layers_include_only_downwards():
+    layer_of = {m: layer for layer, mods in LAYERS.items() for m in mods}
+    wrong = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "src", "*.[ch]"))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        assert name in layer_of, "src/%s: put it in a layer (LAYERS here, docs/architecture.md)" \
+            % os.path.basename(path)
+        text = open(path).read()
+        if re.search(r'^#\s*include\s*<security/', text, re.M):
+            wrong.append("src/%s includes a PAM header: only pam_extid.c may"
+                         % os.path.basename(path))
+        for inc in re.findall(r'^#\s*include\s*"([^"]+)\.h"', text, re.M):
+            used = layer_of.get(inc)
+            if used and used not in MAY_USE[layer_of[name]]:
+                wrong.append("src/%s (%s) includes %s.h (%s)"
+                             % (os.path.basename(path), layer_of[name], inc, used))
+    assert not wrong, "\n".join(wrong)
