@@ -78,7 +78,7 @@ LAYERS = {
     "base": {"result", "log", "util"},
     "local": {"config", "users", "safefile", "cache", "throttle"},
     "network": {"http", "early", "nativeauth", "discovery"},
-    "token": {"b64url", "jwt", "jwks", "weakkey", "claims", "idtoken", "authz"},
+    "token": {"b64url", "jwt", "jwks", "weakkey", "claims", "idtoken", "authz", "session_env"},
     "pipeline": {"login", "login_state", "login_steps", "transport"},
 }
 MAY_USE = {
