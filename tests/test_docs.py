@@ -391,3 +391,12 @@ def test_architecture_names_every_module():
     missing = sorted(m for m in modules + ["pam_extid.c"]
                      if "`%s`" % os.path.basename(m) not in text)
     assert not missing, "docs/architecture.md does not name: %s" % ", ".join(missing)
+
+
+def test_licence_file_is_the_packaged_licence():
+    copyright = open(os.path.join(ROOT, "debian", "copyright")).read()
+    packaged = copyright.split("License: MIT\n", 2)[2].strip("\n").splitlines()
+    packaged = "\n".join("" if line == " ." else line[1:] for line in packaged)
+    holder = re.search(r"^Copyright: (.*)$", copyright, re.M).group(1)
+    text = open(os.path.join(ROOT, "LICENSE")).read()
+    assert text == "MIT License\n\nCopyright (c) %s\n\n%s\n" % (holder, packaged)
