@@ -1,3 +1,5 @@
+/* Users-file requirements against the verified token: a line's role: and group: words are met
+ * only by string lists in the roles and groups claims; a groups overage never counts as a match. */
 #include "authz.h"
 
 #include <stdbool.h>

@@ -1,3 +1,5 @@
+/* base64url decoding and encoding by table, refusing padding, foreign characters, impossible
+ * lengths and non-zero trailing bits, so that each value has exactly one encoding. */
 #include "b64url.h"
 
 #include <limits.h>

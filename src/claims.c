@@ -1,3 +1,5 @@
+/* The claim checks, one function each (issuer, audience, authorized party, times, tenant,
+ * identity), run in that order; the first that fails logs its reason and refuses the token. */
 #include "claims.h"
 
 #include <math.h>

@@ -1,3 +1,5 @@
+/* The early-connection worker: a thread that drives the session's curl handle up to the request
+ * and waits there for the body (early.h says why it is built this way). */
 #include "early.h"
 
 #include <curl/curl.h>

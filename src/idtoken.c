@@ -1,3 +1,5 @@
+/* ID-token verification in order: header (alg, typ, crit, kid), the key named by kid, the RS256
+ * signature, then the claim policy; nothing of the payload is trusted before the signature. */
 #include "idtoken.h"
 
 #include <stdbool.h>

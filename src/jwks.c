@@ -1,3 +1,5 @@
+/* Key-set lookup: the entry with the wanted kid, checked (kty, use, alg, key_ops, size, weak
+ * moduli) and imported into an OpenSSL public key. */
 #include "jwks.h"
 
 #include <stdbool.h>

@@ -1,3 +1,6 @@
+/* The log sink's front end: formats a line (cut, never split, when too long), strips control
+ * characters so that server text cannot forge lines, and hands it to the caller's emit
+ * function; debug lines only when debug is on. */
 #include "log.h"
 
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* The names of the core's results, as log lines and tests show them. */
 #include "result.h"
 
 const char *extid_result_name(enum extid_result r)

@@ -1,3 +1,6 @@
+/* Trusted reads: the file and every directory above it must be owned by root and not writable by
+ * group or others; the file itself is checked through its opened descriptor, so what is read is
+ * what was checked. */
 #include "safefile.h"
 
 #include <errno.h>

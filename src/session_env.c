@@ -1,3 +1,5 @@
+/* The EXTID_* session variables from the verified claims: each value checked for shape, and an
+ * unsafe one left out rather than passed to the session. */
 #include "session_env.h"
 
 #include <stdbool.h>

@@ -1,3 +1,5 @@
+/* The send throttle: one state file per address (send times, one per line) under a lock bucket;
+ * a refusal says how long to wait. */
 #include "throttle.h"
 
 #include <errno.h>

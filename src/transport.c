@@ -1,3 +1,5 @@
+/* The transport table filled with the real calls: an HTTPS session and Entra's native-auth
+ * requests, discovery and key set. */
 #include "transport.h"
 
 #include <stdlib.h>

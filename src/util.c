@@ -1,3 +1,5 @@
+/* Secret wiping, control-character stripping, address and code syntax checks, ASCII case
+ * folding and strerror without global state. */
 #include "util.h"
 
 #include <errno.h>

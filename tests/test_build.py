@@ -1,7 +1,7 @@
 """The build: developer and CI builds turn warnings into errors, the Debian package build does not
 (a newer compiler's new warning must not break packaging); the unit tests run without root, each
 test that needs root reporting itself as skipped and why; the core's modules include only their
-own layer and the layers below."""
+own layer and the layers below; every C file opens with a comment saying what it is for."""
 import glob
 import os
 import re
@@ -107,3 +107,13 @@ def test_core_layers_include_only_downwards():
                 wrong.append("src/%s (%s) includes %s.h (%s)"
                              % (os.path.basename(path), layer_of[name], inc, used))
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_c_file_says_what_it_is_for():
+    """The first thing in each C file is a comment saying what it is for."""
+    sources = [p for pattern in ("src/*.[ch]", "pam_extid.c", "tools/*.[ch]", "tests/*.c",
+                                 "tests/unit/*.[ch]", "tests/fuzz/*.[ch]", "tests/bench/*.c")
+               for p in glob.glob(os.path.join(ROOT, pattern))]
+    silent = sorted(os.path.relpath(p, ROOT) for p in sources
+                    if not open(p).read().startswith("/*"))
+    assert not silent, "no opening comment: %s" % ", ".join(silent)

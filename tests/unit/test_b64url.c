@@ -1,3 +1,5 @@
+/* base64url: the RFC 4648 vectors, the URL alphabet, round trips of every byte, and each kind of
+ * malformed input refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

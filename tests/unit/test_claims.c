@@ -1,3 +1,5 @@
+/* The claim policy: a good token's claims pass, and each claim (exp, nbf, iat, aud, azp, iss, tid,
+ * the identity) is refused on its own when wrong. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,3 +1,5 @@
+/* Whole ID-token verification: a good token passes; other keys, alg none/HS256/RS384, bad
+ * headers, unknown kids, weak keys, malformed key sets and tampering are refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,3 +1,5 @@
+/* Key sets: the key found by kid, and every unusable key refused (size, kty/use/alg, key_ops,
+ * ROCA moduli, bad numbers, malformed sets, size limits). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

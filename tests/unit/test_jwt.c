@@ -1,3 +1,5 @@
+/* Compact JWS parsing and RS256 checks: a good token verifies; other keys, tampering, other
+ * algorithms, bad structure, bad JSON or base64 and oversize tokens are refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
