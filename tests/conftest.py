@@ -1,4 +1,3 @@
-import fcntl
 import os
 import shutil
 import sys
@@ -9,7 +8,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from hygiene import assert_no_leak  # noqa: E402
-from pamharness import PamSetup, SyslogSink, ensure_user, remove_user  # noqa: E402
+from pamharness import HostShare, PamSetup, SyslogSink, ensure_user, remove_user  # noqa: E402
 from mock_tenant_control import MockTenant  # noqa: E402
 
 TEST_USERS = ["extidalice", "extidops", "extidkiosk", "extidstar"]
@@ -68,47 +67,20 @@ def syslog(workdir):
     sink.close()
 
 
-# Several test sessions may run on one host at once (a developer's file next to `make test`).
-# The accounts are shared: each session holds USERS_IN_USE shared while it may log them in, and
-# they go when the last session ends, whichever created them. USERS_MUTEX orders creation and
-# removal; USERS_CREATED names the accounts a session created (never a pre-existing one).
-USERS_MUTEX = "/run/extid-test-users.mutex"
-USERS_IN_USE = "/run/extid-test-users.in-use"
-USERS_CREATED = "/run/extid-test-users.created"
-
-
-def _lock_file(path):
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-
-
 @pytest.fixture(scope="session")
 def local_users():
-    mutex, in_use = _lock_file(USERS_MUTEX), _lock_file(USERS_IN_USE)
+    # Other test sessions may be using the accounts: the last one to end removes them.
+    share = HostShare("users")
     try:
-        fcntl.flock(mutex, fcntl.LOCK_EX)
-        fcntl.flock(in_use, fcntl.LOCK_SH)
-        created = [u for u in TEST_USERS if ensure_user(u)]
-        if created:
-            with open(USERS_CREATED, "a") as f:
-                f.write("".join(u + "\n" for u in created))
-        fcntl.flock(mutex, fcntl.LOCK_UN)
+        with share.changing():
+            share.join()
+            share.note([u for u in TEST_USERS if ensure_user(u)])
         yield list(TEST_USERS)
-        fcntl.flock(mutex, fcntl.LOCK_EX)
-        fcntl.flock(in_use, fcntl.LOCK_UN)
-        try:
-            fcntl.flock(in_use, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return  # another session still logs them in; the last one removes them
-        try:
-            with open(USERS_CREATED) as f:
-                for u in set(f.read().split()) & set(TEST_USERS):
-                    remove_user(u)
-            os.unlink(USERS_CREATED)
-        except FileNotFoundError:
-            pass
+        with share.changing():
+            for u in set(share.leave() or ()) & set(TEST_USERS):
+                remove_user(u)
     finally:
-        os.close(in_use)
-        os.close(mutex)
+        share.close()
 
 
 @pytest.fixture

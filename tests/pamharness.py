@@ -1,5 +1,7 @@
 """Drives the real pam_extid.so through real libpam (tests/pam_client.c, pam_start_confdir)
 and captures what the module sends to syslog, for the PAM-stack and end-to-end tests."""
+import contextlib
+import fcntl
 import os
 import pwd
 import re
@@ -7,6 +9,7 @@ import select
 import shlex
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -32,6 +35,61 @@ PAM = {"SUCCESS": 0, "SERVICE_ERR": 3, "SYSTEM_ERR": 4, "AUTH_ERR": 7, "AUTHINFO
        "USER_UNKNOWN": 10, "MAXTRIES": 11, "CONV_ERR": 19, "IGNORE": 25}
 
 
+class HostShare:
+    """Something on the host that several test sessions may use at once (a developer's suite
+    next to `make test`): the test accounts, the /dev/log socket. A session joins while it may
+    rely on the thing and leaves at its end; changes happen under a mutex; the last session to
+    leave undoes what sessions noted they made, whichever made it (never what was there before).
+    Locks and notes live in /run/extid-test-NAME.* (for another user than root, who changes
+    nothing on the host, in the temporary directory)."""
+
+    def __init__(self, name):
+        uid = os.geteuid()
+        base = "/run/extid-test-" + name if uid == 0 else \
+            os.path.join(tempfile.gettempdir(), "extid-test-%d-%s" % (uid, name))
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        self._mutex = os.open(base + ".mutex", flags, 0o600)
+        self._in_use = os.open(base + ".in-use", flags, 0o600)
+        self._notes = base + ".made"
+
+    @contextlib.contextmanager
+    def changing(self):
+        fcntl.flock(self._mutex, fcntl.LOCK_EX)
+        try:
+            yield self
+        finally:
+            fcntl.flock(self._mutex, fcntl.LOCK_UN)
+
+    def join(self):
+        fcntl.flock(self._in_use, fcntl.LOCK_SH)
+
+    def note(self, items):
+        """Records what this session made (call while changing)."""
+        with open(self._notes, "a") as f:
+            f.write("".join(i + "\n" for i in items))
+
+    def leave(self):
+        """Call while changing. The notes when this session was the last one, to undo them
+        (then forgotten); None while another session still uses the thing."""
+        fcntl.flock(self._in_use, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(self._in_use, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        try:
+            with open(self._notes) as f:
+                made = f.read().split()
+            os.unlink(self._notes)
+        except FileNotFoundError:
+            made = []
+        fcntl.flock(self._in_use, fcntl.LOCK_UN)
+        return made
+
+    def close(self):
+        os.close(self._in_use)
+        os.close(self._mutex)
+
+
 class SyslogSink:
     """Receives what the module logs. /dev/log does not exist on a machine without a syslog
     daemon, so the sink binds it; where something else owns it (a syslog daemon, or another
@@ -46,7 +104,12 @@ class SyslogSink:
         self._dev_log = None  # (dev, ino) of the /dev/log socket this sink bound
         self.path = os.path.join(workdir, "log.sock")
         self._bind(self.path)
-        self._claim_dev_log()
+        # Another session may own /dev/log: it stays (if only as a mount point) until the last
+        # session using it ends.
+        self._share = HostShare("devlog")
+        with self._share.changing():
+            self._share.join()
+            self._claim_dev_log()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -58,12 +121,14 @@ class SyslogSink:
         return sock
 
     def _claim_dev_log(self):
+        """Binds /dev/log when nothing is there (call while changing the share)."""
         try:
             self._bind("/dev/log")
         except OSError:
             return
         st = os.stat("/dev/log")
         self._dev_log = (st.st_dev, st.st_ino)
+        self._share.note(["%d:%d" % self._dev_log])
 
     @property
     def owns_dev_log(self):
@@ -87,7 +152,7 @@ class SyslogSink:
         if self.owns_dev_log:
             return argv
         if not os.path.exists("/dev/log"):
-            with self._lock:
+            with self._share.changing(), self._lock:
                 self._claim_dev_log()
             if self.owns_dev_log:
                 return argv
@@ -111,16 +176,20 @@ class SyslogSink:
             time.sleep(0.02)
 
     def close(self):
-        owned = self.owns_dev_log
         self._stop = True
         self._thread.join(2)
         for sock in self._socks:
             sock.close()
-        for path in [self.path] + (["/dev/log"] if owned else []):
+        os.unlink(self.path)
+        with self._share.changing():
+            made = self._share.leave() or ()
             try:
-                os.unlink(path)
+                st = os.stat("/dev/log")
+                if "%d:%d" % (st.st_dev, st.st_ino) in made:
+                    os.unlink("/dev/log")
             except FileNotFoundError:
                 pass
+        self._share.close()
 
 
 class Outbox:
