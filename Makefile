@@ -41,6 +41,7 @@ help:
 	@echo 'make demo        a real PAM login against the bundled mock tenant (root)'
 	@echo 'make test        the whole test suite (root; installs missing Debian packages)'
 	@echo 'make unit        the cmocka unit tests (tests needing root skip without it)'
+	@echo 'make check       the quick run: unit tests and the suites not marked slow'
 	@echo 'make vectors VECTORS_DIR=dir   public JOSE/RSA test vectors (docs/test-vectors.md)'
 	@echo 'make format      reformat the C sources; make format-check: report only'
 	@echo 'make fuzz, test-asan, test-valgrind, test-tsan, static: hardening checks'
@@ -89,12 +90,17 @@ $(THREADS): tests/threads_client.c
 	$(CC) $(CFLAGS) -pthread -o $@ $< $(LDFLAGS) -lpam
 
 # ---- Tests (tests/README.md says what each suite proves and what it needs) -----------------------
-.PHONY: deps unit test demo
+.PHONY: deps unit check test demo
 deps:
 	@sh tests/deps.sh
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
+
+# The quick run: the unit tests and every suite not marked slow, without installing anything.
+# Not run as root, the tests marked system skip, saying why.
+check: all check-exports unit
+	@$(PYTHON) -m pytest -p no:cacheprovider -q -m "not slow" tests
 
 test: deps
 	@$(MAKE) --no-print-directory all check-exports
