@@ -1,5 +1,5 @@
-/* Compact JWS: three base64url parts, header and payload as JSON objects without duplicate
- * members, and the RS256 signature checked with OpenSSL EVP. */
+/* Compact JWS: three base64url parts, the header (and an ID token's payload) a JSON object
+ * without duplicate members, and the RS256 signature checked with OpenSSL EVP. */
 #include "jwt.h"
 
 #include <stdbool.h>
