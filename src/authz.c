@@ -177,12 +177,11 @@ enum extid_result extid_authz_check(const struct extid_identities *ids, const ch
         any = true;
         r = met(line, roles, groups);
         if (line->nreqs == 0 || r) {
-            if (r)
-                extid_log(log, LOG_INFO, "%s:%d grants %s (%s%s)", ids->file, line->lineno,
-                          email, prefix(r), r->value);
-            else
-                extid_log(log, LOG_INFO, "%s:%d grants %s (no requirement)", ids->file,
-                          line->lineno, email);
+            extid_authz_describe(claims, "roles", had_roles, sizeof had_roles);
+            extid_authz_describe(claims, "groups", had_groups, sizeof had_groups);
+            extid_log(log, LOG_INFO, "%s:%d grants %s (%s%s); token roles %s; groups %s",
+                      ids->file, line->lineno, email, r ? prefix(r) : "no requirement",
+                      r ? r->value : "", had_roles, had_groups);
             if (granted)
                 *granted = line;
             return EXTID_OK;

@@ -35,6 +35,7 @@ struct parser {
     const char *name; /* file name for log lines */
     const char *account;
     bool star_ok;
+    bool all;         /* keep every line as written */
     const struct extid_log *log;
     struct line_list own, star;
     bool failed;
@@ -174,6 +175,7 @@ static void line_free(struct extid_users_line *l)
         free(l->reqs[i].value);
     free(l->ids);
     free(l->reqs);
+    free(l->account);
     memset(l, 0, sizeof *l);
 }
 
@@ -220,10 +222,11 @@ static enum extid_result keep_line(struct parser *p, struct line_list *list, int
 
     l.ids = calloc(nids, sizeof *l.ids);
     l.reqs = calloc(nreqs ? nreqs : 1, sizeof *l.reqs);
-    if (!l.ids || !l.reqs)
+    l.account = strdup(words[0]);
+    if (!l.ids || !l.reqs || !l.account)
         goto oom;
     for (i = 0; i < nids; i++) {
-        char *id = applied_identity(words[1 + i], star, p->account, &skip);
+        char *id = applied_identity(words[1 + i], star && !p->all, p->account, &skip);
         if (skip)
             continue;
         if (!id)
@@ -365,8 +368,12 @@ static enum extid_result parse_line(struct parser *p, char *line, int lineno, ch
         p->failed = true;
         return EXTID_OK;
     }
-    if (p->failed || !p->account)
+    if (p->failed)
         return EXTID_OK; /* nothing from a broken file is ever used */
+    if (p->all)
+        return keep_line(p, &p->own, lineno, words, nids, nreqs, star);
+    if (!p->account)
+        return EXTID_OK;
     if (star && p->star_ok)
         return keep_line(p, &p->star, lineno, words, nids, nreqs, true);
     if (!star && strcmp(words[0], p->account) == 0)
@@ -399,11 +406,12 @@ static enum extid_result take_lines(struct line_list *list, const char *name,
     return EXTID_OK;
 }
 
-enum extid_result extid_users_parse(const char *text, const char *name, const char *account,
-                                    bool star_ok, struct extid_identities *out,
-                                    const struct extid_log *log)
+static enum extid_result parse(const char *text, const char *name, const char *account,
+                               bool star_ok, bool all, struct extid_identities *out,
+                               const struct extid_log *log)
 {
-    struct parser p = { .name = name ? name : "(users)", .log = log, .star_ok = star_ok };
+    struct parser p = { .name = name ? name : "(users)", .log = log, .star_ok = star_ok,
+                        .all = all };
     enum extid_result r = EXTID_OK;
     char *copy = NULL, *line, *nl;
     char **words = NULL;
@@ -451,8 +459,16 @@ out:
     return r;
 }
 
-enum extid_result extid_users_lookup(const char *path, const char *account, bool star_ok,
-                                     struct extid_identities *out, const struct extid_log *log)
+enum extid_result extid_users_parse(const char *text, const char *name, const char *account,
+                                    bool star_ok, struct extid_identities *out,
+                                    const struct extid_log *log)
+{
+    return parse(text, name, account, star_ok, false, out, log);
+}
+
+static enum extid_result read_and_parse(const char *path, const char *account, bool star_ok,
+                                        bool all, struct extid_identities *out,
+                                        const struct extid_log *log)
 {
     enum extid_result r;
     char *text = NULL;
@@ -464,9 +480,21 @@ enum extid_result extid_users_lookup(const char *path, const char *account, bool
     r = extid_safefile_read(path, &text, &len, log);
     if (r != EXTID_OK)
         return r;
-    r = extid_users_parse(text, path, account, star_ok, out, log);
+    r = parse(text, path, account, star_ok, all, out, log);
     free(text);
     return r;
+}
+
+enum extid_result extid_users_lookup(const char *path, const char *account, bool star_ok,
+                                     struct extid_identities *out, const struct extid_log *log)
+{
+    return read_and_parse(path, account, star_ok, false, out, log);
+}
+
+enum extid_result extid_users_lookup_all(const char *path, struct extid_identities *out,
+                                         const struct extid_log *log)
+{
+    return read_and_parse(path, NULL, false, true, out, log);
 }
 
 static bool identity_allows(const char *id, const char *email)

@@ -20,6 +20,7 @@ struct extid_requirement {
  * line, whose *@domain identities are already narrowed to account@domain. */
 struct extid_users_line {
     int lineno;
+    char *account;  /* the account word as written ("*" for a '*' line) */
     bool star;
     char **ids;
     size_t nids;
@@ -47,6 +48,11 @@ bool extid_users_star_uid(unsigned long uid);
  * after a requirement. A NULL account checks the whole file only (EXTID_USER_UNKNOWN if valid). */
 enum extid_result extid_users_lookup(const char *path, const char *account, bool star_ok,
                                      struct extid_identities *out, const struct extid_log *log);
+
+/* Every line of the file as written (a '*' line keeps its *@domain), for tools that look at
+ * the whole file. EXTID_OK, EXTID_USER_UNKNOWN (no line at all) or as extid_users_lookup. */
+enum extid_result extid_users_lookup_all(const char *path, struct extid_identities *out,
+                                         const struct extid_log *log);
 
 /* Same, parsing text already in memory (for tests and fuzzing); name is used in log lines. */
 enum extid_result extid_users_parse(const char *text, const char *name, const char *account,

@@ -336,3 +336,93 @@ def test_users_file_that_maps_nobody_fails_the_check(pam, tenant):
     p = run(pam, "--offline")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "users %s: ok (1 line mapping accounts)" % pam.users_path in p.stdout, p.stdout
+
+
+# --- who may log in: the users file's lines, requirements and warnings ---
+
+GROUP = "6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d"
+AUTHZ_USERS = ("extidops alice@example.com\n"
+               "extidops *@example.com role:Linux.Ops group:%s\n"
+               "extidops *@example.org\n"
+               "* *@example.com role:Shell.User\n" % GROUP.upper())
+
+
+def test_user_shows_each_line_and_its_requirements(pam, tenant):
+    pam.write_users(AUTHZ_USERS)
+    p = run(pam, "--offline", "--user", "extidops")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"line 1 +alice@example.com\n", p.stdout), p.stdout
+    assert re.search(r"line 2 +\*@example.com; the verified token must hold role:Linux.Ops or "
+                     r"group:%s\n" % GROUP, p.stdout), p.stdout
+    # A person's account no line names gets the '*' line, narrowed to its own address.
+    p = run(pam, "--offline", "--user", "extidstar")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"line 4 +extidstar@example.com \(from the '\*' line\); the verified token "
+                     r"must hold role:Shell.User", p.stdout), p.stdout
+    assert "uses extidstar@example.com without asking" in p.stdout
+
+
+def test_user_email_says_which_lines_allow_it(pam, tenant):
+    pam.write_users(AUTHZ_USERS)
+    p = run(pam, "--offline", "--user", "extidops", "--email", "bob@example.com")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"line 1 +does not allow it", p.stdout)
+    assert re.search(r"line 2 +allows it: the verified token must then hold role:Linux.Ops or "
+                     r"group:%s" % GROUP, p.stdout), p.stdout
+    assert re.search(r"line 3 +does not allow it", p.stdout)
+    assert "granted only if the token meets a requirement above" in p.stdout
+    p = run(pam, "--offline", "--user", "extidops", "--email", "Alice@Example.com")
+    assert re.search(r"line 1 +allows it: no requirement", p.stdout), p.stdout
+    assert "granted once the code and token are verified" in p.stdout
+    p = run(pam, "--offline", "--user", "extidops", "--email", "mallory@evil.test")
+    assert p.returncode == 1, p.stdout
+    assert "no line allows mallory@evil.test: refused before any network call" in p.stdout
+    assert tenant.stats()["requests_total"] == 0
+    p = run(pam, "--offline", "--email", "bob@example.com")
+    assert p.returncode == 2 and "--email needs --user" in p.stderr
+
+
+@pytest.mark.parametrize("line,where", [
+    ("* *@gmail.com", "every person's account no line names"),
+    ("extidkiosk *@Outlook.com", "this account"),
+    ("extidkiosk *@hotmail.co.uk alice@example.com", "this account"),
+])
+def test_public_mail_domain_without_requirement_warns(pam, tenant, line, where):
+    pam.write_users("extidalice alice@example.com\n%s\n" % line)
+    p = run(pam, "--offline")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"WARNING line 2: \*@\S+ on a public mail domain without a requirement: "
+                     r"anyone who can sign up with such a mailbox may open %s" % re.escape(where),
+                     p.stdout), p.stdout
+
+
+def test_public_mail_domain_with_requirement_or_own_domain_is_quiet(pam, tenant):
+    pam.write_users("* *@gmail.com role:Shell.User\nextidkiosk *@example.com\n"
+                    "extidops *@gmail.company.example\n")
+    p = run(pam, "--offline")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "WARNING" not in p.stdout
+
+
+def test_login_names_the_granting_line_and_the_tokens_roles(pam, tenant):
+    pam.write_users("extidops *@example.com role:Linux.Ops\n")
+    tenant.config(claims={"bob@example.com": {"roles": ["Linux.Ops", "Other"]}})
+    child = spawn_login(pam, "bob@example.com", "--user", "extidops")
+    answer_code(child, tenant, "bob@example.com")
+    out, status = finish(child, tenant)
+    assert status == 0, out
+    assert "%s:1 grants bob@example.com (role:Linux.Ops); token roles Linux.Ops, Other; " \
+           "groups (none)" % pam.users_path in out, out
+
+
+def test_login_names_the_missing_requirement(pam, tenant):
+    pam.write_users("extidops *@example.com role:Linux.Ops\n")
+    tenant.config(claims={"bob@example.com": {"roles": ["Other"],
+                                              "groups": [GROUP]}})
+    child = spawn_login(pam, "bob@example.com", "--user", "extidops")
+    answer_code(child, tenant, "bob@example.com")
+    out, status = finish(child, tenant)
+    assert status == 1, out
+    assert "%s:1 does not grant bob@example.com: the token has none of role:Linux.Ops" \
+           % pam.users_path in out, out
+    assert "roles Other; groups %s" % GROUP in out, out

@@ -2,7 +2,8 @@
  * module's own core (src/), so it reads the files and talks to the tenant exactly as the module
  * would, and reports with the core's own log lines (on stderr).
  *
- *   extid-check [--config PATH] [--offline] [--user ACCOUNT] [--login EMAIL] [key=value ...]
+ *   extid-check [--config PATH] [--offline] [--user ACCOUNT [--email ADDRESS]] [--login EMAIL]
+ *               [key=value ...]
  *
  * Exit status: 0 every check passed, 1 a check failed, 2 usage error. */
 #include <cjson/cJSON.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -42,6 +44,7 @@ struct options {
     const char *config;   /* --config, as given */
     const char *user;     /* --user */
     const char *login;    /* --login */
+    const char *email;    /* --email, with --user */
     bool offline;         /* --offline */
     int nsettings;        /* key=value arguments */
     char **settings;
@@ -67,13 +70,14 @@ static void emit(void *ctx, int priority, const char *msg)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: extid-check [--config PATH] [--offline] [--user ACCOUNT] [--login EMAIL]\n"
-            "                   [key=value ...]\n"
+            "usage: extid-check [--config PATH] [--offline] [--user ACCOUNT [--email ADDRESS]]\n"
+            "                   [--login EMAIL] [key=value ...]\n"
             "Checks the pam_extid configuration and users file, fetches the tenant's OpenID\n"
             "discovery document and key set, and optionally runs a whole login.\n"
             "  --config PATH   configuration file (default " EXTID_DEFAULT_CONFIG ")\n"
             "  --offline       check the files only; no network\n"
-            "  --user ACCOUNT  show which identities may open ACCOUNT\n"
+            "  --user ACCOUNT  show which identities may open ACCOUNT, and what each line requires\n"
+            "  --email ADDRESS with --user: which lines allow ADDRESS, what the token must then hold\n"
             "  --login EMAIL   sign EMAIL in: a code is emailed and asked for here\n"
             "  key=value       override a setting, as a PAM module argument would\n"
             "Exit status: 0 all checks passed, 1 a check failed, 2 usage error.\n");
@@ -85,6 +89,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "config", required_argument, NULL, 'c' },
         { "user", required_argument, NULL, 'u' },
         { "login", required_argument, NULL, 'l' },
+        { "email", required_argument, NULL, 'e' },
         { "offline", no_argument, NULL, 'o' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -93,11 +98,12 @@ static int parse_options(int argc, char **argv, struct options *o)
     int c;
 
     memset(o, 0, sizeof *o);
-    while ((c = getopt_long(argc, argv, "+c:u:l:ohV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+c:u:l:e:ohV", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': o->config = optarg; break;
         case 'u': o->user = optarg; break;
         case 'l': o->login = optarg; break;
+        case 'e': o->email = optarg; break;
         case 'o': o->offline = true; break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf("extid-check %s\n", EXTID_VERSION); exit(0);
@@ -119,6 +125,10 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (o->login && !extid_email_valid(o->login)) {
         fprintf(stderr, "extid-check: --login: '%s' is not an email address\n", o->login);
+        return EXIT_USAGE;
+    }
+    if (o->email && (!o->user || !extid_email_valid(o->email))) {
+        fprintf(stderr, "extid-check: --email needs --user and an email address\n");
         return EXIT_USAGE;
     }
     if (o->login && o->offline) {
@@ -206,6 +216,64 @@ static size_t mapping_lines(const char *text)
     return n;
 }
 
+/* Mail domains where anyone can get a mailbox. In a tenant with self-service sign-up the owner
+ * of any such mailbox can make an account, so *@domain there without a requirement lets
+ * strangers in. Providers with a domain per country are matched by their first label. */
+static const char *const public_domains[] = {
+    "gmail.com", "googlemail.com", "icloud.com", "me.com", "mac.com", "aol.com", "msn.com",
+    "proton.me", "protonmail.com", "pm.me", "mail.com", "zoho.com", "qq.com", "163.com",
+    "126.com", "fastmail.com", "tutanota.com", "hey.com", "web.de", "mail.ru", "ymail.com",
+};
+static const char *const public_providers[] = { "outlook", "hotmail", "live", "yahoo", "gmx",
+                                                "yandex" };
+
+static bool public_mail_domain(const char *domain)
+{
+    size_t i, n;
+
+    for (i = 0; i < sizeof public_domains / sizeof public_domains[0]; i++)
+        if (extid_str_ieq(domain, public_domains[i]))
+            return true;
+    for (i = 0; i < sizeof public_providers / sizeof public_providers[0]; i++) {
+        n = strlen(public_providers[i]);
+        if (strncasecmp(domain, public_providers[i], n) == 0 && domain[n] == '.')
+            return true;
+    }
+    return false;
+}
+
+/* Warns about *@domain on a public mail domain in a line without requirement. */
+static void warn_public_wildcards(const struct extid_config *cfg, const struct extid_log *log)
+{
+    struct extid_identities all = { 0 };
+    size_t i, j;
+
+    if (extid_users_lookup_all(cfg->users_file, &all, log) != EXTID_OK)
+        return;
+    for (i = 0; i < all.nlines; i++) {
+        const struct extid_users_line *l = &all.lines[i];
+        for (j = 0; j < l->nids && l->nreqs == 0; j++) {
+            const char *id = l->ids[j];
+            if (strncmp(id, "*@", 2) != 0 || !public_mail_domain(id + 2))
+                continue;
+            printf("  WARNING line %d: %s on a public mail domain without a requirement: anyone "
+                   "who can sign up with such a mailbox may open %s; add role: or group:\n",
+                   l->lineno, id,
+                   l->star ? "every person's account no line names" : "this account");
+        }
+    }
+    extid_identities_free(&all);
+}
+
+static void print_requirements(const struct extid_users_line *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->nreqs; i++)
+        printf("%s%s%s", i ? " or " : "", l->reqs[i].kind == EXTID_REQ_ROLE ? "role:" : "group:",
+               l->reqs[i].value);
+}
+
 /* The whole users file is checked by every lookup; no account → only the check. A file that
  * maps nobody (the shipped example) is a failed check: every login would be refused. */
 static bool check_users_file(const struct extid_config *cfg, const struct extid_log *log)
@@ -237,10 +305,47 @@ static bool check_users_file(const struct extid_config *cfg, const struct extid_
     }
     printf("users %s: ok (%zu line%s mapping accounts)\n", cfg->users_file, lines,
            lines == 1 ? "" : "s");
+    warn_public_wildcards(cfg, log);
     return true;
 }
 
-static bool check_account(const struct extid_config *cfg, const char *account,
+/* Which of the account's lines allow email, and what the token must then carry. */
+static bool check_address(const struct extid_identities *ids, const char *account,
+                          const char *email)
+{
+    size_t i, allowing = 0, open = 0;
+
+    printf("address %s for %s:\n", email, account);
+    for (i = 0; i < ids->nlines; i++) {
+        const struct extid_users_line *l = &ids->lines[i];
+        if (!extid_users_line_allows(l, email)) {
+            printf("  line %-10d does not allow it\n", l->lineno);
+            continue;
+        }
+        allowing++;
+        printf("  line %-10d allows it", l->lineno);
+        if (l->nreqs == 0) {
+            open++;
+            printf(": no requirement, a verified code is enough\n");
+            continue;
+        }
+        printf(": the verified token must then hold ");
+        print_requirements(l);
+        printf("\n");
+    }
+    if (!allowing) {
+        printf("  FAILED: no line allows %s: refused before any network call\n", email);
+        return false;
+    }
+    if (open)
+        printf("  a login with %s is granted once the code and token are verified\n", email);
+    else
+        printf("  a login with %s is granted only if the token meets a requirement above\n",
+               email);
+    return true;
+}
+
+static bool check_account(const struct extid_config *cfg, const char *account, const char *email,
                           const struct extid_log *log)
 {
     struct extid_identities ids = { 0 };
@@ -248,7 +353,7 @@ static bool check_account(const struct extid_config *cfg, const char *account,
     const char *single;
     bool ok = false;
     enum extid_result rc;
-    size_t i;
+    size_t i, j;
 
     printf("account %s:\n", account);
     pw = getpwnam(account);
@@ -275,12 +380,25 @@ static bool check_account(const struct extid_config *cfg, const char *account,
         else
             printf("  identity        %s\n", ids.items[i]);
     }
+    for (i = 0; i < ids.nlines; i++) {
+        const struct extid_users_line *l = &ids.lines[i];
+        printf("  line %-10d", l->lineno);
+        for (j = 0; j < l->nids; j++)
+            printf("%s%s", j ? " " : "", l->ids[j]);
+        if (l->star)
+            printf(" (from the '*' line)");
+        if (l->nreqs) {
+            printf("; the verified token must hold ");
+            print_requirements(l);
+        }
+        printf("\n");
+    }
     single = extid_identities_single(&ids);
     if (single)
         printf("  a login uses %s without asking for the address\n", single);
     else
         printf("  a login asks for the address and refuses one not listed above\n");
-    ok = true;
+    ok = email ? check_address(&ids, account, email) : true;
 out:
     extid_identities_free(&ids);
     return ok;
@@ -619,7 +737,7 @@ int main(int argc, char **argv)
     ok = check_users_file(&cfg, &log);
     ok = check_cache_dir(&cfg, &log) && ok;
     if (o.user)
-        ok = check_account(&cfg, o.user, &log) && ok;
+        ok = check_account(&cfg, o.user, o.email, &log) && ok;
     if (!o.offline)
         ok = check_tenant(&cfg, &log, &sink, &issuer) && ok;
     /* --login proves the app registration itself, with a real code. */

@@ -343,6 +343,28 @@ static void test_star_lines(void **state)
     extid_identities_free(&f->ids);
 }
 
+/* Every line as written, for tools: the '*' line keeps its *@domain. */
+static void test_lookup_all(void **state)
+{
+    struct fixture *f = *state;
+
+    snprintf(f->d.path, sizeof f->d.path, "%s/users", f->d.dir);
+    ufx_write_file(f->d.path, authz_sample, strlen(authz_sample), 0, 0644);
+    assert_int_equal(extid_users_lookup_all(f->d.path, &f->ids, &f->d.log), EXTID_OK);
+    assert_int_equal(f->ids.nlines, 6);
+    assert_string_equal(f->ids.lines[3].account, "*");
+    assert_true(f->ids.lines[3].star);
+    assert_string_equal(f->ids.lines[3].ids[0], "*@contoso.com");
+    assert_string_equal(f->ids.lines[5].account, "bob");
+    extid_identities_free(&f->ids);
+    unlink(f->d.path);
+    ufx_write_file(f->d.path, "# nothing\n", 10, 0, 0644);
+    assert_int_equal(extid_users_lookup_all(f->d.path, &f->ids, &f->d.log), EXTID_USER_UNKNOWN);
+    unlink(f->d.path);
+    ufx_write_file(f->d.path, "a\n", 2, 0, 0644);
+    assert_int_equal(extid_users_lookup_all(f->d.path, &f->ids, &f->d.log), EXTID_CONFIG_ERR);
+}
+
 static void test_star_uid(void **state)
 {
     (void)state;
@@ -439,6 +461,7 @@ int main(void)
         T(test_same_address_on_two_lines_is_single),
         T(test_star_lines),
         T(test_star_uid),
+        T(test_lookup_all),
         T(test_every_bad_line_is_reported),
         T(test_lookup_file),
         T(test_lookup_unsafe_file),
