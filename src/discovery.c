@@ -92,13 +92,20 @@ static enum extid_result jwks_check(const struct doc *d, const struct extid_log 
 
 #define NAME_MAX_LEN 96
 
-/* "discovery-<sha256(authority)>.json": tenants never share a cache file. */
-static enum extid_result cache_names(const char *authority, char disc[NAME_MAX_LEN],
-                                     char jwks[NAME_MAX_LEN])
+/* "discovery-<sha256(authority + query)>.json": tenants, and a tenant's own key set and an
+ * app's, never share a cache file. */
+static enum extid_result cache_names(const char *authority, const char *query,
+                                     char disc[NAME_MAX_LEN], char jwks[NAME_MAX_LEN])
 {
     char key[EXTID_CACHE_KEY_LEN];
+    char *both = NULL;
+    enum extid_result rc;
 
-    if (extid_cache_key(authority, key) != EXTID_OK)
+    if (asprintf(&both, "%s%s", authority, query) < 0)
+        return EXTID_SYSTEM_ERR;
+    rc = extid_cache_key(both, key);
+    free(both);
+    if (rc != EXTID_OK)
         return EXTID_SYSTEM_ERR;
     snprintf(disc, NAME_MAX_LEN, "discovery-%s.json", key);
     snprintf(jwks, NAME_MAX_LEN, "jwks-%s.json", key);
@@ -153,13 +160,12 @@ static enum extid_cache_read from_cache(const struct extid_config *cfg, const ch
                                         const struct extid_log *log)
 {
     struct doc disc = { 0 }, jwks = { 0 };
-    char *uri = NULL;
     enum extid_result parsed = EXTID_OK;
     enum extid_cache_read rc = cache_load(cfg, disc_name, &disc, log);
     if (rc == EXTID_CACHE_HIT)
         rc = cache_load(cfg, jwks_name, &jwks, log);
     if (rc == EXTID_CACHE_HIT)
-        parsed = discovery_parse(&disc, &out->issuer, &uri, log);
+        parsed = discovery_parse(&disc, &out->issuer, &out->jwks_uri, log);
     if (rc == EXTID_CACHE_HIT && parsed == EXTID_OK)
         parsed = jwks_check(&jwks, log);
     if (parsed != EXTID_OK)
@@ -169,33 +175,33 @@ static enum extid_cache_read from_cache(const struct extid_config *cfg, const ch
     out->jwks_json = jwks.body;
     out->cached = true;
     jwks.body = NULL;
-    extid_debug(log, "discovery: using cached issuer %s and JWKS for %s", out->issuer,
-                cfg->authority);
+    extid_debug(log, "discovery: using cached issuer %s and JWKS from %s", out->issuer,
+                out->jwks_uri);
 out:
     if (rc != EXTID_CACHE_HIT)
         extid_signing_info_free(out);
-    free(uri);
     doc_free(&disc);
     doc_free(&jwks);
     return rc;
 }
 
-static enum extid_result from_network(struct extid_http *h, bool use_cache, const char *disc_name,
-                                      const char *jwks_name, struct extid_signing_info *out)
+static enum extid_result from_network(struct extid_http *h, const char *query, bool use_cache,
+                                      const char *disc_name, const char *jwks_name,
+                                      struct extid_signing_info *out)
 {
     const struct extid_config *cfg = h->cfg;
     struct doc disc = { 0 }, jwks = { 0 };
-    char *uri = NULL, *url = NULL;
+    char *url = NULL;
     enum extid_result rc = EXTID_SYSTEM_ERR;
-    if (asprintf(&url, "%s%s", cfg->authority, DISCOVERY_PATH) < 0) {
+    if (asprintf(&url, "%s%s%s", cfg->authority, DISCOVERY_PATH, query) < 0) {
         url = NULL;
         goto out;
     }
     rc = fetch(h, url, &disc);
     if (rc == EXTID_OK)
-        rc = discovery_parse(&disc, &out->issuer, &uri, h->log);
+        rc = discovery_parse(&disc, &out->issuer, &out->jwks_uri, h->log);
     if (rc == EXTID_OK)
-        rc = fetch(h, uri, &jwks);
+        rc = fetch(h, out->jwks_uri, &jwks);
     if (rc == EXTID_OK)
         rc = jwks_check(&jwks, h->log);
     if (rc != EXTID_OK)
@@ -208,19 +214,20 @@ static enum extid_result from_network(struct extid_http *h, bool use_cache, cons
     }
     out->jwks_json = jwks.body;
     jwks.body = NULL;
-    extid_debug(h->log, "discovery: fetched issuer %s and JWKS from %s", out->issuer, uri);
+    extid_debug(h->log, "discovery: fetched issuer %s and JWKS from %s", out->issuer,
+                out->jwks_uri);
 out:
     if (rc != EXTID_OK)
         extid_signing_info_free(out);
     free(url);
-    free(uri);
     doc_free(&disc);
     doc_free(&jwks);
     return rc;
 }
 
-enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refresh,
-                                         struct extid_signing_info *out)
+/* The tenant's key set (query "") or an app's own ("?appid=<client_id>"). */
+static enum extid_result signing_info_get(struct extid_http *h, const char *query,
+                                          bool force_refresh, struct extid_signing_info *out)
 {
     if (!out)
         return EXTID_SYSTEM_ERR;
@@ -234,7 +241,7 @@ enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refres
     }
 
     char disc_name[NAME_MAX_LEN], jwks_name[NAME_MAX_LEN];
-    if (cache_names(cfg->authority, disc_name, jwks_name) != EXTID_OK) {
+    if (cache_names(cfg->authority, query, disc_name, jwks_name) != EXTID_OK) {
         extid_log(h->log, LOG_ERR, "discovery: SHA-256 unavailable");
         return EXTID_SYSTEM_ERR;
     }
@@ -251,7 +258,32 @@ enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refres
         if (rc == EXTID_CACHE_ERROR)
             return EXTID_SYSTEM_ERR;
     }
-    return from_network(h, use_cache, disc_name, jwks_name, out);
+    return from_network(h, query, use_cache, disc_name, jwks_name, out);
+}
+
+enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refresh,
+                                         struct extid_signing_info *out)
+{
+    return signing_info_get(h, "", force_refresh, out);
+}
+
+enum extid_result extid_app_signing_info_get(struct extid_http *h, bool force_refresh,
+                                             struct extid_signing_info *out)
+{
+    char *query = NULL;
+    enum extid_result rc;
+
+    if (!out)
+        return EXTID_SYSTEM_ERR;
+    memset(out, 0, sizeof(*out));
+    if (!h || !h->cfg || !h->cfg->client_id)
+        return EXTID_SYSTEM_ERR;
+    /* client_id is a GUID (config.c), so it needs no encoding in the query. */
+    if (asprintf(&query, "?appid=%s", h->cfg->client_id) < 0)
+        return EXTID_SYSTEM_ERR;
+    rc = signing_info_get(h, query, force_refresh, out);
+    free(query);
+    return rc;
 }
 
 enum extid_result extid_discovery_parse(const char *json, size_t len, char **issuer,
@@ -272,6 +304,8 @@ void extid_signing_info_free(struct extid_signing_info *info)
         return;
     free(info->issuer);
     free(info->jwks_json);
+    free(info->jwks_uri);
     info->issuer = NULL;
     info->jwks_json = NULL;
+    info->jwks_uri = NULL;
 }

@@ -9,6 +9,7 @@
 struct extid_signing_info {
     char *issuer;     /* "issuer" of the discovery document */
     char *jwks_json;  /* the JWKS document, as fetched */
+    char *jwks_uri;   /* where it came from, for log lines */
     bool cached;      /* read from cache_dir rather than fetched by this login */
 };
 
@@ -20,6 +21,12 @@ struct extid_signing_info {
  * written is logged and not fatal. Fetch failures → EXTID_UNAVAILABLE. */
 enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refresh,
                                          struct extid_signing_info *out);
+/* The same for the app's own signing keys, which Entra uses for an app with a claims-mapping
+ * policy and a custom signing key: discovery is {authority}/v2.0/.well-known/
+ * openid-configuration?appid={client_id}, whose jwks_uri names the app's key set. Cached apart
+ * from the tenant's. */
+enum extid_result extid_app_signing_info_get(struct extid_http *h, bool force_refresh,
+                                             struct extid_signing_info *out);
 void extid_signing_info_free(struct extid_signing_info *info);
 
 /* Pure parser of a discovery document (no I/O), for fuzzing: json[len] must be '\0'. EXTID_OK:

@@ -284,6 +284,39 @@ enum extid_result login_step_code(struct login *l)
 
 /* ---- verify ---- */
 
+/* An app with a claims-mapping policy and its own signing key has its tokens signed by a key
+ * that only the app-specific discovery document names: tried when the tenant's key set, fresh,
+ * still lacks the token's key. Its cached copy first, then a fresh one. */
+static enum extid_result verify_with_app_keys(struct login *l, struct extid_claim_policy *policy)
+{
+    struct extid_signing_info app = { 0 };
+    enum extid_result rc = EXTID_UNKNOWN_KID;
+
+    if (!l->transport->app_signing_info)
+        return rc;
+    for (int fresh = 0; fresh < 2 && rc == EXTID_UNKNOWN_KID; fresh++) {
+        extid_signing_info_free(&app);
+        rc = l->transport->app_signing_info(l->session, fresh, &app);
+        if (rc != EXTID_OK)
+            break;
+        if (!app.jwks_json) {
+            rc = EXTID_SYSTEM_ERR;
+            break;
+        }
+        policy->issuer = app.issuer;
+        policy->now = time(NULL);
+        rc = extid_idtoken_verify_claims(l->id_token, app.jwks_json, strlen(app.jwks_json),
+                                         policy, l->log, &l->claims);
+        if (rc == EXTID_UNKNOWN_KID && !app.cached)
+            break;
+    }
+    if (rc == EXTID_OK)
+        extid_log(l->log, LOG_NOTICE, "ID token verified with the app's own signing key (from %s), "
+                  "not one of the tenant's", app.jwks_uri ? app.jwks_uri : "app discovery");
+    extid_signing_info_free(&app);
+    return rc;
+}
+
 /* Signature and claims against l->keys, fetched before the code prompt. An unknown kid refreshes
  * them once (key rotation), and so does a cached key set that turns out unusable, so that a bad
  * set the tenant has since mended does not refuse every login until jwks_ttl runs out. */
@@ -322,7 +355,12 @@ enum extid_result login_step_verify(struct login *l)
     rc = extid_idtoken_verify_claims(l->id_token, l->keys.jwks_json, strlen(l->keys.jwks_json),
                                      &policy, l->log, &l->claims);
     if (rc == EXTID_UNKNOWN_KID) {
-        extid_log(l->log, LOG_ERR, "ID token signed by a key the tenant does not publish");
+        extid_debug(l->log, "ID token key not in the tenant's key set: trying the app's own");
+        rc = verify_with_app_keys(l, &policy);
+    }
+    if (rc == EXTID_UNKNOWN_KID) {
+        extid_log(l->log, LOG_ERR, "ID token signed by a key neither the tenant nor the app "
+                  "publishes");
         rc = EXTID_AUTH_ERR;
     }
     return rc;

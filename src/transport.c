@@ -55,6 +55,12 @@ static enum extid_result entra_signing_info(void *session, bool force_refresh,
     return extid_signing_info_get(session, force_refresh, out);
 }
 
+static enum extid_result entra_app_signing_info(void *session, bool force_refresh,
+                                                struct extid_signing_info *out)
+{
+    return extid_app_signing_info_get(session, force_refresh, out);
+}
+
 static void entra_close(void *session)
 {
     if (!session)
@@ -70,6 +76,7 @@ static const struct extid_transport entra = {
     .challenge = entra_challenge,
     .token = entra_token,
     .signing_info = entra_signing_info,
+    .app_signing_info = entra_app_signing_info,
     .close = entra_close,
 };
 

@@ -29,6 +29,10 @@ struct extid_transport {
     /* Issuer and key set to verify the ID token with (see discovery.h). */
     enum extid_result (*signing_info)(void *session, bool force_refresh,
                                       struct extid_signing_info *out);
+    /* The app's own signing keys (extid_app_signing_info_get), for a token whose key the
+     * tenant's set lacks even after a refresh. May be NULL. */
+    enum extid_result (*app_signing_info)(void *session, bool force_refresh,
+                                          struct extid_signing_info *out);
     void (*close)(void *session);
     void *ctx; /* handed to open */
 };

@@ -60,6 +60,7 @@ OTHER_USER = "someone.else@example.com"
 MOCK_GROUP = "6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d"
 
 KID_1, KID_2, KID_UNKNOWN = "mock-key-1", "mock-key-2", "mock-key-9"
+KID_APP = "mock-app-key"
 LOCKED_TEXT = ("The account is locked, you've tried to sign in too many times with an incorrect "
                "user ID or password.")
 ENDPOINTS = ("initiate", "challenge", "token", "introspect", "discovery", "jwks")
@@ -82,8 +83,8 @@ PASSWORD_ACCOUNTS = {"password": None, "mfaemail": ["email"], "mfasms": ["sms"],
 OTP_MFA_ACCOUNTS = {"mfa": ["sms"]}
 FLOW_SCENARIOS |= set(PASSWORD_ACCOUNTS) | set(OTP_MFA_ACCOUNTS)
 DEFAULT_PASSWORD = "Mock-tenant-passw0rd!"
-TOKEN_VARIANTS = {"forged", "algnone", "hs256", "unknownkid", "rotatedkid", "expiredtoken",
-                  "future", "wrongaud", "wrongiss", "wrongtid", "otheruser", "noidtoken", "noexp",
+TOKEN_VARIANTS = {"forged", "algnone", "hs256", "unknownkid", "appkey", "rotatedkid",
+                  "expiredtoken", "future", "wrongaud", "wrongiss", "wrongtid", "otheruser", "noidtoken", "noexp",
                   "expstring", "multiaud", "otherazp", "otherprefname", "expired2min",
                   "overage", "hasgroups", "badroles", "badgroups"}
 SCENARIOS = INITIATE_SCENARIOS | FLOW_SCENARIOS | TOKEN_VARIANTS
@@ -751,6 +752,11 @@ class App:
             # keys stay on ciamlogin.com: a client must follow jwks_uri wherever it points.
             jwks_uri = "https://%s:%d/%s/discovery/v2.0/keys" % (jwks_host, self.public_port,
                                                                  self.tenant_id)
+        appid = self.appid_of(h)
+        if appid:
+            # An app with a claims-mapping policy and its own signing key: its discovery document
+            # names a key set that holds that key.
+            jwks_uri += "?appid=" + appid
         h.send_json(200, {
             "token_endpoint": a + "/oauth2/v2.0/token",
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
@@ -781,7 +787,22 @@ class App:
         keys = [Pki.jwk(self.pki.key1, KID_1)]
         if rotated:
             keys.append(Pki.jwk(self.pki.key2, KID_2))
+        if self.appid_of(h):
+            # The app's own key (the rotation key under another kid, to keep start-up quick).
+            keys.append(Pki.jwk(self.pki.key2, KID_APP))
         h.send_json(200, {"keys": keys})
+
+    def appid_of(self, h):
+        """The appid query of a discovery or key-set request: this app's id, or an error."""
+        query = parse_qs(urlsplit(h.path).query)
+        if "appid" not in query:
+            return None
+        appid = query["appid"][0]
+        if appid != self.client_id:
+            raise ErrorReply(400, "invalid_request", 700016,
+                             "Application with identifier '%s' was not found in the directory "
+                             "'%s'." % (CONTROL_CHARS.sub("", appid)[:64], self.domain))
+        return appid
 
     def gather_jwks(self):
         """With jwks_gather = n, no key set is served before n requests for it have arrived
@@ -1106,6 +1127,8 @@ class App:
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
             header = {"alg": "HS256", "kid": KID_1, "typ": "JWT"}
             signer = lambda d: hmac.new(secret, d, hashlib.sha256).digest()
+        elif variant == "appkey":  # the app's own key, published only with ?appid=
+            header["kid"], signer = KID_APP, rs256(self.pki.key2)
         elif variant == "unknownkid":
             header["kid"], signer = KID_UNKNOWN, rs256(self.pki.attacker)
         elif variant == "rotatedkid":

@@ -52,3 +52,24 @@ def test_key_set_on_another_host_is_followed(pam, tenant):
     s = tenant.stats()
     assert s["requests"]["jwks"] == 1 and s["connections"] == 2, s
     assert "JWKS from https://localhost:%d/" % tenant.port in res.log_text, res.logs
+
+
+def test_app_with_its_own_signing_key(pam, tenant):
+    # A claims-mapping app's tokens are signed by a key only discovery with ?appid= names: found
+    # after the tenant's refreshed key set still lacks it, said in the log, cached on its own.
+    res = pam.login("extidkiosk", emails=["appkey@example.com"])
+    assert res.rc == PAM["SUCCESS"], res
+    assert "ID token verified with the app's own signing key (from %s?appid=%s), not one of " \
+           "the tenant's" % (tenant.jwks_uri, tenant.client_id) in res.log_text, res.logs
+    s = tenant.stats()["requests"]
+    assert s["discovery"] == 3 and s["jwks"] == 3, s  # tenant, tenant again, then the app's
+    assert len([n for n in os.listdir(pam.cache_dir) if n.startswith("jwks-")]) == 2
+    tenant.reset()
+    # Next time the app's key set comes from the cache; only the tenant's refresh goes out.
+    res = pam.login("extidkiosk", emails=["appkey@example.com"])
+    assert res.rc == PAM["SUCCESS"], res
+    assert tenant.stats()["requests"]["jwks"] == 1
+    # Tokens signed with the tenant's keys never need the app's key set.
+    tenant.reset()
+    assert pam.login("extidalice").rc == PAM["SUCCESS"]
+    assert tenant.stats()["requests"]["jwks"] == 0

@@ -77,7 +77,8 @@ class Client:
                             urlencode(fields).encode(), h)
 
     def get(self, url):
-        return self.request("GET", urlsplit(url).path)
+        parts = urlsplit(url)
+        return self.request("GET", parts.path + ("?" + parts.query if parts.query else ""))
 
     # The three steps with the defaults a correct client sends.
     def initiate(self, email, **over):
@@ -143,6 +144,9 @@ def client(tenant):
     c = Client(tenant)
     yield c
     c.close()
+
+
+OTHER_CLIENT_ID = "0000aaaa-1111-4222-8333-444455556666"
 
 
 def assert_error(resp, status, error, code, suberror=None):
@@ -933,6 +937,21 @@ HEADER_VARIANTS = {"forged": ("signature", jwt.InvalidSignatureError),
                    "hs256": ("alg", jwt.InvalidAlgorithmError),
                    "unknownkid": ("kid", jwt.PyJWKError),
                    "rotatedkid": ("kid", jwt.PyJWKError)}
+
+
+def test_app_signing_key_published_with_appid(tenant, client):
+    # An app with its own signing key (claims mapping): only the discovery document asked with
+    # ?appid= names a key set that holds it.
+    tok = client.login("appkey@example.com")["id_token"]
+    assert jwt.get_unverified_header(tok)["kid"] == "mock-app-key"
+    assert "mock-app-key" not in fetch_jwks(client)
+    d = client.get(tenant.discovery_url + "?appid=" + tenant.client_id).json()
+    assert d["issuer"] == tenant.issuer
+    assert d["jwks_uri"] == tenant.jwks_uri + "?appid=" + tenant.client_id
+    keys = {k["kid"]: k for k in client.get(d["jwks_uri"]).json()["keys"]}
+    assert pyjwt_verify(tenant, tok, keys)["preferred_username"] == "appkey@example.com"
+    assert_error(client.get(tenant.discovery_url + "?appid=" + OTHER_CLIENT_ID), 400,
+                 "invalid_request", 700016)
 
 
 @pytest.mark.parametrize("variant", sorted(CLAIM_VARIANTS))

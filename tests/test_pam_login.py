@@ -420,7 +420,9 @@ def test_unknown_kid_refetches_jwks_once(pam, tenant):
     tenant.reset()
     res = pam.login("extidkiosk", emails=["unknownkid@example.com"])
     assert res.rc == PAM["AUTH_ERR"], res
-    assert tenant.stats()["requests"]["jwks"] == 1
+    # The tenant's key set once more, then the app's own (discovery with ?appid=): two fetches.
+    assert tenant.stats()["requests"]["jwks"] == 2
+    assert "ID token signed by a key neither the tenant nor the app publishes" in res.log_text
 
 
 def test_unusable_cached_jwks_is_refetched(pam, tenant):
