@@ -2,11 +2,13 @@
 and of the parser (src/config.c) are the same set; each documented key, range and default is
 what the real parser accepts (probed through extid-check, which loads the configuration with the
 core's own code); the documented examples parse; the man pages are lint-clean; nothing refers
-to files outside the repository or to issue numbers; tests/README.md has a row for every suite."""
+to files outside the repository or to issue numbers; tests/README.md has a row for every suite,
+whose root and slow columns match the markers."""
 import glob
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -400,3 +402,36 @@ def test_licence_file_is_the_packaged_licence():
     holder = re.search(r"^Copyright: (.*)$", copyright, re.M).group(1)
     text = open(os.path.join(ROOT, "LICENSE")).read()
     assert text == "MIT License\n\nCopyright (c) %s\n\n%s\n" % (holder, packaged)
+
+
+def collected(*args):
+    """{suite file name: number of tests} that pytest collects with args."""
+    p = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--co"]
+                       + list(args) + [os.path.join(ROOT, "tests")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode in (0, 5), p.stdout + p.stderr  # 5: nothing selected
+    counts = {}
+    for line in p.stdout.splitlines():
+        if "::" in line:
+            name = os.path.basename(line.split("::", 1)[0])
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+@pytest.mark.slow  # three collections of the whole tree
+def test_tests_map_agrees_with_the_markers():
+    text = open(os.path.join(ROOT, "tests", "README.md")).read()
+    table = section(text, "## The suites", r"^## ")
+    rows = re.findall(r"^\| `(test_\w+\.py)` \|.*\| ([^|]+) \| ([^|]+) \|$", table, re.M)
+    assert rows, "the suites table was not found in tests/README.md"
+    total = collected()
+    marked = {"system": collected("-m", "system"), "slow": collected("-m", "slow")}
+    wrong = []
+    for name, *columns in rows:
+        for marker, said in zip(("system", "slow"), (c.strip() for c in columns)):
+            n, of = marked[marker].get(name, 0), total.get(name, 0)
+            actual = "yes" if n == of else "no" if n == 0 else "some"
+            if actual != {"yes": "yes", "no": "no"}.get(said, "some"):
+                wrong.append("%s: the map says %s for %s, %d of %d tests are marked"
+                             % (name, said, marker, n, of))
+    assert not wrong, "\n".join(wrong)
