@@ -435,3 +435,16 @@ def test_tests_map_agrees_with_the_markers():
                 wrong.append("%s: the map says %s for %s, %d of %d tests are marked"
                              % (name, said, marker, n, of))
     assert not wrong, "\n".join(wrong)
+
+
+def test_unit_test_map_agrees_with_the_root_runner():
+    text = open(os.path.join(ROOT, "tests", "README.md")).read()
+    rows = re.findall(r"^\| `unit/(test_\w+\.c)` \|.*\| (yes|no) \|$", text, re.M)
+    assert rows, "the unit test table was not found in tests/README.md"
+    wrong = []
+    for name, said in rows:
+        src = open(os.path.join(ROOT, "tests", "unit", name)).read()
+        actual = "yes" if "ufx_run_root_group_tests(" in src else "no"
+        if said != actual:
+            wrong.append("unit/%s: the map says root %s, the program says %s" % (name, said, actual))
+    assert not wrong, "\n".join(wrong)
