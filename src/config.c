@@ -43,6 +43,7 @@ enum key {
     K_SEND_GAP,
     K_UNMAPPED,
     K_EXPORT_ENV,
+    K_METHODS,
     K_DEBUG,
     K_CONFIG,
     K_COUNT,
@@ -69,6 +70,7 @@ static const char *const key_names[K_COUNT] = {
     [K_SEND_GAP] = "send_gap",
     [K_UNMAPPED] = "unmapped",
     [K_EXPORT_ENV] = "export_env",
+    [K_METHODS] = "methods",
     [K_DEBUG] = "debug",
     [K_CONFIG] = "config",
 };
@@ -292,6 +294,38 @@ static enum extid_result set_choice(const struct source *src, const char *key, c
     return EXTID_OK;
 }
 
+/* "otp", "password" or both, separated by spaces or commas (a module argument has no spaces
+ * unless bracketed), each at most once. */
+static enum extid_result set_methods(const struct source *src, const char *value,
+                                     unsigned *methods)
+{
+    unsigned got = 0;
+    const char *p = value;
+
+    while (*p) {
+        size_t n = strcspn(p, " \t,");
+        unsigned bit = 0;
+
+        if (n == 3 && memcmp(p, "otp", 3) == 0)
+            bit = EXTID_METHOD_OTP;
+        else if (n == 8 && memcmp(p, "password", 8) == 0)
+            bit = EXTID_METHOD_PASSWORD;
+        if (n > 0 && (!bit || (got & bit))) {
+            bad(src, "methods must be 'otp', 'password' or 'otp password', not '%s'", value);
+            return EXTID_CONFIG_ERR;
+        }
+        got |= bit;
+        p += n;
+        p += strspn(p, " \t,");
+    }
+    if (!got) {
+        bad(src, "methods must name at least one of 'otp' and 'password'");
+        return EXTID_CONFIG_ERR;
+    }
+    *methods = got;
+    return EXTID_OK;
+}
+
 static enum extid_result set_value(struct extid_config *cfg, const struct source *src,
                                    enum key k, const char *value)
 {
@@ -345,6 +379,8 @@ static enum extid_result set_value(struct extid_config *cfg, const struct source
         if (r == EXTID_OK)
             cfg->export_env = which == 1;
         return r;
+    case K_METHODS:
+        return set_methods(src, value, &cfg->methods);
     default:
         /* debug and config are handled by the caller; reaching here is a bug: refuse. */
         return EXTID_CONFIG_ERR;
@@ -515,6 +551,7 @@ static enum extid_result set_defaults(struct extid_config *cfg)
     cfg->send_window = 3600;
     cfg->send_gap = 10;
     cfg->unmapped = EXTID_UNMAPPED_DENY;
+    cfg->methods = EXTID_METHOD_OTP;
     cfg->users_file = strdup(EXTID_DEFAULT_USERS);
     cfg->cache_dir = strdup(EXTID_DEFAULT_CACHE_DIR);
     cfg->identity_claim = strdup("preferred_username");

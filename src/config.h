@@ -13,6 +13,10 @@
 
 enum extid_unmapped { EXTID_UNMAPPED_DENY, EXTID_UNMAPPED_IGNORE };
 
+/* Sign-in methods offered to Entra (the `methods` key); Entra picks the account's. */
+#define EXTID_METHOD_OTP 1u      /* a code emailed to the address */
+#define EXTID_METHOD_PASSWORD 2u /* the account's password */
+
 struct extid_config {
     char *config_file;    /* the file that was read (default or config=) */
     char *authority;      /* https:// base URL, no trailing slash */
@@ -33,6 +37,7 @@ struct extid_config {
     long send_gap;        /* seconds required between two codes to one identity */
     enum extid_unmapped unmapped;
     bool export_env;      /* the verified identity goes into the PAM environment */
+    unsigned methods;     /* EXTID_METHOD_* bits, at least one */
     bool debug;
 };
 

@@ -22,17 +22,20 @@ static const struct login_step steps[LOGIN_STEPS] = {
     [LOGIN_INITIATE] = { "initiate", login_step_initiate },
     [LOGIN_CHALLENGE] = { "challenge", login_step_challenge },
     [LOGIN_KEYS] = { "keys", login_step_keys },
+    [LOGIN_PASSWORD] = { "password", login_step_password },
     [LOGIN_CODE] = { "code", login_step_code },
+    [LOGIN_SECOND] = { "second factor", login_step_second },
     [LOGIN_VERIFY] = { "verify", login_step_verify },
     [LOGIN_AUTHZ] = { "authz", login_step_authz },
     [LOGIN_ENV] = { "env", login_step_env },
 };
 
 /* What the person is told; the precise reason only goes to the log (no account enumeration). */
-static const char *message_for(enum extid_result r)
+static const char *message_for(const struct login *l, enum extid_result r)
 {
     switch (r) {
-    case EXTID_MAXTRIES: return "Too many wrong codes.";
+    case EXTID_MAXTRIES:
+        return l->wrong_passwords ? "Too many wrong passwords." : "Too many wrong codes.";
     case EXTID_UNAVAILABLE: return "The sign-in service cannot be reached; try again later.";
     case EXTID_CONFIG_ERR:
     case EXTID_SYSTEM_ERR: return "Sign-in is not available on this system right now.";
@@ -84,8 +87,8 @@ static void finish(struct login *l)
     if (l->quiet)
         return;
     if (rc != EXTID_OK && rc != EXTID_CONV_ERR && !l->told)
-        login_show(l, true, message_for(rc));
-    if (rc == EXTID_WRONG_CODE || rc == EXTID_UNKNOWN_KID)
+        login_show(l, true, message_for(l, rc));
+    if (rc == EXTID_WRONG_CODE || rc == EXTID_UNKNOWN_KID || rc == EXTID_MFA_REQUIRED)
         l->result = EXTID_AUTH_ERR; /* internal signals never leave the core */
     audit(l);
 }
@@ -100,6 +103,9 @@ static void login_free(struct login *l)
     extid_free_secret(l->continuation);
     l->continuation = NULL;
     extid_challenge_free(&l->challenge);
+    extid_free_secret(l->second);
+    l->second = NULL;
+    extid_mfa_methods_free(&l->methods);
     extid_signing_info_free(&l->keys);
     if (l->session)
         l->transport->close(l->session);

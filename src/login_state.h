@@ -27,9 +27,11 @@ enum login_step_id {
     LOGIN_ADDRESS,   /* the address to challenge, refused ones stay local */
     LOGIN_THROTTLE,  /* the per-identity limit on codes sent */
     LOGIN_INITIATE,  /* continuation token for the address */
-    LOGIN_CHALLENGE, /* a code is emailed */
+    LOGIN_CHALLENGE, /* a code is emailed, or Entra asks for the password */
     LOGIN_KEYS,      /* signing keys, fetched while the person reads their mail */
-    LOGIN_CODE,      /* codes asked until one yields the ID token */
+    LOGIN_PASSWORD,  /* the password, asked until Entra takes it (password accounts) */
+    LOGIN_CODE,      /* codes asked until one yields the ID token (emailed-code accounts) */
+    LOGIN_SECOND,    /* a second factor, when Entra requires one after either */
     LOGIN_VERIFY,    /* the ID token's signature and claims */
     LOGIN_AUTHZ,     /* the users file's requirements against the verified claims */
     LOGIN_ENV,       /* the verified identity for the session, with export_env */
@@ -53,7 +55,16 @@ struct login {
     struct extid_identities ids;    /* from the users file */
     char *email;                    /* the address being challenged */
     char *continuation;             /* secret: continuation token from initiate */
-    struct extid_challenge challenge; /* the code sent; its continuation token is secret */
+    struct extid_challenge challenge; /* the code sent (or the password asked for); its
+                                       * continuation token is secret */
+    bool send_slot;                 /* the throttle's permission taken before initiate and not
+                                     * used yet (a password challenge sends no code) */
+    char *second;                   /* secret: continuation token when a second factor is
+                                     * required (EXTID_MFA_REQUIRED), NULL otherwise */
+    struct extid_mfa_methods methods; /* the second factor's, from introspect */
+    const char *method_id;          /* the chosen one's id (in methods), NULL for the first
+                                     * factor's code */
+    bool wrong_passwords;           /* EXTID_MAXTRIES came from the password, not a code */
     struct extid_signing_info keys; /* issuer and key set for the ID token */
     char *id_token;                 /* secret: the proof the last steps check */
     struct cJSON *claims;           /* the ID token's claims, once verified */
@@ -81,7 +92,9 @@ enum extid_result login_step_throttle(struct login *l);
 enum extid_result login_step_initiate(struct login *l);
 enum extid_result login_step_challenge(struct login *l);
 enum extid_result login_step_keys(struct login *l);
+enum extid_result login_step_password(struct login *l);
 enum extid_result login_step_code(struct login *l);
+enum extid_result login_step_second(struct login *l);
 enum extid_result login_step_verify(struct login *l);
 enum extid_result login_step_authz(struct login *l);
 enum extid_result login_step_env(struct login *l);

@@ -1,4 +1,5 @@
-/* The steps of an emailed-code login, in the order login.c runs them. */
+/* The steps of a login (emailed code or password, then a second factor when Entra requires
+ * one), in the order login.c runs them. */
 #include "login_state.h"
 
 #include <stdio.h>
@@ -167,7 +168,19 @@ enum extid_result login_step_throttle(struct login *l)
         l->told = true; /* how long to wait, rather than a bare failure */
         return EXTID_AUTH_ERR;
     }
+    l->send_slot = t == EXTID_THROTTLE_GO;
     return throttle_result(t);
+}
+
+/* Before each code goes out: the permission taken before initiate if no code used it yet (a
+ * password account's), else a new one, so that a password and a second factor count as one. */
+static enum extid_throttle may_send(struct login *l)
+{
+    if (l->send_slot) {
+        l->send_slot = false;
+        return EXTID_THROTTLE_GO;
+    }
+    return login_may_send_code(l);
 }
 
 enum extid_result login_step_initiate(struct login *l)
@@ -175,9 +188,27 @@ enum extid_result login_step_initiate(struct login *l)
     return l->transport->initiate(l->session, l->email, &l->continuation);
 }
 
+/* A code goes out (the code step follows), or Entra asks for the password (the password step). */
 enum extid_result login_step_challenge(struct login *l)
 {
-    return l->transport->challenge(l->session, l->continuation, &l->challenge);
+    enum extid_result rc = l->transport->challenge(l->session, l->continuation, &l->challenge);
+
+    if (rc != EXTID_OK)
+        return rc;
+    if (l->challenge.kind == EXTID_CHALLENGE_PASSWORD
+        && !(l->cfg->methods & EXTID_METHOD_PASSWORD)) {
+        /* Entra asks for a password only of a client that offered it; refuse all the same. */
+        extid_log(l->log, LOG_WARNING, "challenge: the account signs in with a password, which "
+                  "methods does not offer, refused");
+        return EXTID_AUTH_ERR;
+    }
+    if (l->challenge.kind == EXTID_CHALLENGE_PASSWORD) {
+        l->skip |= LOGIN_SKIP(LOGIN_CODE);
+    } else {
+        l->send_slot = false;
+        l->skip |= LOGIN_SKIP(LOGIN_PASSWORD);
+    }
+    return EXTID_OK;
 }
 
 /* The keys are needed only after the code, but a cold cache is filled now, while the person
@@ -187,12 +218,80 @@ enum extid_result login_step_keys(struct login *l)
     return l->transport->signing_info(l->session, false, &l->keys);
 }
 
-/* ---- code ---- */
+/* /token's answer to a first factor: the ID token, or a second factor to ask for. */
+static enum extid_result first_factor_token(struct login *l, enum extid_grant grant,
+                                            const char *secret)
+{
+    enum extid_result rc = l->transport->token(l->session, grant,
+                                               l->challenge.continuation_token, secret,
+                                               &l->id_token, &l->second);
+
+    if (rc == EXTID_MFA_REQUIRED && l->second)
+        return EXTID_OK; /* the second-factor step takes it from here */
+    if (rc == EXTID_MFA_REQUIRED)
+        rc = EXTID_SYSTEM_ERR;
+    if (rc == EXTID_OK)
+        l->skip |= LOGIN_SKIP(LOGIN_SECOND);
+    return rc;
+}
+
+/* ---- password ---- */
+
+/* Asks for the password until Entra takes it. The password lives only in `password`, between the
+ * prompt and the /token request, and is wiped right after; it is never logged nor stored, and
+ * never becomes a PAM item. */
+enum extid_result login_step_password(struct login *l)
+{
+    char prompt[PROMPT_MAX];
+    char *password = NULL;
+    int attempts = 0, max = l->cfg->max_attempts;
+    enum extid_result rc = EXTID_MAXTRIES;
+
+    snprintf(prompt, sizeof prompt, "Password for %s: ", l->email);
+    while (attempts < max) {
+        rc = login_ask(l, false, prompt, &password);
+        if (rc != EXTID_OK)
+            break;
+        attempts++;
+        if (password[0] == '\0') {
+            extid_log(l->log, LOG_NOTICE, "password entry %d of %d: empty, not sent", attempts,
+                      max);
+            rc = EXTID_WRONG_CODE;
+        } else {
+            rc = first_factor_token(l, EXTID_GRANT_PASSWORD, password);
+            if (rc == EXTID_WRONG_CODE)
+                extid_log(l->log, LOG_NOTICE, "password entry %d of %d: wrong password",
+                          attempts, max);
+        }
+        extid_free_secret(password);
+        password = NULL;
+        if (rc != EXTID_WRONG_CODE)
+            return rc;
+        if (attempts < max)
+            login_show(l, true, "Wrong password, try again.");
+        rc = EXTID_MAXTRIES;
+    }
+    if (rc == EXTID_MAXTRIES)
+        l->wrong_passwords = true;
+    return rc;
+}
+
+/* ---- codes (the first factor's, or the second factor's) ---- */
 
 static void code_prompt(char *buf, size_t size, const struct extid_challenge *ch, bool can_resend)
 {
-    snprintf(buf, size, "Code emailed to %s (%d digits%s): ", ch->target_label, ch->code_length,
-             can_resend ? "; empty line for a new code" : "");
+    snprintf(buf, size, "Code %s %s (%d digits%s): ",
+             ch->channel == EXTID_CHANNEL_SMS ? "texted to" : "emailed to", ch->target_label,
+             ch->code_length, can_resend ? "; empty line for a new code" : "");
+}
+
+/* A code by the current method: the first factor's, or the chosen second factor's. */
+static enum extid_result send_code(struct login *l, const char *continuation,
+                                   struct extid_challenge *out)
+{
+    if (l->method_id)
+        return l->transport->challenge_method(l->session, continuation, l->method_id, out);
+    return l->transport->challenge(l->session, continuation, out);
 }
 
 /* An empty answer: a new code, if the throttle and Entra allow one. EXTID_OK when the login goes
@@ -200,11 +299,15 @@ static void code_prompt(char *buf, size_t size, const struct extid_challenge *ch
 static enum extid_result resend(struct login *l, int *resends)
 {
     struct extid_challenge fresh = { 0 };
-    enum extid_throttle t = login_may_send_code(l);
+    enum extid_throttle t = may_send(l);
     enum extid_result rc = throttle_result(t);
 
     if (t == EXTID_THROTTLE_GO)
-        rc = l->transport->challenge(l->session, l->challenge.continuation_token, &fresh);
+        rc = send_code(l, l->challenge.continuation_token, &fresh);
+    if (rc == EXTID_OK && fresh.kind != EXTID_CHALLENGE_OOB) {
+        extid_log(l->log, LOG_ERR, "resend: Entra asked for something else than a code");
+        rc = EXTID_UNAVAILABLE;
+    }
     if (rc == EXTID_OK) {
         extid_challenge_free(&l->challenge);
         l->challenge = fresh;
@@ -225,7 +328,8 @@ static enum extid_result resend(struct login *l, int *resends)
     return EXTID_OK;
 }
 
-/* One typed code: EXTID_OK with l->id_token set, EXTID_WRONG_CODE to ask again, or the end. */
+/* One typed code: EXTID_OK (the ID token, or a second factor to follow), EXTID_WRONG_CODE to ask
+ * again, or the end. */
 static enum extid_result try_code(struct login *l, const char *code, int attempts)
 {
     const struct extid_challenge *ch = &l->challenge;
@@ -242,7 +346,11 @@ static enum extid_result try_code(struct login *l, const char *code, int attempt
         }
         return EXTID_WRONG_CODE;
     }
-    rc = l->transport->token(l->session, ch->continuation_token, code, &l->id_token);
+    if (l->method_id)
+        rc = l->transport->token(l->session, EXTID_GRANT_MFA_OOB, ch->continuation_token, code,
+                                 &l->id_token, NULL);
+    else
+        rc = first_factor_token(l, EXTID_GRANT_OOB, code);
     if (rc == EXTID_WRONG_CODE) {
         extid_log(l->log, LOG_NOTICE, "code entry %d of %d: wrong code", attempts, max);
         if (attempts < max)
@@ -252,7 +360,7 @@ static enum extid_result try_code(struct login *l, const char *code, int attempt
 }
 
 /* Asks for codes until one is accepted by /token. */
-enum extid_result login_step_code(struct login *l)
+static enum extid_result ask_codes(struct login *l)
 {
     char prompt[PROMPT_MAX];
     char *code = NULL;
@@ -280,6 +388,99 @@ enum extid_result login_step_code(struct login *l)
         rc = EXTID_MAXTRIES;
     }
     return rc;
+}
+
+enum extid_result login_step_code(struct login *l)
+{
+    return ask_codes(l);
+}
+
+/* ---- second factor ---- */
+
+static const char *channel_name(enum extid_channel c)
+{
+    return c == EXTID_CHANNEL_SMS ? "text message to" : "email to";
+}
+
+/* One method used directly; several offered as a numbered choice (echo on, answered by the
+ * number), asked again on an answer that is not one of the numbers. */
+static enum extid_result choose_method(struct login *l, const struct extid_mfa_method **out)
+{
+    const struct extid_mfa_methods *m = &l->methods;
+    char prompt[PROMPT_MAX];
+    char *answer = NULL;
+    size_t used;
+    int attempts = 0;
+    enum extid_result rc = EXTID_AUTH_ERR;
+
+    if (m->count == 1) {
+        *out = &m->methods[0];
+        return EXTID_OK;
+    }
+    used = (size_t)snprintf(prompt, sizeof prompt, "Second factor for %s:", l->email);
+    for (size_t i = 0; i < m->count && used < sizeof prompt; i++)
+        used += (size_t)snprintf(prompt + used, sizeof prompt - used, " %zu) %s %s%s", i + 1,
+                                 channel_name(m->methods[i].channel), m->methods[i].label,
+                                 i + 1 < m->count ? "," : ".");
+    if (used < sizeof prompt)
+        snprintf(prompt + used, sizeof prompt - used, " Choose 1-%zu: ", m->count);
+    while (attempts++ < l->cfg->max_attempts) {
+        char *end = NULL;
+        unsigned long n;
+
+        rc = login_ask(l, true, prompt, &answer);
+        if (rc != EXTID_OK)
+            return rc;
+        n = strtoul(answer, &end, 10);
+        if (answer[0] >= '1' && answer[0] <= '9' && end && *end == '\0' && n >= 1
+            && n <= m->count) {
+            *out = &m->methods[n - 1];
+            extid_free_secret(answer);
+            return EXTID_OK;
+        }
+        extid_free_secret(answer);
+        answer = NULL;
+        login_show(l, true, "Answer with one of the numbers.");
+        rc = EXTID_AUTH_ERR;
+    }
+    extid_log(l->log, LOG_NOTICE, "no second-factor method chosen");
+    return rc;
+}
+
+/* Entra wants a second factor: its methods (introspect), the person's choice, a code sent by it
+ * (challenge with the method's id), then codes as for the first factor, with grant mfa_oob. */
+enum extid_result login_step_second(struct login *l)
+{
+    const struct extid_mfa_method *method = NULL;
+    enum extid_throttle throttle;
+    enum extid_result rc;
+
+    if (!l->second)
+        return l->id_token ? EXTID_OK : EXTID_SYSTEM_ERR; /* no first factor made it here */
+    rc = l->transport->introspect(l->session, l->second, &l->methods);
+    if (rc != EXTID_OK)
+        return rc;
+    rc = choose_method(l, &method);
+    if (rc != EXTID_OK)
+        return rc;
+    extid_debug(l->log, "second factor by %s", method->channel == EXTID_CHANNEL_SMS ? "sms"
+                                                                                     : "email");
+    throttle = may_send(l);
+    if (throttle == EXTID_THROTTLE_REFUSED) {
+        l->told = true; /* how long to wait, rather than a bare failure */
+        return EXTID_AUTH_ERR;
+    }
+    rc = throttle_result(throttle);
+    if (rc != EXTID_OK)
+        return rc;
+    l->method_id = method->id;
+    extid_challenge_free(&l->challenge);
+    rc = send_code(l, l->methods.continuation_token, &l->challenge);
+    if (rc == EXTID_OK && l->challenge.kind != EXTID_CHALLENGE_OOB)
+        rc = EXTID_UNAVAILABLE;
+    if (rc != EXTID_OK)
+        return rc;
+    return ask_codes(l);
 }
 
 /* ---- verify ---- */

@@ -1,4 +1,5 @@
-/* Entra native authentication (email OTP): request building and answer interpretation. */
+/* Entra native authentication (email OTP, password, second factor): request building and answer
+ * interpretation. docs/entra-signin-flows.md says what Entra expects and answers. */
 #include "nativeauth.h"
 
 #include <cjson/cJSON.h>
@@ -17,8 +18,7 @@
 #define CODE_LENGTH_MIN 4
 #define CODE_LENGTH_MAX 16
 #define DEFAULT_TARGET_LABEL "your email address"
-/* Every request advertises "redirect": Entra requires it, to fall back to a browser. */
-#define CHALLENGE_TYPES "oob redirect"
+#define DEFAULT_PHONE_LABEL "your phone"
 
 /* Answers carry continuation tokens and ID tokens and cJSON_Delete does not clear memory, so
  * every string is wiped first. */
@@ -232,16 +232,18 @@ static const struct code_rule code_rules[] = {
     { 50053, EXTID_AUTH_ERR, LOG_WARNING,
       "the account is locked at Entra (too many failed sign-ins); it unlocks after a while, or "
       "an administrator unlocks it" },
+    /* A wrong password has no suberror, only this code (as Microsoft's SDKs read it). */
+    { 50126, EXTID_WRONG_CODE, LOG_NOTICE, "wrong password" },
 };
 
 /* Entra's documented error and suberror values, matched without regard to letter case (as
  * Microsoft's Android SDK does); the first matching rule wins. */
 static const struct error_rule error_rules[] = {
     { "invalid_grant", "invalid_oob_value", EXTID_WRONG_CODE, LOG_NOTICE, "wrong code" },
-    { "invalid_grant", "mfa_required", EXTID_AUTH_ERR, LOG_WARNING,
-      "account requires MFA, which this module cannot do" },
+    { "invalid_grant", "mfa_required", EXTID_MFA_REQUIRED, LOG_NOTICE,
+      "the account needs a second factor" },
     { "invalid_grant", "registration_required", EXTID_AUTH_ERR, LOG_WARNING,
-      "account must register a strong authentication method first" },
+      "the account must register a second factor in a browser first, refused" },
     { "invalid_grant", NULL, EXTID_AUTH_ERR, LOG_NOTICE, "grant refused" },
     { "user_not_found", NULL, EXTID_AUTH_ERR, LOG_NOTICE, "no such user at Entra" },
     { "expired_token", NULL, EXTID_AUTH_ERR, LOG_NOTICE, "login flow expired" },
@@ -259,8 +261,9 @@ static const struct error_rule error_rules[] = {
     { "invalid_tenant", NULL, EXTID_CONFIG_ERR, LOG_ERR,
       "tenant not found: check tenant (or authority) against the tenant's primary domain" },
     { "unsupported_challenge_type", NULL, EXTID_CONFIG_ERR, LOG_ERR,
-      "Entra refused challenge_type 'oob redirect': link the app registration to a user flow "
-      "that offers Email one-time passcode" },
+      "Entra refused the challenge types: link the app registration to a user flow that offers "
+      "the sign-in methods of the methods setting (Email one-time passcode, Email with "
+      "password)" },
     { "invalid_scope", NULL, EXTID_CONFIG_ERR, LOG_ERR,
       "scope refused: the app registration needs the delegated permissions openid and profile "
       "(and email with identity_claim = email), with admin consent" },
@@ -401,6 +404,48 @@ void extid_challenge_free(struct extid_challenge *c)
     memset(c, 0, sizeof(*c));
 }
 
+void extid_mfa_methods_free(struct extid_mfa_methods *m)
+{
+    if (!m)
+        return;
+    extid_free_secret(m->continuation_token);
+    for (size_t i = 0; i < m->count; i++) {
+        free(m->methods[i].id);
+        free(m->methods[i].label);
+    }
+    free(m->methods);
+    memset(m, 0, sizeof(*m));
+}
+
+/* "email" or "sms"; false for anything else (a channel the module cannot name). */
+static bool channel_of(const char *s, enum extid_channel *out)
+{
+    if (s && strcmp(s, "email") == 0)
+        *out = EXTID_CHANNEL_EMAIL;
+    else if (s && strcmp(s, "sms") == 0)
+        *out = EXTID_CHANNEL_SMS;
+    else
+        return false;
+    return true;
+}
+
+static const char *default_label(enum extid_channel c)
+{
+    return c == EXTID_CHANNEL_SMS ? DEFAULT_PHONE_LABEL : DEFAULT_TARGET_LABEL;
+}
+
+/* Server text for the person: truncated, control characters stripped; the default when the
+ * member is absent or empty. NULL only when out of memory. */
+static char *label_copy(const cJSON *label, enum extid_channel c)
+{
+    char *s = cJSON_IsString(label) && label->valuestring && *label->valuestring
+                  ? strndup(label->valuestring, FIELD_MAX)
+                  : strdup(default_label(c));
+    if (s)
+        extid_strip_controls_inplace(s);
+    return s;
+}
+
 /* A non-empty string member, or NULL. */
 static const char *get_string(const cJSON *obj, const char *name)
 {
@@ -427,11 +472,16 @@ enum extid_result extid_challenge_from_json(const struct cJSON *json, struct ext
     const cJSON *label = cJSON_GetObjectItemCaseSensitive(json, "challenge_target_label");
     const cJSON *interval = cJSON_GetObjectItemCaseSensitive(json, "interval");
 
+    const char *channel = get_string(json, "challenge_channel");
+
     if (type && extid_str_ieq(type, "password")) {
-        extid_log(log, LOG_WARNING,
-                  "challenge: the account signs in with a password; only email one-time codes "
-                  "are supported, refused");
-        rc = EXTID_AUTH_ERR;
+        if (!token) {
+            extid_log(log, LOG_ERR, "challenge: answer has no continuation_token");
+            goto out;
+        }
+        out->kind = EXTID_CHALLENGE_PASSWORD;
+        out->continuation_token = strdup(token);
+        rc = out->continuation_token ? EXTID_OK : EXTID_SYSTEM_ERR;
         goto out;
     }
     if (type && extid_str_ieq(type, "redirect")) {
@@ -457,23 +507,128 @@ enum extid_result extid_challenge_from_json(const struct cJSON *json, struct ext
         extid_log(log, LOG_ERR, "challenge: challenge_target_label is not a string");
         goto out;
     }
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(json, "challenge_channel"))
+        && cJSON_GetObjectItemCaseSensitive(json, "challenge_channel")) {
+        extid_log(log, LOG_ERR, "challenge: challenge_channel is not a string");
+        goto out;
+    }
+    /* Absent: email, as the first factor's challenges always were. */
+    if (channel && !channel_of(channel, &out->channel)) {
+        char *shown = strndup(channel, 32);
+        if (shown)
+            extid_strip_controls_inplace(shown);
+        extid_log(log, LOG_WARNING, "challenge: code sent by \"%s\", which the module cannot "
+                  "name to the person, refused", shown ? shown : "?");
+        free(shown);
+        rc = EXTID_AUTH_ERR;
+        goto out;
+    }
+    out->kind = EXTID_CHALLENGE_OOB;
     out->code_length = (int)code_length;
     /* interval is advice; a malformed one is ignored rather than failing the login. */
     if (interval && !as_int(interval, 0, INTERVAL_MAX, &out->interval))
         extid_debug(log, "challenge: ignoring malformed interval");
     out->continuation_token = strdup(token);
-    out->target_label = label && *label->valuestring ? strndup(label->valuestring, FIELD_MAX)
-                                                     : strdup(DEFAULT_TARGET_LABEL);
+    out->target_label = label_copy(label, out->channel);
     if (!out->continuation_token || !out->target_label) {
         extid_log(log, LOG_ERR, "challenge: out of memory");
         rc = EXTID_SYSTEM_ERR;
         goto out;
     }
-    extid_strip_controls_inplace(out->target_label);
     rc = EXTID_OK;
 out:
     if (rc != EXTID_OK)
         extid_challenge_free(out);
+    return rc;
+}
+
+/* One entry of /introspect's methods: EXTID_OK (added), EXTID_AUTH_ERR (a kind the module
+ * cannot ask for: logged, skipped), EXTID_UNAVAILABLE (malformed), EXTID_SYSTEM_ERR. */
+static enum extid_result add_method(const cJSON *m, struct extid_mfa_methods *out,
+                                    const struct extid_log *log)
+{
+    const char *id = get_string(m, "id");
+    const char *type = get_string(m, "challenge_type");
+    const char *channel = get_string(m, "challenge_channel");
+    struct extid_mfa_method *it = &out->methods[out->count];
+
+    if (!cJSON_IsObject(m) || !id || strlen(id) > FIELD_MAX) {
+        extid_log(log, LOG_ERR, "introspect: a method without a usable id");
+        return EXTID_UNAVAILABLE;
+    }
+    for (const char *p = id; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            extid_log(log, LOG_ERR, "introspect: a method id with control characters");
+            return EXTID_UNAVAILABLE;
+        }
+    if (!type || strcmp(type, "oob") != 0 || !channel_of(channel, &it->channel)) {
+        char t[33], c[33];
+        snprintf(t, sizeof t, "%s", type ? type : "-");
+        snprintf(c, sizeof c, "%s", channel ? channel : "-");
+        extid_strip_controls_inplace(t);
+        extid_strip_controls_inplace(c);
+        extid_log(log, LOG_NOTICE, "introspect: skipping a second-factor method the module "
+                  "cannot ask for (challenge_type=%s challenge_channel=%s)", t, c);
+        return EXTID_AUTH_ERR;
+    }
+    it->id = strdup(id);
+    it->label = label_copy(cJSON_GetObjectItemCaseSensitive(m, "login_hint"), it->channel);
+    if (!it->id || !it->label) {
+        free(it->id);
+        free(it->label);
+        memset(it, 0, sizeof(*it));
+        return EXTID_SYSTEM_ERR;
+    }
+    out->count++;
+    return EXTID_OK;
+}
+
+enum extid_result extid_mfa_methods_from_json(const struct cJSON *json,
+                                              struct extid_mfa_methods *out,
+                                              const struct extid_log *log)
+{
+    if (!out)
+        return EXTID_SYSTEM_ERR;
+    memset(out, 0, sizeof(*out));
+
+    enum extid_result rc = EXTID_UNAVAILABLE;
+    const char *token = get_string(json, "continuation_token");
+    const cJSON *methods = cJSON_GetObjectItemCaseSensitive(json, "methods");
+    const cJSON *m;
+    size_t offered = 0;
+
+    if (!cJSON_IsObject(json) || !token || !cJSON_IsArray(methods)) {
+        extid_log(log, LOG_ERR, "introspect: answer lacks continuation_token or methods");
+        goto out;
+    }
+    out->methods = calloc(EXTID_MFA_METHODS_MAX, sizeof(*out->methods));
+    out->continuation_token = strdup(token);
+    if (!out->methods || !out->continuation_token) {
+        rc = EXTID_SYSTEM_ERR;
+        goto out;
+    }
+    cJSON_ArrayForEach(m, methods) {
+        if (out->count == EXTID_MFA_METHODS_MAX)
+            break;
+        offered++;
+        enum extid_result r = add_method(m, out, log);
+        if (r == EXTID_UNAVAILABLE || r == EXTID_SYSTEM_ERR) {
+            rc = r;
+            goto out;
+        }
+    }
+    if (out->count == 0) {
+        extid_log(log, LOG_WARNING, "introspect: %s; the account must register an email or "
+                  "phone second factor in a browser first, refused",
+                  offered ? "no second-factor method the module can ask for"
+                          : "no second-factor method registered");
+        rc = EXTID_AUTH_ERR;
+        goto out;
+    }
+    rc = EXTID_OK;
+out:
+    if (rc != EXTID_OK)
+        extid_mfa_methods_free(out);
     return rc;
 }
 
@@ -492,9 +647,31 @@ static char *endpoint_url(const struct extid_http *h, const char *endpoint)
     return url;
 }
 
-/* Posts the form and interprets the answer; EXTID_OK leaves the 200 object in *json. */
+/* The continuation token an error answer carries (mfa_required): *next, a secret. */
+static enum extid_result error_token(const struct extid_http *h, const char *endpoint,
+                                     const struct extid_http_response *resp, char **next)
+{
+    cJSON *j = parse_exact(resp->body, resp->len);
+    const char *token = get_string(j, "continuation_token");
+    enum extid_result rc = EXTID_OK;
+
+    if (!token) {
+        extid_log(h->log, LOG_ERR, "%s: second factor required, but no continuation_token",
+                  endpoint);
+        rc = EXTID_UNAVAILABLE;
+    } else if (!(*next = strdup(token))) {
+        rc = EXTID_SYSTEM_ERR;
+    }
+    json_delete_wiping(j);
+    return rc;
+}
+
+/* Posts the form and interprets the answer; EXTID_OK leaves the 200 object in *json. With next,
+ * EXTID_MFA_REQUIRED also hands over the error answer's continuation token; without, that
+ * answer is a refusal. */
 static enum extid_result call(struct extid_http *h, const char *endpoint,
-                              const struct extid_form_field *fields, size_t nfields, cJSON **json)
+                              const struct extid_form_field *fields, size_t nfields, cJSON **json,
+                              char **next)
 {
     struct extid_http_response resp = { 0 };
     enum extid_result rc = EXTID_SYSTEM_ERR;
@@ -506,6 +683,15 @@ static enum extid_result call(struct extid_http *h, const char *endpoint,
     if (rc != EXTID_OK)
         goto out;
     rc = extid_na_interpret(endpoint, &resp, json, h->log);
+    if (rc == EXTID_MFA_REQUIRED && next)
+        rc = error_token(h, endpoint, &resp, next);
+    if (rc == EXTID_OK && next && *next)
+        rc = EXTID_MFA_REQUIRED;
+    else if (rc == EXTID_MFA_REQUIRED) {
+        extid_log(h->log, LOG_WARNING, "%s: the account needs a second factor, which this step "
+                  "cannot ask for, refused", endpoint);
+        rc = EXTID_AUTH_ERR;
+    }
 out:
     extid_http_response_free(&resp);
     free(url);
@@ -539,6 +725,18 @@ static enum extid_result copy_member(const struct extid_http *h, const char *end
     return EXTID_OK;
 }
 
+/* The configured methods, then "redirect", which Entra requires (its web fallback). */
+static const char *challenge_types(const struct extid_http *h)
+{
+    unsigned m = h->cfg ? h->cfg->methods : 0;
+
+    if ((m & EXTID_METHOD_OTP) && (m & EXTID_METHOD_PASSWORD))
+        return "oob password redirect";
+    if (m & EXTID_METHOD_PASSWORD)
+        return "password redirect";
+    return "oob redirect";
+}
+
 void extid_na_prepare_initiate(struct extid_http *h)
 {
     char *url;
@@ -565,10 +763,13 @@ enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
     const struct extid_form_field fields[] = {
         { "client_id", h->cfg->client_id },
         { "username", email },
-        { "challenge_type", CHALLENGE_TYPES },
+        { "challenge_type", challenge_types(h) },
+        /* Without it, an account a policy requires a second factor of gets only redirect. */
+        { "capabilities", "mfa_required" },
     };
     cJSON *j = NULL;
-    enum extid_result rc = call(h, "initiate", fields, sizeof(fields) / sizeof(fields[0]), &j);
+    enum extid_result rc = call(h, "initiate", fields, sizeof(fields) / sizeof(fields[0]), &j,
+                                NULL);
     if (rc != EXTID_OK)
         goto out;
     /* No continuation token in a 200: an answer we do not understand, not a refusal. */
@@ -584,7 +785,7 @@ enum extid_result extid_na_check_client(struct extid_http *h)
     const struct extid_form_field fields[] = {
         { "client_id", h && h->cfg ? h->cfg->client_id : NULL },
         { "username", EXTID_PROBE_ADDRESS },
-        { "challenge_type", CHALLENGE_TYPES },
+        { "challenge_type", h ? challenge_types(h) : "oob redirect" },
     };
     struct extid_http_response resp = { 0 };
     struct extid_entra_error err = { 0 };
@@ -620,8 +821,9 @@ out:
     return rc;
 }
 
-enum extid_result extid_na_challenge(struct extid_http *h, const char *continuation_token,
-                                     struct extid_challenge *out)
+/* /challenge, for the second factor's method when method_id is set. */
+static enum extid_result challenge_call(struct extid_http *h, const char *continuation_token,
+                                        const char *method_id, struct extid_challenge *out)
 {
     if (!out)
         return EXTID_SYSTEM_ERR;
@@ -634,23 +836,73 @@ enum extid_result extid_na_challenge(struct extid_http *h, const char *continuat
     const struct extid_form_field fields[] = {
         { "client_id", h->cfg->client_id },
         { "continuation_token", continuation_token },
-        { "challenge_type", CHALLENGE_TYPES },
+        { "challenge_type", challenge_types(h) },
+        { "id", method_id },
     };
+    size_t n = sizeof(fields) / sizeof(fields[0]) - (method_id ? 0 : 1);
     cJSON *j = NULL;
-    enum extid_result rc = call(h, "challenge", fields, sizeof(fields) / sizeof(fields[0]), &j);
+    enum extid_result rc = call(h, "challenge", fields, n, &j, NULL);
     if (rc == EXTID_OK)
         rc = extid_challenge_from_json(j, out, h->log);
+    json_delete_wiping(j);
+    if (rc != EXTID_OK || !method_id || out->kind != EXTID_CHALLENGE_PASSWORD)
+        return rc;
+    extid_log(h->log, LOG_ERR, "challenge: a password asked for as a second factor");
+    extid_challenge_free(out);
+    return EXTID_UNAVAILABLE;
+}
+
+enum extid_result extid_na_challenge(struct extid_http *h, const char *continuation_token,
+                                     struct extid_challenge *out)
+{
+    return challenge_call(h, continuation_token, NULL, out);
+}
+
+enum extid_result extid_na_challenge_method(struct extid_http *h, const char *continuation_token,
+                                            const char *method_id, struct extid_challenge *out)
+{
+    if (!method_id) {
+        if (out)
+            memset(out, 0, sizeof(*out));
+        return EXTID_SYSTEM_ERR;
+    }
+    return challenge_call(h, continuation_token, method_id, out);
+}
+
+enum extid_result extid_na_introspect(struct extid_http *h, const char *continuation_token,
+                                      struct extid_mfa_methods *out)
+{
+    if (!out)
+        return EXTID_SYSTEM_ERR;
+    memset(out, 0, sizeof(*out));
+    if (!h || !continuation_token)
+        return EXTID_SYSTEM_ERR;
+    if (!have_client_id(h, "introspect"))
+        return EXTID_CONFIG_ERR;
+
+    const struct extid_form_field fields[] = {
+        { "client_id", h->cfg->client_id },
+        { "continuation_token", continuation_token },
+    };
+    cJSON *j = NULL;
+    enum extid_result rc = call(h, "introspect", fields, sizeof(fields) / sizeof(fields[0]), &j,
+                                NULL);
+    if (rc == EXTID_OK)
+        rc = extid_mfa_methods_from_json(j, out, h->log);
     json_delete_wiping(j);
     return rc;
 }
 
-enum extid_result extid_na_token(struct extid_http *h, const char *continuation_token,
-                                 const char *code, char **id_token)
+enum extid_result extid_na_grant(struct extid_http *h, enum extid_grant grant,
+                                 const char *continuation_token, const char *secret,
+                                 char **id_token, char **next)
 {
     if (!id_token)
         return EXTID_SYSTEM_ERR;
     *id_token = NULL;
-    if (!h || !continuation_token || !code)
+    if (next)
+        *next = NULL;
+    if (!h || !continuation_token || !secret)
         return EXTID_SYSTEM_ERR;
     if (!have_client_id(h, "token"))
         return EXTID_CONFIG_ERR;
@@ -662,12 +914,16 @@ enum extid_result extid_na_token(struct extid_http *h, const char *continuation_
     const struct extid_form_field fields[] = {
         { "client_id", h->cfg->client_id },
         { "continuation_token", continuation_token },
-        { "grant_type", "oob" },
-        { "oob", code },
+        { "grant_type", grant == EXTID_GRANT_PASSWORD ? "password"
+                        : grant == EXTID_GRANT_MFA_OOB ? "mfa_oob" : "oob" },
+        /* The password goes in this body only, over the verified TLS connection. */
+        { grant == EXTID_GRANT_PASSWORD ? "password" : "oob", secret },
         { "scope", email ? "openid profile email" : "openid profile" },
     };
     cJSON *j = NULL;
-    enum extid_result rc = call(h, "token", fields, sizeof(fields) / sizeof(fields[0]), &j);
+    /* The second factor's own /token cannot ask for yet another. */
+    enum extid_result rc = call(h, "token", fields, sizeof(fields) / sizeof(fields[0]), &j,
+                                grant == EXTID_GRANT_MFA_OOB ? NULL : next);
     if (rc != EXTID_OK)
         goto out;
     /* Tokens without an ID token prove nothing about the person: refused. */
@@ -675,4 +931,10 @@ enum extid_result extid_na_token(struct extid_http *h, const char *continuation_
 out:
     json_delete_wiping(j);
     return rc;
+}
+
+enum extid_result extid_na_token(struct extid_http *h, const char *continuation_token,
+                                 const char *code, char **id_token)
+{
+    return extid_na_grant(h, EXTID_GRANT_OOB, continuation_token, code, id_token, NULL);
 }

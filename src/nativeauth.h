@@ -1,4 +1,5 @@
-/* Entra External ID native authentication: /initiate, /challenge, /token (email OTP). */
+/* Entra External ID native authentication: /initiate, /challenge, /token, /introspect (email OTP,
+ * password, and a second factor by email or SMS code; docs/entra-signin-flows.md). */
 #ifndef EXTID_NATIVEAUTH_H
 #define EXTID_NATIVEAUTH_H
 
@@ -21,12 +22,34 @@ struct extid_entra_error {
     size_t ncodes;
 };
 
+/* What a /challenge asked for: a code sent somewhere, or the account's password. */
+enum extid_challenge_kind { EXTID_CHALLENGE_OOB = 0, EXTID_CHALLENGE_PASSWORD };
+/* Where a code went. */
+enum extid_channel { EXTID_CHANNEL_EMAIL = 0, EXTID_CHANNEL_SMS };
+
 struct extid_challenge {
+    enum extid_challenge_kind kind;
     char *continuation_token;  /* secret */
-    char *target_label;        /* masked address, control characters stripped */
+    /* The rest only for EXTID_CHALLENGE_OOB (NULL / 0 for a password challenge). */
+    enum extid_channel channel;
+    char *target_label;        /* masked address or number, control characters stripped */
     int code_length;           /* 4..16 */
     long interval;             /* seconds before a resend is allowed, 0 if absent */
 };
+
+/* A second-factor method /introspect offers (only the kinds the module can ask for). */
+struct extid_mfa_method {
+    char *id;                  /* opaque, sent back as /challenge's id */
+    enum extid_channel channel;
+    char *label;               /* masked target (login_hint), control characters stripped */
+};
+
+struct extid_mfa_methods {
+    char *continuation_token;  /* secret */
+    struct extid_mfa_method *methods;
+    size_t count;              /* 1..EXTID_MFA_METHODS_MAX */
+};
+#define EXTID_MFA_METHODS_MAX 8
 
 /* Pure parsers (no I/O), for unit tests and fuzzing. Bodies need not be NUL-terminated. */
 /* Parses an error body; EXTID_OK if it is a JSON object with a string "error". */
@@ -43,9 +66,10 @@ void extid_entra_error_free(struct extid_entra_error *e);
  *    700016 unknown client id, 90002 unknown tenant, 65001/90094 consent missing, 550022
  *    confidential client, 500210 custom domain not matching the tenant → EXTID_CONFIG_ERR with a
  *    log line naming the setting to change and Entra's own first line of description; 50053
- *    (account locked) → EXTID_AUTH_ERR said plainly. Then by error and suberror, without regard
- *    to letter case: invalid_grant+invalid_oob_value → EXTID_WRONG_CODE; user_not_found,
- *    mfa_required, registration_required, expired_token, access_denied, invalid_request, other
+ *    (account locked) → EXTID_AUTH_ERR said plainly, 50126 (wrong password) → EXTID_WRONG_CODE.
+ *    Then by error and suberror, without regard to letter case: invalid_grant+invalid_oob_value
+ *    → EXTID_WRONG_CODE; invalid_grant+mfa_required → EXTID_MFA_REQUIRED; user_not_found,
+ *    registration_required, expired_token, access_denied, invalid_request, other
  *    invalid_grant → EXTID_AUTH_ERR; invalid_client, unauthorized_client, invalid_tenant,
  *    unsupported_challenge_type, invalid_scope, unsupported_grant_type → EXTID_CONFIG_ERR (the app
  *    registration or tenant is wrong: nobody can log in); an unknown error → EXTID_AUTH_ERR
@@ -55,12 +79,22 @@ struct cJSON;
 enum extid_result extid_na_interpret(const char *endpoint, const struct extid_http_response *resp,
                                      struct cJSON **json, const struct extid_log *log);
 
-/* Parses a 200 /challenge object; requires continuation_token, challenge_type "oob",
- * code_length in 4..16; target_label defaults to "your email address" if absent. A
- * challenge_type "password" (password account) → EXTID_AUTH_ERR. */
+/* Parses a 200 /challenge object; requires continuation_token and challenge_type "oob" or
+ * "password". For "oob": code_length in 4..16, challenge_channel "email" (also when absent) or
+ * "sms" (another channel → EXTID_AUTH_ERR), target_label defaulting to "your email address" or
+ * "your phone". "redirect" → EXTID_AUTH_ERR. */
 enum extid_result extid_challenge_from_json(const struct cJSON *json, struct extid_challenge *out,
                                             const struct extid_log *log);
 void extid_challenge_free(struct extid_challenge *c);
+
+/* Parses a 200 /introspect object: continuation_token and the methods whose challenge_type is
+ * "oob" and challenge_channel "email" or "sms", in Entra's order (others are logged and left
+ * out; at most EXTID_MFA_METHODS_MAX). None left → EXTID_AUTH_ERR (the account has nothing the
+ * module can ask for); no token or no methods array → EXTID_UNAVAILABLE. */
+enum extid_result extid_mfa_methods_from_json(const struct cJSON *json,
+                                              struct extid_mfa_methods *out,
+                                              const struct extid_log *log);
+void extid_mfa_methods_free(struct extid_mfa_methods *m);
 
 /* Proves the client_id without emailing anyone: an /initiate for an address under the reserved
  * .invalid domain, which no tenant can hold. EXTID_OK: Entra knows the app and lets it use
@@ -73,14 +107,35 @@ enum extid_result extid_na_check_client(struct extid_http *h);
  * extid_http_prepare_post); nothing is sent before extid_na_initiate. */
 void extid_na_prepare_initiate(struct extid_http *h);
 
-/* The calls. Each posts to {authority}/oauth2/v2.0/<endpoint>. */
+/* The calls. Each posts to {authority}/oauth2/v2.0/<endpoint>. challenge_type lists the
+ * configured methods (oob, password) and redirect; /initiate also says capabilities=mfa_required
+ * (never registration_required: registering a second factor is left to a browser). */
 enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
                                     char **continuation_token);
 enum extid_result extid_na_challenge(struct extid_http *h, const char *continuation_token,
                                      struct extid_challenge *out);
-/* grant_type=oob, scope "openid profile" (plus "email" with identity_claim = email).
- * EXTID_OK: *id_token set (secret). EXTID_WRONG_CODE: try again
- * with the same continuation token. A 200 without id_token → EXTID_AUTH_ERR. */
+/* /challenge for the second-factor method `method_id` (from /introspect); also its resend. Only
+ * an oob answer is accepted. */
+enum extid_result extid_na_challenge_method(struct extid_http *h, const char *continuation_token,
+                                            const char *method_id, struct extid_challenge *out);
+/* The second factor's methods, after EXTID_MFA_REQUIRED. */
+enum extid_result extid_na_introspect(struct extid_http *h, const char *continuation_token,
+                                      struct extid_mfa_methods *out);
+
+enum extid_grant {
+    EXTID_GRANT_OOB,      /* the first factor's code: grant_type=oob, oob=secret */
+    EXTID_GRANT_PASSWORD, /* grant_type=password, password=secret */
+    EXTID_GRANT_MFA_OOB,  /* the second factor's code: grant_type=mfa_oob, oob=secret */
+};
+/* /token with scope "openid profile" (plus "email" with identity_claim = email). EXTID_OK:
+ * *id_token set (secret). EXTID_WRONG_CODE: the code or password was wrong, try again with the
+ * same continuation token. EXTID_MFA_REQUIRED, only when next is not NULL: *next (secret)
+ * continues the login at /introspect; with next NULL that answer is EXTID_AUTH_ERR. A 200
+ * without id_token → EXTID_AUTH_ERR. */
+enum extid_result extid_na_grant(struct extid_http *h, enum extid_grant grant,
+                                 const char *continuation_token, const char *secret,
+                                 char **id_token, char **next);
+/* extid_na_grant(h, EXTID_GRANT_OOB, continuation_token, code, id_token, NULL). */
 enum extid_result extid_na_token(struct extid_http *h, const char *continuation_token,
                                  const char *code, char **id_token);
 

@@ -13,8 +13,9 @@ enum extid_result {
     EXTID_CONV_ERR,      /* conversation failed or the person aborted */
     EXTID_SYSTEM_ERR,    /* out of memory or another local failure */
     /* Internal signals between core layers; they never leave extid_login(). */
-    EXTID_WRONG_CODE,    /* /token said invalid_oob_value */
+    EXTID_WRONG_CODE,    /* /token said invalid_oob_value, or wrong password (50126) */
     EXTID_UNKNOWN_KID,   /* token's kid absent from the JWKS: refetch once */
+    EXTID_MFA_REQUIRED,  /* /token: right first factor, a second factor is needed */
 };
 
 /* Short stable name for logs ("ok", "auth_err", ...). */

@@ -43,10 +43,24 @@ static enum extid_result entra_challenge(void *session, const char *continuation
     return extid_na_challenge(session, continuation, out);
 }
 
-static enum extid_result entra_token(void *session, const char *continuation, const char *code,
-                                     char **id_token)
+static enum extid_result entra_token(void *session, enum extid_grant grant,
+                                     const char *continuation, const char *secret,
+                                     char **id_token, char **next)
 {
-    return extid_na_token(session, continuation, code, id_token);
+    return extid_na_grant(session, grant, continuation, secret, id_token, next);
+}
+
+static enum extid_result entra_introspect(void *session, const char *continuation,
+                                          struct extid_mfa_methods *out)
+{
+    return extid_na_introspect(session, continuation, out);
+}
+
+static enum extid_result entra_challenge_method(void *session, const char *continuation,
+                                                const char *method_id,
+                                                struct extid_challenge *out)
+{
+    return extid_na_challenge_method(session, continuation, method_id, out);
 }
 
 static enum extid_result entra_signing_info(void *session, bool force_refresh,
@@ -75,6 +89,8 @@ static const struct extid_transport entra = {
     .initiate = entra_initiate,
     .challenge = entra_challenge,
     .token = entra_token,
+    .introspect = entra_introspect,
+    .challenge_method = entra_challenge_method,
     .signing_info = entra_signing_info,
     .app_signing_info = entra_app_signing_info,
     .close = entra_close,

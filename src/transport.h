@@ -24,8 +24,16 @@ struct extid_transport {
     enum extid_result (*initiate)(void *session, const char *email, char **continuation_token);
     enum extid_result (*challenge)(void *session, const char *continuation_token,
                                    struct extid_challenge *out);
-    enum extid_result (*token)(void *session, const char *continuation_token, const char *code,
-                               char **id_token);
+    /* /token with a code or the password (extid_na_grant): *next is set with
+     * EXTID_MFA_REQUIRED. */
+    enum extid_result (*token)(void *session, enum extid_grant grant,
+                               const char *continuation_token, const char *secret,
+                               char **id_token, char **next);
+    /* The second factor: its methods, and a code sent by one of them (also the resend). */
+    enum extid_result (*introspect)(void *session, const char *continuation_token,
+                                    struct extid_mfa_methods *out);
+    enum extid_result (*challenge_method)(void *session, const char *continuation_token,
+                                          const char *method_id, struct extid_challenge *out);
     /* Issuer and key set to verify the ID token with (see discovery.h). */
     enum extid_result (*signing_info)(void *session, bool force_refresh,
                                       struct extid_signing_info *out);

@@ -37,6 +37,7 @@ SAMPLES = {
     "cache_dir": None,    # the probe's cache directory
     "unmapped": "ignore",
     "export_env": "yes",
+    "methods": "otp password",
     "debug": "",          # a flag: no value
 }
 

@@ -462,7 +462,7 @@ def test_warm_cache_makes_three_requests(pam, tenant):
 
 
 @pytest.mark.parametrize("scenario", ["unknown", "redirect", "password", "challengeredirect",
-                                      "tokenredirect", "mfa", "expired"])
+                                      "tokenredirect", "mfareg", "expired"])
 def test_entra_refusals_are_auth_errors(pam, tenant, scenario):
     res = pam.login("extidkiosk", emails=["%s@example.com" % scenario])
     assert res.rc == PAM["AUTH_ERR"], res

@@ -1,6 +1,6 @@
-"""Secret hygiene (SECURITY.md): with `debug` on, no code, continuation token, access, refresh or
-ID token ever reaches syslog, the client's stderr or what the person is shown, on success and on
-every kind of failure; and the source frees secrets only through wiping."""
+"""Secret hygiene (SECURITY.md): with `debug` on, no code, password, continuation token, access,
+refresh or ID token ever reaches syslog, the client's stderr or what the person is shown, on
+success and on every kind of failure; and the source frees secrets only through wiping."""
 import glob
 import os
 import re
@@ -33,9 +33,20 @@ def run_paths(pam, tenant):
     for scenario in ["forged", "algnone", "hs256", "unknownkid", "wrongaud", "wrongiss",
                      "otheruser", "expiredtoken", "noidtoken", "expstring"]:
         assert login("extidkiosk", emails=["%s@example.com" % scenario]).rc == PAM["AUTH_ERR"]
-    # mfa answers 400 with a fresh continuation token in the error body.
-    for scenario in ["mfa", "expired", "password", "tokenredirect", "unknown"]:
+    for scenario in ["expired", "password", "tokenredirect", "unknown"]:
         assert login("extidkiosk", emails=["%s@example.com" % scenario]).rc == PAM["AUTH_ERR"]
+    # A second factor: mfa_required answers 400 with a fresh continuation token in the error
+    # body, introspect and the second challenge hand out more; a password, right and wrong.
+    mfa = "mfa@example.com"
+    assert login("extidkiosk", emails=[mfa], codes=[Outbox(mfa), WRONG, Outbox(mfa)]).rc \
+        == PAM["SUCCESS"]
+    pam.write_config(methods="otp password")
+    for account in ["password", "mfaboth"]:
+        email = "%s@example.com" % account
+        assert login("extidkiosk", emails=[email, "2"],
+                     codes=["Wrong-passw0rd-for-hygiene", tenant.password, Outbox(email)]).rc \
+            == PAM["SUCCESS"]
+    pam.write_config(methods="otp")
     for scenario in ["badjson", "hugebody", "servererror", "busy"]:
         assert login("extidkiosk",
                      emails=["%s@example.com" % scenario]).rc == PAM["AUTHINFO_UNAVAIL"]
@@ -61,6 +72,7 @@ def test_no_secret_in_logs_stderr_or_prompts(pam, tenant, syslog):
     assert len(issued["continuation_tokens"]) >= 30
     assert len(issued["id_tokens"]) >= 10 and len(issued["access_tokens"]) >= 10
     assert len(issued["refresh_tokens"]) >= 10
+    assert len(issued["passwords"]) >= 4
     # Debug was on: the logs are the verbose ones, where a leak would show.
     logs = syslog.since(mark)
     assert any("debug" in line.lower() or "http:" in line for line in logs), logs[:5]

@@ -16,7 +16,7 @@
 
 #include "transport.h"
 
-enum fake_call { FAKE_INITIATE, FAKE_CHALLENGE, FAKE_TOKEN, FAKE_CALLS };
+enum fake_call { FAKE_INITIATE, FAKE_CHALLENGE, FAKE_TOKEN, FAKE_INTROSPECT, FAKE_CALLS };
 
 #define FAKE_FORCED 4 /* answers that can be forced per endpoint, for its first calls */
 
@@ -28,6 +28,10 @@ struct fake_answer {
 struct fake_entra {
     /* The script. */
     const char *code;            /* the right code; NULL: "12345678" */
+    const char *password;        /* non-NULL: a password account, and its password */
+    const char *methods;         /* non-NULL: a second factor follows the first, by these
+                                  * (introspect's "methods" array, JSON) */
+    const char *second_code;     /* the second factor's right code; NULL: "654321" */
     const char *id_token;        /* what the right code yields */
     const char *issuer;          /* signing info */
     const char *jwks;
@@ -40,10 +44,15 @@ struct fake_entra {
     int calls[FAKE_CALLS];       /* requests sent, per endpoint */
     bool last_forced[FAKE_CALLS]; /* the endpoint's last answer was a forced one */
     char email[256];             /* the address sent to initiate */
-    char last_code[64];          /* the last code sent to token */
+    char last_code[64];          /* the last code sent to token (not passwords) */
+    int passwords_sent;          /* token requests with grant password */
+    int second_codes_sent;       /* token requests with grant mfa_oob */
+    char method_id[64];          /* the id of the last challenge for a second factor */
+    const struct extid_log *log; /* the login's, from open: the interpretation logs there */
 };
 
-static const char *const fake_endpoint[FAKE_CALLS] = { "initiate", "challenge", "token" };
+static const char *const fake_endpoint[FAKE_CALLS] = { "initiate", "challenge", "token",
+                                                       "introspect" };
 
 /* What the core must never do to a transport (a NULL where Entra needs a value, a call on a
  * session that is not open) ends the test program: the unit test and the fuzzer both see it. */
@@ -58,8 +67,8 @@ static inline enum extid_result fake_open(void *ctx, const struct extid_config *
 {
     struct fake_entra *f = ctx;
 
-    (void)log;
     fake_require(f && cfg && session && f->opens == f->closes); /* one session at a time */
+    f->log = log;
     *session = NULL;
     if (f->open_rc != EXTID_OK)
         return f->open_rc;
@@ -84,14 +93,15 @@ static inline void fake_close(void *session)
     f->closes++;
 }
 
-/* The call's answer, forced or the healthy tenant's (default_body, status 200 unless the code is
- * wrong), interpreted as the module interprets Entra's. */
-static inline enum extid_result fake_answer(struct fake_entra *f, enum fake_call call,
-                                            const char *default_body, const struct extid_log *log,
-                                            cJSON **json)
+/* The call's answer, forced or the healthy tenant's (status and body), interpreted as the module
+ * interprets Entra's. With next, the continuation token of an mfa_required answer is handed
+ * over as nativeauth.c hands it over. */
+static inline enum extid_result fake_answer_next(struct fake_entra *f, enum fake_call call,
+                                                 long status, const char *default_body,
+                                                 cJSON **json, char **next)
 {
     int n = f->calls[call]++;
-    struct extid_http_response resp = { .status = 200, .retry_after = -1 };
+    struct extid_http_response resp = { .status = status, .retry_after = -1 };
     const char *body = default_body;
     enum extid_result rc;
 
@@ -99,18 +109,31 @@ static inline enum extid_result fake_answer(struct fake_entra *f, enum fake_call
     if (f->last_forced[call]) {
         resp.status = f->forced[call][n].status;
         body = f->forced[call][n].body ? f->forced[call][n].body : "";
-    } else if (call == FAKE_TOKEN && strcmp(f->last_code, f->code ? f->code : "12345678") != 0) {
-        resp.status = 400;
-        body = "{\"error\":\"invalid_grant\",\"suberror\":\"invalid_oob_value\","
-               "\"error_description\":\"AADSTS50181: Unable to validate the otp.\"}";
     }
     resp.body = strdup(body);
     if (!resp.body)
         return EXTID_SYSTEM_ERR;
     resp.len = strlen(body);
-    rc = extid_na_interpret(fake_endpoint[call], &resp, json, log);
+    rc = extid_na_interpret(fake_endpoint[call], &resp, json, f->log);
+    if (rc == EXTID_MFA_REQUIRED) {
+        cJSON *err = cJSON_Parse(resp.body);
+        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(err, "continuation_token");
+        if (!next)
+            rc = EXTID_AUTH_ERR;
+        else if (!cJSON_IsString(ct) || !(*next = strdup(ct->valuestring)))
+            rc = EXTID_UNAVAILABLE;
+        cJSON_Delete(err);
+    }
     free(resp.body);
     return rc;
+}
+
+static inline enum extid_result fake_answer(struct fake_entra *f, enum fake_call call,
+                                            const char *default_body, const struct extid_log *log,
+                                            cJSON **json)
+{
+    (void)log;
+    return fake_answer_next(f, call, 200, default_body, json, NULL);
 }
 
 /* A string member of a 200 answer, copied; `missing` when absent. */
@@ -151,38 +174,132 @@ static inline enum extid_result fake_challenge(void *session, const char *ct,
 
     fake_require(f && f->opens > f->closes && ct && *ct && out);
     memset(out, 0, sizeof *out);
-    snprintf(body, sizeof body,
-             "{\"continuation_token\":\"ct-challenge-%d\",\"challenge_type\":\"oob\","
-             "\"code_length\":%zu,\"challenge_target_label\":\"a***e@c***o.com\","
-             "\"challenge_channel\":\"email\",\"interval\":300}",
-             f->calls[FAKE_CHALLENGE], strlen(f->code ? f->code : "12345678"));
+    if (f->password)
+        snprintf(body, sizeof body, "{\"continuation_token\":\"ct-password\","
+                 "\"challenge_type\":\"password\"}");
+    else
+        snprintf(body, sizeof body,
+                 "{\"continuation_token\":\"ct-challenge-%d\",\"challenge_type\":\"oob\","
+                 "\"code_length\":%zu,\"challenge_target_label\":\"a***e@c***o.com\","
+                 "\"challenge_channel\":\"email\",\"interval\":300}",
+                 f->calls[FAKE_CHALLENGE], strlen(f->code ? f->code : "12345678"));
     rc = fake_answer(f, FAKE_CHALLENGE, body, NULL, &json);
     if (rc == EXTID_OK)
-        rc = extid_challenge_from_json(json, out, NULL);
+        rc = extid_challenge_from_json(json, out, f->log);
     cJSON_Delete(json);
     return rc;
 }
 
-static inline enum extid_result fake_token(void *session, const char *ct, const char *code,
-                                           char **id_token)
+/* The second factor's methods, as introspect answers them. */
+static inline enum extid_result fake_introspect(void *session, const char *ct,
+                                                struct extid_mfa_methods *out)
 {
     struct fake_entra *f = session;
+    char body[2048];
+    cJSON *json = NULL;
+    enum extid_result rc;
+
+    fake_require(f && f->opens > f->closes && ct && *ct && out);
+    memset(out, 0, sizeof *out);
+    snprintf(body, sizeof body, "{\"continuation_token\":\"ct-introspect\",\"methods\":%s}",
+             f->methods ? f->methods : "[]");
+    rc = fake_answer(f, FAKE_INTROSPECT, body, NULL, &json);
+    if (rc == EXTID_OK)
+        rc = extid_mfa_methods_from_json(json, out, f->log);
+    cJSON_Delete(json);
+    return rc;
+}
+
+/* A code sent by the method with this id, answered with that method's channel and hint. */
+static inline enum extid_result fake_challenge_method(void *session, const char *ct,
+                                                      const char *id,
+                                                      struct extid_challenge *out)
+{
+    struct fake_entra *f = session;
+    cJSON *methods = cJSON_Parse(f->methods ? f->methods : "[]"), *m, *json = NULL;
+    const char *channel = "email", *hint = "";
+    char body[512];
+    enum extid_result rc;
+
+    fake_require(f && f->opens > f->closes && ct && *ct && id && *id && out);
+    memset(out, 0, sizeof *out);
+    snprintf(f->method_id, sizeof f->method_id, "%s", id);
+    cJSON_ArrayForEach(m, methods) {
+        const cJSON *mid = cJSON_GetObjectItemCaseSensitive(m, "id");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "challenge_channel");
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(m, "login_hint");
+        if (cJSON_IsString(mid) && strcmp(mid->valuestring, id) == 0) {
+            channel = cJSON_IsString(c) ? c->valuestring : channel;
+            hint = cJSON_IsString(h) ? h->valuestring : hint;
+        }
+    }
+    snprintf(body, sizeof body,
+             "{\"continuation_token\":\"ct-second-%d\",\"challenge_type\":\"oob\","
+             "\"code_length\":%zu,\"challenge_target_label\":\"%s\","
+             "\"challenge_channel\":\"%s\"}",
+             f->calls[FAKE_CHALLENGE], strlen(f->second_code ? f->second_code : "654321"), hint,
+             channel);
+    cJSON_Delete(methods);
+    rc = fake_answer(f, FAKE_CHALLENGE, body, NULL, &json);
+    if (rc == EXTID_OK)
+        rc = extid_challenge_from_json(json, out, f->log);
+    cJSON_Delete(json);
+    return rc;
+}
+
+static inline enum extid_result fake_token(void *session, enum extid_grant grant, const char *ct,
+                                           const char *secret, char **id_token, char **next)
+{
+    struct fake_entra *f = session;
+    const char *right;
     char *body;
+    long status = 200;
     cJSON *json = NULL, *obj = cJSON_CreateObject();
     enum extid_result rc = EXTID_SYSTEM_ERR;
 
-    fake_require(f && f->opens > f->closes && ct && *ct && code && id_token);
+    fake_require(f && f->opens > f->closes && ct && *ct && secret && id_token);
     *id_token = NULL;
-    snprintf(f->last_code, sizeof f->last_code, "%s", code);
+    if (next)
+        *next = NULL;
+    if (grant == EXTID_GRANT_PASSWORD) {
+        f->passwords_sent++;
+        right = f->password ? f->password : "";
+    } else {
+        snprintf(f->last_code, sizeof f->last_code, "%s", secret);
+        if (grant == EXTID_GRANT_MFA_OOB)
+            f->second_codes_sent++;
+        right = grant == EXTID_GRANT_MFA_OOB ? (f->second_code ? f->second_code : "654321")
+                                             : (f->code ? f->code : "12345678");
+    }
     if (!obj)
         return rc;
-    cJSON_AddStringToObject(obj, "token_type", "Bearer");
-    cJSON_AddStringToObject(obj, "id_token", f->id_token ? f->id_token : "x.y.z");
+    if (strcmp(secret, right) != 0 && grant == EXTID_GRANT_PASSWORD) {
+        status = 400;
+        cJSON_AddStringToObject(obj, "error", "invalid_grant");
+        cJSON_AddStringToObject(obj, "error_description", "AADSTS50126: Error validating "
+                                "credentials due to invalid username or password.");
+        cJSON_AddItemToObject(obj, "error_codes", cJSON_CreateIntArray((const int[]){ 50126 }, 1));
+    } else if (strcmp(secret, right) != 0) {
+        status = 400;
+        cJSON_AddStringToObject(obj, "error", "invalid_grant");
+        cJSON_AddStringToObject(obj, "suberror", "invalid_oob_value");
+        cJSON_AddStringToObject(obj, "error_description", "AADSTS50181: Unable to validate "
+                                "the otp.");
+    } else if (f->methods && grant != EXTID_GRANT_MFA_OOB) {
+        status = 400;
+        cJSON_AddStringToObject(obj, "error", "invalid_grant");
+        cJSON_AddStringToObject(obj, "suberror", "mfa_required");
+        cJSON_AddStringToObject(obj, "continuation_token", "ct-mfa");
+    } else {
+        cJSON_AddStringToObject(obj, "token_type", "Bearer");
+        cJSON_AddStringToObject(obj, "id_token", f->id_token ? f->id_token : "x.y.z");
+    }
     body = cJSON_PrintUnformatted(obj);
     cJSON_Delete(obj);
     if (!body)
         return rc;
-    rc = fake_answer(f, FAKE_TOKEN, body, NULL, &json);
+    rc = fake_answer_next(f, FAKE_TOKEN, status, body, &json,
+                          grant == EXTID_GRANT_MFA_OOB ? NULL : next);
     free(body);
     if (rc == EXTID_OK)
         rc = fake_member(json, "id_token", EXTID_AUTH_ERR, id_token);
@@ -219,6 +336,8 @@ static inline struct extid_transport fake_transport(struct fake_entra *f)
         .initiate = fake_initiate,
         .challenge = fake_challenge,
         .token = fake_token,
+        .introspect = fake_introspect,
+        .challenge_method = fake_challenge_method,
         .signing_info = fake_signing_info,
         .close = fake_close,
         .ctx = f,

@@ -129,10 +129,15 @@ class H(BaseHTTPRequestHandler):
             return self.echo(raw)
         if f.get("client_id") != "cid":
             return self.send(400, {"error": "unauthorized_client"})
-        if p == "/t/oauth2/v2.0/initiate" and set(f) == {"client_id", "username", "challenge_type"}:
+        if p == "/t/oauth2/v2.0/initiate" and set(f) == {"client_id", "username", "challenge_type",
+                                                         "capabilities"}:
+            u = f["username"]
+            if f["capabilities"] != "mfa_required":
+                return self.send(400, {"error": "invalid_request"})
+            if u == "pw@example.com" and f["challenge_type"] == "oob password redirect":
+                return self.send(200, {"continuation_token": "CT1P-SECRET"})
             if f["challenge_type"] != "oob redirect":
                 return self.send(400, {"error": "invalid_request"})
-            u = f["username"]
             if u == "alice@example.com":
                 return self.send(200, {"continuation_token": "CT1-SECRET"})
             if u == "redirect@example.com":
@@ -143,6 +148,45 @@ class H(BaseHTTPRequestHandler):
                 return self.send(200, {"continuation_token": 5})
             return self.send(400, {"error": "user_not_found", "error_codes": [50034],
                                    "trace_id": "tr-1", "correlation_id": "co-1"})
+        if (p == "/t/oauth2/v2.0/challenge" and f.get("continuation_token") == "CT1P-SECRET"
+                and f.get("challenge_type") == "oob password redirect"):
+            return self.send(200, {"continuation_token": "CT2P-SECRET",
+                                   "challenge_type": "password"})
+        if p == "/t/oauth2/v2.0/challenge" and set(f) == {"client_id", "continuation_token",
+                                                          "challenge_type", "id"}:
+            if (f["continuation_token"] not in ("CT5-SECRET", "CT6-SECRET") or f["id"] != "M-SMS"
+                    or f["challenge_type"] != "oob password redirect"):
+                return self.send(400, {"error": "invalid_request"})
+            return self.send(200, {"continuation_token": "CT6-SECRET", "challenge_type": "oob",
+                                   "binding_method": "prompt", "challenge_channel": "sms",
+                                   "challenge_target_label": "+1555****42", "code_length": 6})
+        if p == "/t/oauth2/v2.0/introspect" and set(f) == {"client_id", "continuation_token"}:
+            if f["continuation_token"] != "CT4-SECRET":
+                return self.send(400, {"error": "invalid_request", "error_codes": [55000]})
+            return self.send(200, {"continuation_token": "CT5-SECRET", "methods": [
+                {"id": "M-EMAIL", "challenge_type": "oob", "challenge_channel": "email",
+                 "login_hint": "p***@e*****e.com"},
+                {"id": "M-SMS", "challenge_type": "oob", "challenge_channel": "sms",
+                 "login_hint": "+1555****42"}]})
+        if p == "/t/oauth2/v2.0/token" and set(f) == {"client_id", "continuation_token",
+                                                      "grant_type", "password", "scope"}:
+            if (f["continuation_token"] != "CT2P-SECRET" or f["grant_type"] != "password"
+                    or f["scope"] != "openid profile"):
+                return self.send(400, {"error": "invalid_request"})
+            if f["password"] == "PW-SECRET-OK":
+                return self.send(400, {"error": "invalid_grant", "suberror": "mfa_required",
+                                       "error_codes": [50076], "continuation_token": "CT4-SECRET"})
+            return self.send(400, {"error": "invalid_grant", "error_codes": [50126],
+                                   "error_description": "AADSTS50126: Error validating "
+                                   "credentials due to invalid username or password."})
+        if (p == "/t/oauth2/v2.0/token" and f.get("grant_type") == "mfa_oob"
+                and set(f) == {"client_id", "continuation_token", "grant_type", "oob", "scope"}):
+            if f["continuation_token"] != "CT6-SECRET" or f["scope"] != "openid profile":
+                return self.send(400, {"error": "invalid_request"})
+            if f["oob"] == "654321":
+                return self.send(200, {"token_type": "Bearer", "id_token": "IDTOKEN-SECRET"})
+            return self.send(400, {"error": "invalid_grant", "suberror": "invalid_oob_value",
+                                   "error_codes": [50181]})
         if p == "/t/oauth2/v2.0/challenge" and set(f) == {"client_id", "continuation_token",
                                                           "challenge_type"}:
             if f["continuation_token"] != "CT1-SECRET" or f["challenge_type"] != "oob redirect":

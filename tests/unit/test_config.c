@@ -114,6 +114,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->send_gap, 10);
     assert_int_equal(c->unmapped, EXTID_UNMAPPED_DENY);
     assert_false(c->export_env);
+    assert_int_equal(c->methods, EXTID_METHOD_OTP);
     assert_false(c->debug);
     assert_int_equal(f->d.cap.len, 0);
 }
@@ -138,6 +139,7 @@ static const char every_key[] =
     "send_gap = 0\n"
     "unmapped = ignore\n"
     "export_env = yes\n"
+    "methods = password\n"
     "debug\n";
 
 static void assert_every_key(const struct extid_config *c)
@@ -160,6 +162,7 @@ static void assert_every_key(const struct extid_config *c)
     assert_int_equal(c->send_gap, 0);
     assert_int_equal(c->unmapped, EXTID_UNMAPPED_IGNORE);
     assert_true(c->export_env);
+    assert_int_equal(c->methods, EXTID_METHOD_PASSWORD);
     assert_true(c->debug);
 }
 
@@ -195,10 +198,11 @@ static void test_every_key_as_argument(void **state)
         "send_gap=0",
         "unmapped=ignore",
         "export_env=yes",
+        "methods=password",
         "debug",
     };
 
-    assert_int_equal(extid_config_load(&f->cfg, 20, argv, &f->d.log), EXTID_OK);
+    assert_int_equal(extid_config_load(&f->cfg, 21, argv, &f->d.log), EXTID_OK);
     assert_every_key(&f->cfg);
 }
 
@@ -223,6 +227,35 @@ static void test_syntax_tolerance(void **state)
     assert_int_equal(c->max_attempts, 7);
     assert_string_equal(c->proxy, "https://proxy.example.test:8443/");
     assert_true(c->debug);
+}
+
+static void test_methods_forms(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *line;
+        unsigned want;
+    } cases[] = {
+        { "methods = otp", EXTID_METHOD_OTP },
+        { "methods = password", EXTID_METHOD_PASSWORD },
+        { "methods = otp password", EXTID_METHOD_OTP | EXTID_METHOD_PASSWORD },
+        { "methods = password   otp", EXTID_METHOD_OTP | EXTID_METHOD_PASSWORD },
+        { "methods = otp,password", EXTID_METHOD_OTP | EXTID_METHOD_PASSWORD },
+    };
+    char text[256];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, "tenant = contoso\nclient_id = " CID "\n%s\n", cases[i].line);
+        if (load1(f, write_conf(f, text)) != EXTID_OK)
+            fail_msg("%s: %s", cases[i].line, f->d.cap.buf);
+        assert_int_equal(f->cfg.methods, cases[i].want);
+        extid_config_free(&f->cfg);
+    }
+    /* As a module argument: comma-separated, or bracketed with a space in the PAM file. */
+    const char *argv[] = { write_conf(f, "tenant = contoso\nclient_id = " CID "\n"),
+                           "methods=otp password" };
+    assert_int_equal(extid_config_load(&f->cfg, 2, argv, &f->d.log), EXTID_OK);
+    assert_int_equal(f->cfg.methods, EXTID_METHOD_OTP | EXTID_METHOD_PASSWORD);
 }
 
 static void test_range_limits_accepted(void **state)
@@ -365,6 +398,11 @@ static const struct file_case file_cases[] = {
     { "debug = yes", "debug is a flag and takes no value" },
     { "config = /etc/other.conf", "config is accepted only as a module argument" },
     { "timeout = abc", "timeout must be a plain decimal number from 1 to 300, not 'abc'" },
+    { "methods = sms", "methods must be 'otp', 'password' or 'otp password', not 'sms'" },
+    { "methods = otp otp", "not 'otp otp'" },
+    { "methods = otp passwords", "not 'otp passwords'" },
+    { "methods = ,", "methods must name at least one of 'otp' and 'password'" },
+    { "methods = OTP", "not 'OTP'" },
     { "timeout = -5", "not '-5'" },
     { "timeout = +5", "not '+5'" },
     { "timeout = 0x10", "not '0x10'" },
@@ -602,6 +640,7 @@ int main(void)
         T(test_every_key_in_file),
         T(test_every_key_as_argument),
         T(test_syntax_tolerance),
+        T(test_methods_forms),
         T(test_range_limits_accepted),
         T(test_argument_wins),
         T(test_argument_tenant_overrides_file_authority),

@@ -17,6 +17,7 @@
 #include "discovery.h"
 #include "http.h"
 #include "nativeauth.h"
+#include "util.h"
 #include "unit_fixture.h"
 
 #define MIB (1024 * 1024)
@@ -136,6 +137,7 @@ static int setup(void **state)
     c->cfg.timeout = 5;
     c->cfg.cache_dir = c->cache;
     c->cfg.jwks_ttl = 3600;
+    c->cfg.methods = EXTID_METHOD_OTP;
     *state = c;
     return session(c) == EXTID_OK ? 0 : -1;
 }
@@ -468,7 +470,9 @@ static void assert_no_secrets(struct ctx *c)
 {
     static const char *const secrets[] = { "CT1-SECRET", "CT2-SECRET", "CT3-SECRET",
                                             "IDTOKEN-SECRET", "ACCESS-SECRET", "12345678",
-                                            "87654321" };
+                                            "87654321", "CT1P-SECRET", "CT2P-SECRET",
+                                            "CT4-SECRET", "CT5-SECRET", "CT6-SECRET",
+                                            "PW-SECRET-OK", "PW-SECRET-BAD", "654321" };
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         if (strstr(c->cap.buf, secrets[i]))
             fail_msg("secret %s logged:\n%s", secrets[i], c->cap.buf);
@@ -508,6 +512,67 @@ static void test_nativeauth_flow(void **state)
     assert_no_secrets(c);
     assert_logged(&c->cap, "token: HTTP 400: wrong code (error=invalid_grant "
                            "suberror=invalid_oob_value error_code=50181");
+}
+
+/* Password, then a second factor by text message: the exact form fields of each request are
+ * checked by the server (capabilities, challenge types, grant types, id). */
+static void test_nativeauth_password_and_second_factor(void **state)
+{
+    struct ctx *c = *state;
+    char *ct = NULL, *idt = NULL, *next = NULL;
+    struct extid_challenge ch, sms;
+    struct extid_mfa_methods m;
+
+    c->cfg.methods = EXTID_METHOD_OTP | EXTID_METHOD_PASSWORD;
+    assert_int_equal(extid_na_initiate(&c->h, "pw@example.com", &ct), EXTID_OK);
+    assert_string_equal(ct, "CT1P-SECRET");
+    assert_int_equal(extid_na_challenge(&c->h, ct, &ch), EXTID_OK);
+    assert_int_equal(ch.kind, EXTID_CHALLENGE_PASSWORD);
+    assert_string_equal(ch.continuation_token, "CT2P-SECRET");
+    assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_PASSWORD, ch.continuation_token,
+                                    "PW-SECRET-BAD", &idt, &next),
+                     EXTID_WRONG_CODE);
+    assert_null(idt);
+    assert_null(next);
+    /* Without somewhere to put the second factor's token, mfa_required is a refusal. */
+    assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_PASSWORD, ch.continuation_token,
+                                    "PW-SECRET-OK", &idt, NULL),
+                     EXTID_AUTH_ERR);
+    assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_PASSWORD, ch.continuation_token,
+                                    "PW-SECRET-OK", &idt, &next),
+                     EXTID_MFA_REQUIRED);
+    assert_null(idt);
+    assert_string_equal(next, "CT4-SECRET");
+    assert_int_equal(extid_na_introspect(&c->h, next, &m), EXTID_OK);
+    assert_int_equal(m.count, 2);
+    assert_string_equal(m.continuation_token, "CT5-SECRET");
+    assert_string_equal(m.methods[1].id, "M-SMS");
+    assert_int_equal(extid_na_challenge_method(&c->h, m.continuation_token, "M-SMS", &sms),
+                     EXTID_OK);
+    assert_int_equal(sms.channel, EXTID_CHANNEL_SMS);
+    assert_string_equal(sms.target_label, "+1555****42");
+    assert_int_equal(sms.code_length, 6);
+    assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_MFA_OOB, sms.continuation_token, "000000",
+                                    &idt, NULL),
+                     EXTID_WRONG_CODE);
+    assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_MFA_OOB, sms.continuation_token, "654321",
+                                    &idt, NULL),
+                     EXTID_OK);
+    assert_string_equal(idt, "IDTOKEN-SECRET");
+    extid_mfa_methods_free(&m);
+    assert_int_equal(extid_na_introspect(&c->h, "stale", &m), EXTID_AUTH_ERR);
+    assert_null(m.methods);
+    assert_int_equal(extid_na_challenge_method(&c->h, "CT5-SECRET", NULL, &sms), EXTID_SYSTEM_ERR);
+    extid_challenge_free(&ch);
+    extid_challenge_free(&sms);
+    extid_mfa_methods_free(&m);
+    extid_free_secret(idt);
+    extid_free_secret(next);
+    free(ct);
+    c->cfg.methods = EXTID_METHOD_OTP;
+    assert_logged(&c->cap, "token: HTTP 400: wrong password");
+    assert_logged(&c->cap, "the account needs a second factor");
+    assert_no_secrets(c);
 }
 
 static void test_nativeauth_failures(void **state)
@@ -724,6 +789,7 @@ int main(void)
         T(test_timeout_and_refused),
         T(test_args),
         T(test_nativeauth_flow),
+        T(test_nativeauth_password_and_second_factor),
         T(test_nativeauth_failures),
         T(test_discovery_and_cache),
         T(test_discovery_bad_answers),

@@ -136,7 +136,7 @@ static enum extid_result login(struct fixture *f)
 
     assert_int_equal(f->tenant.opens, f->tenant.closes);
     /* Internal signals never leave the core. */
-    assert_true(rc != EXTID_WRONG_CODE && rc != EXTID_UNKNOWN_KID);
+    assert_true(rc != EXTID_WRONG_CODE && rc != EXTID_UNKNOWN_KID && rc != EXTID_MFA_REQUIRED);
     return rc;
 }
 
@@ -393,6 +393,230 @@ static void test_no_error_path_returns_ok(void **state)
     free(wrong_user);
 }
 
+/* ---- password and second factor ---- */
+
+#define PW "Right-passw0rd-SECRET"
+#define EMAIL_METHOD "{\"id\":\"m-email\",\"challenge_type\":\"oob\"," \
+                     "\"challenge_channel\":\"email\",\"login_hint\":\"a***e@c***o.com\"}"
+#define SMS_METHOD "{\"id\":\"m-sms\",\"challenge_type\":\"oob\"," \
+                   "\"challenge_channel\":\"sms\",\"login_hint\":\"+1555****42\"}"
+
+static void say_all(struct fixture *f, const char *const *answers, int n)
+{
+    memset(&f->person, 0, sizeof f->person);
+    for (int i = 0; i < n && i < ANSWERS; i++)
+        f->person.answers[i] = answers[i];
+}
+
+#define SAY(f, ...) \
+    say_all(f, (const char *const[]){ __VA_ARGS__ }, \
+            (int)(sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *)))
+
+/* The password never reaches a log line, a prompt or a message. */
+static void assert_password_kept(struct fixture *f)
+{
+    assert_null(strstr(f->d.cap.buf, PW));
+    assert_null(strstr(f->d.cap.buf, "Wrong-one"));
+    assert_null(strstr(f->person.prompts, PW));
+    assert_null(strstr(f->person.shown, PW));
+}
+
+static void password_account(struct fixture *f, const char *methods)
+{
+    f->cfg.methods = EXTID_METHOD_OTP | EXTID_METHOD_PASSWORD;
+    f->cfg.debug = true;
+    f->d.log.debug = true;
+    f->tenant.password = PW;
+    f->tenant.methods = methods;
+}
+
+static void test_password(void **state)
+{
+    struct fixture *f = *state;
+
+    password_account(f, NULL);
+    SAY(f, "Wrong-one", PW);
+    assert_int_equal(login(f), EXTID_OK);
+    assert_string_equal(f->person.prompts, "Password for " FX_EMAIL ": \n"
+                                           "Password for " FX_EMAIL ": \n");
+    assert_string_equal(f->person.shown, "Wrong password, try again.\n");
+    assert_int_equal(f->tenant.passwords_sent, 2);
+    assert_int_equal(f->tenant.calls[FAKE_CHALLENGE], 1);
+    assert_int_equal(f->tenant.calls[FAKE_INTROSPECT], 0);
+    assert_logged(&f->d.cap, "password entry 1 of 3: wrong password");
+    assert_logged(&f->d.cap, "login granted: user=extidalice");
+    assert_password_kept(f);
+}
+
+static void test_password_max_attempts(void **state)
+{
+    struct fixture *f = *state;
+
+    password_account(f, NULL);
+    SAY(f, "Wrong-one", "", "Wrong-one", PW);
+    assert_int_equal(login(f), EXTID_MAXTRIES);
+    assert_int_equal(f->person.asked, 3);
+    assert_int_equal(f->tenant.passwords_sent, 2); /* the empty one was not sent */
+    assert_string_equal(f->person.shown, "Wrong password, try again.\n"
+                                         "Wrong password, try again.\n"
+                                         "Too many wrong passwords.\n");
+    assert_logged(&f->d.cap, "password entry 2 of 3: empty, not sent");
+    assert_password_kept(f);
+}
+
+static void test_password_not_offered(void **state)
+{
+    struct fixture *f = *state;
+
+    password_account(f, NULL);
+    f->cfg.methods = EXTID_METHOD_OTP; /* Entra should have answered redirect */
+    SAY(f, PW);
+    assert_int_equal(login(f), EXTID_AUTH_ERR);
+    assert_int_equal(f->person.asked, 0);
+    assert_int_equal(f->tenant.calls[FAKE_TOKEN], 0);
+    assert_logged(&f->d.cap, "the account signs in with a password, which methods does not "
+                             "offer");
+}
+
+static void test_password_then_emailed_code(void **state)
+{
+    struct fixture *f = *state;
+
+    password_account(f, "[" EMAIL_METHOD "]");
+    SAY(f, PW, "000000", "654321");
+    assert_int_equal(login(f), EXTID_OK);
+    assert_string_equal(f->person.prompts,
+                        "Password for " FX_EMAIL ": \n"
+                        "Code emailed to a***e@c***o.com (6 digits; empty line for a new code): \n"
+                        "Code emailed to a***e@c***o.com (6 digits; empty line for a new code): \n");
+    assert_string_equal(f->person.shown, "Wrong code, try again.\n");
+    assert_string_equal(f->tenant.method_id, "m-email");
+    assert_int_equal(f->tenant.calls[FAKE_INTROSPECT], 1);
+    assert_int_equal(f->tenant.calls[FAKE_CHALLENGE], 2);
+    assert_int_equal(f->tenant.second_codes_sent, 2);
+    assert_int_equal(f->tenant.passwords_sent, 1);
+    assert_password_kept(f);
+}
+
+static void test_second_factor_choice(void **state)
+{
+    struct fixture *f = *state;
+
+    password_account(f, "[" EMAIL_METHOD "," SMS_METHOD "]");
+    SAY(f, PW, "3", "2", "654321");
+    assert_int_equal(login(f), EXTID_OK);
+    assert_non_null(strstr(f->person.prompts,
+                           "Second factor for " FX_EMAIL ": 1) email to a***e@c***o.com, "
+                           "2) text message to +1555****42. Choose 1-2: \n"));
+    assert_non_null(strstr(f->person.prompts,
+                           "Code texted to +1555****42 (6 digits; empty line for a new code): "));
+    assert_string_equal(f->person.shown, "Answer with one of the numbers.\n");
+    assert_string_equal(f->tenant.method_id, "m-sms");
+    assert_int_equal(f->tenant.calls[FAKE_CHALLENGE], 2);
+}
+
+static void test_second_factor_resend_uses_the_method(void **state)
+{
+    struct fixture *f = *state;
+
+    password_account(f, "[" SMS_METHOD "]");
+    SAY(f, PW, "", "654321");
+    assert_int_equal(login(f), EXTID_OK);
+    assert_int_equal(f->tenant.calls[FAKE_CHALLENGE], 3);
+    assert_string_equal(f->tenant.method_id, "m-sms");
+    assert_non_null(strstr(f->person.prompts, "Code texted to +1555****42 (6 digits): \n"));
+}
+
+static void test_emailed_code_then_text_message(void **state)
+{
+    struct fixture *f = *state;
+
+    f->tenant.methods = "[" SMS_METHOD "]"; /* an emailed-code account with a second factor */
+    SAY(f, "12345678", "654321");
+    assert_int_equal(login(f), EXTID_OK);
+    assert_string_equal(f->person.prompts,
+                        "Code emailed to a***e@c***o.com (8 digits; empty line for a new code): \n"
+                        "Code texted to +1555****42 (6 digits; empty line for a new code): \n");
+    assert_int_equal(f->tenant.calls[FAKE_TOKEN], 2);
+}
+
+static void test_password_and_second_factor_take_one_send(void **state)
+{
+    struct fixture *f = *state;
+
+    /* One code may go out: the password sends none, so the second factor's is that one; its
+     * resend is throttled and the code already sent still works. */
+    password_account(f, "[" EMAIL_METHOD "]");
+    f->cfg.send_limit = 1;
+    f->cfg.send_window = 3600;
+    SAY(f, PW, "", "654321");
+    assert_int_equal(login(f), EXTID_OK);
+    assert_int_equal(f->tenant.calls[FAKE_CHALLENGE], 2);
+    assert_non_null(strstr(f->person.shown, "Too many codes were sent to this address"));
+}
+
+static void test_second_factor_refusals(void **state)
+{
+    struct fixture *f = *state;
+    const struct {
+        const char *what;
+        const char *methods;
+        enum fake_call call;
+        int nth;
+        struct fake_answer answer;
+        enum extid_result want;
+        const char *logged;
+    } cases[] = {
+        { "nothing registered", "[]", FAKE_CALLS, 0, { 0, NULL }, EXTID_AUTH_ERR,
+          "no second-factor method registered" },
+        { "only a kind the module cannot ask for",
+          "[{\"id\":\"v\",\"challenge_type\":\"oob\",\"challenge_channel\":\"voice\"}]",
+          FAKE_CALLS, 0, { 0, NULL }, EXTID_AUTH_ERR, "challenge_channel=voice" },
+        { "registration required", "[" EMAIL_METHOD "]", FAKE_TOKEN, 0,
+          { 400, "{\"error\":\"invalid_grant\",\"suberror\":\"registration_required\"}" },
+          EXTID_AUTH_ERR, "register a second factor in a browser first" },
+        { "redirect at introspect", "[" EMAIL_METHOD "]", FAKE_INTROSPECT, 0,
+          { 200, "{\"challenge_type\":\"redirect\",\"redirect_reason\":\"needs more\"}" },
+          EXTID_AUTH_ERR, "introspect: redirect_reason: needs more" },
+        { "redirect instead of tokens", "[" EMAIL_METHOD "]", FAKE_TOKEN, 0,
+          { 200, "{\"challenge_type\":\"redirect\",\"redirect_reason\":\"Client is not "
+                 "capable: missing mfa_required capability\"}" },
+          EXTID_AUTH_ERR, "missing mfa_required capability" },
+        { "mfa_required without a token", "[" EMAIL_METHOD "]", FAKE_TOKEN, 0,
+          { 400, "{\"error\":\"invalid_grant\",\"suberror\":\"mfa_required\"}" },
+          EXTID_UNAVAILABLE, NULL },
+        { "second code by an unknown channel", "[" EMAIL_METHOD "]", FAKE_CHALLENGE, 1,
+          { 200, "{\"continuation_token\":\"c\",\"challenge_type\":\"oob\","
+                 "\"code_length\":6,\"challenge_channel\":\"pigeon\"}" },
+          EXTID_AUTH_ERR, "\"pigeon\"" },
+        { "a password asked as the second factor", "[" EMAIL_METHOD "]", FAKE_CHALLENGE, 1,
+          { 200, "{\"continuation_token\":\"c\",\"challenge_type\":\"password\"}" },
+          EXTID_UNAVAILABLE, NULL },
+        { "second factor wants a third", "[" EMAIL_METHOD "]", FAKE_TOKEN, 1,
+          { 400, "{\"error\":\"invalid_grant\",\"suberror\":\"mfa_required\","
+                 "\"continuation_token\":\"again\"}" },
+          EXTID_AUTH_ERR, NULL },
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(&f->tenant.forced, 0, sizeof f->tenant.forced);
+        memset(f->tenant.calls, 0, sizeof f->tenant.calls);
+        ufx_log_clear(&f->d.cap);
+        password_account(f, cases[i].methods);
+        if (cases[i].call != FAKE_CALLS)
+            f->tenant.forced[cases[i].call][cases[i].nth] = cases[i].answer;
+        SAY(f, PW, "654321", "654321", "654321");
+        enum extid_result rc = login(f);
+        if (rc != cases[i].want)
+            fail_msg("%s: %s, wanted %s", cases[i].what, extid_result_name(rc),
+                     extid_result_name(cases[i].want));
+        if (cases[i].logged && !strstr(f->d.cap.buf, cases[i].logged))
+            fail_msg("%s: log lacks \"%s\":\n%s", cases[i].what, cases[i].logged, f->d.cap.buf);
+        assert_null(strstr(f->d.cap.buf, "login granted"));
+        assert_password_kept(f);
+    }
+}
+
 static void test_bad_arguments(void **state)
 {
     struct fixture *f = *state;
@@ -426,6 +650,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_throttle_refuses_before_initiate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_error_path_returns_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_max_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_not_offered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_then_emailed_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_factor_choice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_factor_resend_uses_the_method, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_emailed_code_then_text_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_and_second_factor_take_one_send, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_second_factor_refusals, setup, teardown),
     };
 
     return ufx_run_root_group_tests(tests, NULL, NULL);

@@ -300,7 +300,7 @@ static void test_interpret_400_errors(void **state)
     (void)state;
     static const struct case_ cases[] = {
         { "invalid_grant", "invalid_oob_value", EXTID_WRONG_CODE },
-        { "invalid_grant", "mfa_required", EXTID_AUTH_ERR },
+        { "invalid_grant", "mfa_required", EXTID_MFA_REQUIRED },
         { "invalid_grant", "registration_required", EXTID_AUTH_ERR },
         { "invalid_grant", NULL, EXTID_AUTH_ERR },
         { "invalid_grant", "something_new", EXTID_AUTH_ERR },
@@ -571,6 +571,132 @@ static void test_challenge_interval_malformed_ignored(void **state)
     }
 }
 
+static void test_challenge_password_and_sms(void **state)
+{
+    (void)state;
+    struct extid_challenge c;
+    assert_int_equal(challenge("{\"continuation_token\":\"CT-P\",\"challenge_type\":\"password\"}",
+                               &c),
+                     EXTID_OK);
+    assert_int_equal(c.kind, EXTID_CHALLENGE_PASSWORD);
+    assert_string_equal(c.continuation_token, "CT-P");
+    assert_null(c.target_label);
+    assert_int_equal(c.code_length, 0);
+    extid_challenge_free(&c);
+    assert_int_equal(challenge("{\"continuation_token\":\"CT-S\",\"challenge_type\":\"oob\","
+                               "\"challenge_channel\":\"sms\",\"code_length\":6,"
+                               "\"challenge_target_label\":\"+1555****42\"}",
+                               &c),
+                     EXTID_OK);
+    assert_int_equal(c.kind, EXTID_CHALLENGE_OOB);
+    assert_int_equal(c.channel, EXTID_CHANNEL_SMS);
+    assert_string_equal(c.target_label, "+1555****42");
+    extid_challenge_free(&c);
+    assert_int_equal(challenge("{\"continuation_token\":\"CT-S\",\"challenge_type\":\"oob\","
+                               "\"challenge_channel\":\"sms\",\"code_length\":6}",
+                               &c),
+                     EXTID_OK);
+    assert_string_equal(c.target_label, "your phone");
+    extid_challenge_free(&c);
+    /* The first factor's email answer, as before. */
+    assert_int_equal(challenge("{\"continuation_token\":\"x\",\"challenge_type\":\"oob\","
+                               "\"code_length\":8}", &c),
+                     EXTID_OK);
+    assert_int_equal(c.channel, EXTID_CHANNEL_EMAIL);
+    extid_challenge_free(&c);
+}
+
+static enum extid_result methods(const char *json, struct extid_mfa_methods *m)
+{
+    cJSON *j = cJSON_Parse(json);
+    enum extid_result rc = extid_mfa_methods_from_json(j, m, &tlog);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static void test_introspect_methods(void **state)
+{
+    (void)state;
+    struct extid_mfa_methods m;
+
+    ufx_log_clear(&cap);
+    assert_int_equal(methods("{\"continuation_token\":\"CT-I\",\"methods\":["
+                             "{\"id\":\"E1\",\"challenge_type\":\"oob\","
+                             "\"challenge_channel\":\"email\",\"login_hint\":\"a***e@x.com\"},"
+                             "{\"id\":\"V1\",\"challenge_type\":\"oob\","
+                             "\"challenge_channel\":\"voice\"},"
+                             "{\"id\":\"T1\",\"challenge_type\":\"totp\","
+                             "\"challenge_channel\":\"app\"},"
+                             "{\"id\":\"S1\",\"challenge_type\":\"oob\","
+                             "\"challenge_channel\":\"sms\",\"login_hint\":\"+1\\u001b[2J55\"}]}",
+                             &m),
+                     EXTID_OK);
+    assert_string_equal(m.continuation_token, "CT-I");
+    assert_int_equal(m.count, 2);
+    assert_string_equal(m.methods[0].id, "E1");
+    assert_int_equal(m.methods[0].channel, EXTID_CHANNEL_EMAIL);
+    assert_string_equal(m.methods[0].label, "a***e@x.com");
+    assert_string_equal(m.methods[1].id, "S1");
+    assert_int_equal(m.methods[1].channel, EXTID_CHANNEL_SMS);
+    assert_null(strchr(m.methods[1].label, '\x1b'));
+    assert_logged(&cap, "challenge_type=oob challenge_channel=voice");
+    assert_logged(&cap, "challenge_type=totp challenge_channel=app");
+    assert_not_logged(&cap, "CT-I");
+    extid_mfa_methods_free(&m);
+    assert_null(m.methods);
+    assert_int_equal(m.count, 0);
+
+    static const struct {
+        const char *json;
+        enum extid_result want;
+        const char *logged;
+    } bad[] = {
+        { "{\"continuation_token\":\"c\",\"methods\":[]}", EXTID_AUTH_ERR,
+          "no second-factor method registered" },
+        { "{\"continuation_token\":\"c\",\"methods\":[{\"id\":\"v\",\"challenge_type\":"
+          "\"oob\",\"challenge_channel\":\"voice\"}]}", EXTID_AUTH_ERR,
+          "no second-factor method the module can ask for" },
+        { "{\"methods\":[{\"id\":\"E1\",\"challenge_type\":\"oob\","
+          "\"challenge_channel\":\"email\"}]}", EXTID_UNAVAILABLE, "lacks continuation_token" },
+        { "{\"continuation_token\":\"c\"}", EXTID_UNAVAILABLE, "lacks continuation_token" },
+        { "{\"continuation_token\":\"c\",\"methods\":{}}", EXTID_UNAVAILABLE, "methods" },
+        { "{\"continuation_token\":\"c\",\"methods\":[{\"challenge_type\":\"oob\","
+          "\"challenge_channel\":\"email\"}]}", EXTID_UNAVAILABLE, "without a usable id" },
+        { "{\"continuation_token\":\"c\",\"methods\":[\"email\"]}", EXTID_UNAVAILABLE,
+          "without a usable id" },
+        { "{\"continuation_token\":\"c\",\"methods\":[{\"id\":\"a\\nb\",\"challenge_type\":"
+          "\"oob\",\"challenge_channel\":\"email\"}]}", EXTID_UNAVAILABLE, "control characters" },
+        { "[]", EXTID_UNAVAILABLE, "lacks" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ufx_log_clear(&cap);
+        enum extid_result rc = methods(bad[i].json, &m);
+        if (rc != bad[i].want)
+            fail_msg("%s: got %s", bad[i].json, extid_result_name(rc));
+        assert_null(m.continuation_token);
+        assert_null(m.methods);
+        assert_logged(&cap, bad[i].logged);
+    }
+    assert_int_equal(extid_mfa_methods_from_json(NULL, NULL, &tlog), EXTID_SYSTEM_ERR);
+    extid_mfa_methods_free(NULL);
+}
+
+static void test_interpret_wrong_password(void **state)
+{
+    (void)state;
+    /* No suberror: only the code tells a wrong password from another refused grant. */
+    expect_failure(400, "{\"error\":\"invalid_grant\",\"error_description\":\"AADSTS50126: "
+                        "Error validating credentials due to invalid username or password.\","
+                        "\"error_codes\":[50126]}",
+                   EXTID_WRONG_CODE);
+    assert_logged(&cap, "wrong password");
+    expect_failure(400, "{\"error\":\"invalid_grant\",\"error_codes\":[50034]}",
+                   EXTID_AUTH_ERR);
+    expect_failure(400, "{\"error\":\"invalid_grant\",\"suberror\":\"registration_required\"}",
+                   EXTID_AUTH_ERR);
+    assert_logged(&cap, "register a second factor in a browser first");
+}
+
 static void test_challenge_refused(void **state)
 {
     (void)state;
@@ -603,12 +729,15 @@ static void test_challenge_refused(void **state)
         { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":1e20}",
           EXTID_UNAVAILABLE },
         /* challenge_type */
-        { "{\"continuation_token\":\"x\",\"challenge_type\":\"password\"}", EXTID_AUTH_ERR },
+        { "{\"challenge_type\":\"password\"}", EXTID_UNAVAILABLE }, /* no token */
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":6,"
+          "\"challenge_channel\":\"voice\"}", EXTID_AUTH_ERR },
+        { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":6,"
+          "\"challenge_channel\":7}", EXTID_UNAVAILABLE },
         { "{\"continuation_token\":\"x\",\"challenge_type\":\"redirect\"}", EXTID_AUTH_ERR },
         { "{\"continuation_token\":\"x\",\"code_length\":6}", EXTID_UNAVAILABLE },
         { "{\"continuation_token\":\"x\",\"challenge_type\":\"otp\",\"code_length\":6}",
           EXTID_UNAVAILABLE },
-        { "{\"continuation_token\":\"x\",\"challenge_type\":\"Password\"}", EXTID_AUTH_ERR },
         { "{\"continuation_token\":\"x\",\"challenge_type\":\"REDIRECT\"}", EXTID_AUTH_ERR },
         { "{\"continuation_token\":\"x\",\"challenge_type\":[\"oob\"],\"code_length\":6}",
           EXTID_UNAVAILABLE },
@@ -663,6 +792,9 @@ int main(void)
         cmocka_unit_test_setup(test_challenge_label_stripped, reset_state),
         cmocka_unit_test_setup(test_challenge_interval_malformed_ignored, reset_state),
         cmocka_unit_test_setup(test_challenge_refused, reset_state),
+        cmocka_unit_test_setup(test_challenge_password_and_sms, reset_state),
+        cmocka_unit_test_setup(test_introspect_methods, reset_state),
+        cmocka_unit_test_setup(test_interpret_wrong_password, reset_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
