@@ -173,7 +173,7 @@ def test_pam_auth_update_profile():
 
 
 def write_trial(dest, sudoers_text):
-    """The one-user sudo trial as the README and conf/sudoers.d-extid set it up, under dest."""
+    """The one-user sudo trial as docs/sudo.md and conf/sudoers.d-extid set it up, under dest."""
     for rel, text in (("etc/pam.d/sudo-extid", open(os.path.join(ROOT, "conf",
                                                                    "pam.d-sudo")).read()),
                       ("etc/sudoers.d/extid", sudoers_text)):
