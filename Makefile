@@ -237,7 +237,7 @@ install: pam_extid.so $(CHECK)
 	install -m 0644 $(OWNER) pam_extid.so $(DESTDIR)$(PAMDIR)/pam_extid.so
 	install -m 0755 $(OWNER) $(CHECK) $(DESTDIR)$(SBINDIR)/extid-check
 	install -m 0644 $(OWNER) man/pam_extid.8 man/extid-check.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 $(OWNER) man/pam_extid.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(OWNER) man/pam_extid.conf.5 man/pam_extid.users.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 $(OWNER) conf/pam-configs/extid $(DESTDIR)$(PAMCONFDIR)/extid
 	@# The administrator's files are never replaced.
 	[ -e $(DESTDIR)$(SECDIR)/pam_extid.conf ] || \
@@ -252,7 +252,8 @@ uninstall:
 	    then pam-auth-update --package --remove extid; fi)
 	rm -f $(DESTDIR)$(PAMDIR)/pam_extid.so $(DESTDIR)$(SBINDIR)/extid-check \
 	    $(DESTDIR)$(MANDIR)/man8/pam_extid.8 $(DESTDIR)$(MANDIR)/man8/extid-check.8 \
-	    $(DESTDIR)$(MANDIR)/man5/pam_extid.conf.5 $(DESTDIR)$(PAMCONFDIR)/extid
+	    $(DESTDIR)$(MANDIR)/man5/pam_extid.conf.5 $(DESTDIR)$(MANDIR)/man5/pam_extid.users.5 \
+	    $(DESTDIR)$(PAMCONFDIR)/extid
 	@# The one-user sudo trial (sudoers drop-in, then its PAM service) needs the module: it goes
 	@# too, unless the drop-in holds more than the trial.
 	t=$(DESTDIR)/etc/sudoers.d/extid; if [ -f $$t ]; then \

@@ -23,7 +23,8 @@ SUDO_TRIAL = ["/etc/sudoers.d/extid", "/etc/pam.d/sudo-extid"]
 ADMIN_FILES = ["/etc/security/pam_extid.conf", "/etc/security/pam_extid.users"]
 PACKAGED = [PAMDIR + "/pam_extid.so", "/usr/sbin/extid-check",
             "/usr/share/man/man8/pam_extid.8.gz", "/usr/share/man/man8/extid-check.8.gz",
-            "/usr/share/man/man5/pam_extid.conf.5.gz", "/usr/share/pam-configs/extid",
+            "/usr/share/man/man5/pam_extid.conf.5.gz",
+            "/usr/share/man/man5/pam_extid.users.5.gz", "/usr/share/pam-configs/extid",
             "/usr/share/doc/libpam-extid/examples/pam.d-sshd",
             # pam_extid(8) points administrators at the troubleshooting guide there.
             "/usr/share/doc/libpam-extid/docs/troubleshooting.md"] + ADMIN_FILES

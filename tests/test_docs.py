@@ -16,7 +16,9 @@ from pamharness import ROOT, write_root_file
 
 MAN = os.path.join(ROOT, "man")
 CONF5 = os.path.join(MAN, "pam_extid.conf.5")
-PAGES = [os.path.join(MAN, p) for p in ("pam_extid.8", "pam_extid.conf.5", "extid-check.8")]
+USERS5 = os.path.join(MAN, "pam_extid.users.5")
+PAGES = [os.path.join(MAN, p)
+         for p in ("pam_extid.8", "pam_extid.conf.5", "pam_extid.users.5", "extid-check.8")]
 README = os.path.join(ROOT, "README.md")
 DOCS = os.path.join(ROOT, "docs")
 CONFIG_DOC = os.path.join(DOCS, "configuration.md")
@@ -259,6 +261,20 @@ def test_man_examples_parse(probe):
         p = subprocess.run([CHECK, "--config", probe.conf, "--offline"], capture_output=True,
                            text=True, timeout=30)
         assert p.returncode == 0, (conf, p.stderr)
+
+
+@pytest.mark.system
+def test_users_man_examples_parse(probe):
+    text = open(USERS5).read()
+    examples = [re.sub(r"\\-", "-", e)
+                for e in re.findall(r"^\.EX\n(.*?)^\.EE", text, re.M | re.S)]
+    users = [e for e in examples if "*@" in e]
+    assert len(users) >= 3
+    for example in users:
+        write_root_file(probe.users, example, 0o644)
+        p = probe.check(probe.base())
+        assert p.returncode == 0, (example, p.stdout, p.stderr)
+        assert "WARNING" not in p.stdout, (example, p.stdout)
 
 
 @pytest.mark.parametrize("uncomment", [False, True], ids=["as-shipped", "examples-enabled"])

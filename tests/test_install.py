@@ -43,6 +43,8 @@ def expected(prefix="/usr", pamdir=PAMDIR):
             (0o644, os.path.join(ROOT, "man", "extid-check.8")),
         prefix.lstrip("/") + "/share/man/man5/pam_extid.conf.5":
             (0o644, os.path.join(ROOT, "man", "pam_extid.conf.5")),
+        prefix.lstrip("/") + "/share/man/man5/pam_extid.users.5":
+            (0o644, os.path.join(ROOT, "man", "pam_extid.users.5")),
         # Where pam-auth-update looks, whatever the prefix.
         "usr/share/pam-configs/extid":
             (0o644, os.path.join(ROOT, "conf", "pam-configs", "extid")),
