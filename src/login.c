@@ -129,6 +129,11 @@ enum extid_result extid_login_with(const struct extid_transport *transport,
         return EXTID_SYSTEM_ERR;
     l.result = run_steps(&l);
     finish(&l);
+    if (req->claims) {
+        *req->claims = l.result == EXTID_OK ? l.claims : NULL;
+        if (l.result == EXTID_OK)
+            l.claims = NULL;
+    }
     login_free(&l);
     return l.result;
 }

@@ -9,6 +9,8 @@
 #include "result.h"
 #include "session_env.h"
 
+struct cJSON;
+
 /* How the core talks to the person. */
 struct extid_prompter {
     /* Ask a question; echo false for secrets. EXTID_OK: *answer malloc'd (caller wipes and
@@ -27,6 +29,8 @@ struct extid_login_request {
     const char *service;      /* PAM_SERVICE, for the audit line; may be NULL */
     const char *remote_host;  /* PAM_RHOST; may be NULL */
     struct extid_env *env;    /* NULL, or filled on EXTID_OK with export_env (extid_env_free) */
+    struct cJSON **claims;    /* NULL, or set on EXTID_OK to the verified token's claims
+                               * (cJSON_Delete); NULL otherwise. For extid-check. */
 };
 
 /* The whole login against Entra over HTTPS. EXTID_OK only when every check passed; the person

@@ -535,6 +535,9 @@ enum extid_result extid_challenge_from_json(const struct cJSON *json, struct ext
         rc = EXTID_SYSTEM_ERR;
         goto out;
     }
+    /* What a live tenant really answers (code length, resend interval) is worth seeing once. */
+    extid_debug(log, "challenge: a code of %d digits went to %s; interval %s%ld s",
+                out->code_length, out->target_label, interval ? "" : "absent, ", out->interval);
     rc = EXTID_OK;
 out:
     if (rc != EXTID_OK)

@@ -1,9 +1,13 @@
 """What the module asks of Entra and what it accepts back, where a real tenant differs from the
 simplest mock: the scopes of the token request, through the real pam_extid.so and libpam."""
+import json
 import os
+import re
 import subprocess
+import time
 from urllib.parse import urlsplit
 
+from hygiene import assert_no_leak
 from pamharness import PAM, ROOT
 
 CHECK = os.path.join(ROOT, "build", "extid-check")
@@ -73,3 +77,71 @@ def test_app_with_its_own_signing_key(pam, tenant):
     tenant.reset()
     assert pam.login("extidalice").rc == PAM["SUCCESS"]
     assert tenant.stats()["requests"]["jwks"] == 0
+
+
+# ---- extid-check --login shows what the tenant really puts in the token ----
+
+def wait_for_code(tenant, email, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        code = tenant.outbox(email)
+        if code:
+            return code
+        time.sleep(0.05)
+    raise AssertionError("no code was sent to %s" % email)
+
+
+def check_login(pam, tenant, email, *args):
+    """extid-check --login with the code typed once it was sent; returns the finished process
+    with its stdout and stderr."""
+    proc = subprocess.Popen([CHECK, "--config", pam.config_path, "--login", email] + list(args),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        code = wait_for_code(tenant, email)
+        out, err = proc.communicate(code + "\n", timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert_no_leak(tenant.issued(), [out, err], "extid-check's output")
+    return proc, out, err
+
+
+def test_extid_check_login_shows_every_claim(pam, tenant):
+    email = "carol@example.com"
+    tenant.config(claims={email: {"roles": ["Admin", "Ops"], "groups": ["0a1b-group"]}})
+    proc, out, err = check_login(pam, tenant, email)
+    assert proc.returncode == 0, out + err
+    assert "  claims of the verified token:\n" in out, out
+    claims = dict(re.findall(r"^    (\S+) +(.*)$", out, re.M))
+    assert claims["preferred_username"] == email and claims["aud"] == tenant.client_id
+    assert claims["iss"] == tenant.issuer and claims["tid"] == tenant.tenant_id
+    assert claims["roles"] == '["Admin","Ops"]' and claims["groups"] == '["0a1b-group"]'
+    assert re.fullmatch(r"\d+ \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", claims["exp"]), claims
+    # Whatever the tenant puts in the token is shown, email included when it is there.
+    assert "email" not in claims and {"oid", "sub", "name", "ver", "uti", "nbf"} <= set(claims)
+
+
+def test_extid_check_json_login_prints_one_object(pam, tenant):
+    email = "dave@example.com"
+    tenant.config(claims={email: {"roles": ["Reader"]}})
+    proc, out, err = check_login(pam, tenant, email, "--json")
+    assert proc.returncode == 0, out + err
+    [line] = out.splitlines()  # stdout holds the object alone; the report is on stderr
+    obj = json.loads(line)
+    assert obj["result"] == "ok" and obj["login"] == email
+    assert obj["claims"]["preferred_username"] == email and obj["claims"]["roles"] == ["Reader"]
+    assert obj["claims"]["aud"] == tenant.client_id and isinstance(obj["claims"]["exp"], int)
+    assert "claims of the verified token" in err and "result: ok" in err
+
+
+def test_extid_check_json_failure_and_plain_check(pam, tenant):
+    p = subprocess.run([CHECK, "--config", pam.config_path, "--json"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and json.loads(p.stdout) == {"result": "ok"}, p.stdout + p.stderr
+    pam.write_config(client_id="0000aaaa-1111-4222-8333-444455556666")
+    p = subprocess.run([CHECK, "--config", pam.config_path, "--json", "--login",
+                        "erin@example.com"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert json.loads(p.stdout) == {"result": "failed", "claims": None}, p.stdout

@@ -3,7 +3,7 @@
  * would, and reports with the core's own log lines (on stderr).
  *
  *   extid-check [--config PATH] [--offline] [--user ACCOUNT [--email ADDRESS]] [--login EMAIL]
- *               [key=value ...]
+ *               [--json] [key=value ...]
  *
  * Exit status: 0 every check passed, 1 a check failed, 2 usage error. */
 #include <cjson/cJSON.h>
@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -46,6 +47,7 @@ struct options {
     const char *login;    /* --login */
     const char *email;    /* --email, with --user */
     bool offline;         /* --offline */
+    bool json;            /* --json */
     int nsettings;        /* key=value arguments */
     char **settings;
 };
@@ -71,14 +73,17 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: extid-check [--config PATH] [--offline] [--user ACCOUNT [--email ADDRESS]]\n"
-            "                   [--login EMAIL] [key=value ...]\n"
+            "                   [--login EMAIL] [--json] [key=value ...]\n"
             "Checks the pam_extid configuration and users file, fetches the tenant's OpenID\n"
             "discovery document and key set, and optionally runs a whole login.\n"
             "  --config PATH   configuration file (default " EXTID_DEFAULT_CONFIG ")\n"
             "  --offline       check the files only; no network\n"
             "  --user ACCOUNT  show which identities may open ACCOUNT, and what each line requires\n"
             "  --email ADDRESS with --user: which lines allow ADDRESS, what the token must then hold\n"
-            "  --login EMAIL   sign EMAIL in: a code is emailed and asked for here\n"
+            "  --login EMAIL   sign EMAIL in: a code is emailed and asked for here; every claim\n"
+            "                  of the verified token is shown\n"
+            "  --json          the report on stderr, and on stdout one JSON object: result, and\n"
+            "                  with --login the verified token's claims\n"
             "  key=value       override a setting, as a PAM module argument would\n"
             "Exit status: 0 all checks passed, 1 a check failed, 2 usage error.\n");
 }
@@ -91,6 +96,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "login", required_argument, NULL, 'l' },
         { "email", required_argument, NULL, 'e' },
         { "offline", no_argument, NULL, 'o' },
+        { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -98,13 +104,14 @@ static int parse_options(int argc, char **argv, struct options *o)
     int c;
 
     memset(o, 0, sizeof *o);
-    while ((c = getopt_long(argc, argv, "+c:u:l:e:ohV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+c:u:l:e:ojhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': o->config = optarg; break;
         case 'u': o->user = optarg; break;
         case 'l': o->login = optarg; break;
         case 'e': o->email = optarg; break;
         case 'o': o->offline = true; break;
+        case 'j': o->json = true; break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf("extid-check %s\n", EXTID_VERSION); exit(0);
         default: usage(stderr); return EXIT_USAGE;
@@ -634,14 +641,70 @@ struct trial {
     const struct extid_log *log;
     const char *issuer;
     const char *email;
+    FILE *json; /* --json: where the result object goes; NULL without */
 };
+
+/* exp, nbf, iat and other NumericDate claims, in UTC as well. */
+static bool is_time_claim(const char *name)
+{
+    return strcmp(name, "exp") == 0 || strcmp(name, "nbf") == 0 || strcmp(name, "iat") == 0
+           || strcmp(name, "auth_time") == 0;
+}
+
+/* Every claim of the verified token, name and value, in the token's order: what an
+ * administrator needs to see what the tenant really puts in it (email, roles, groups, ...). */
+static void show_claims(const cJSON *claims)
+{
+    const cJSON *c;
+
+    printf("  claims of the verified token:\n");
+    cJSON_ArrayForEach(c, claims) {
+        char *text = cJSON_IsString(c) ? extid_strip_controls(c->valuestring)
+                                       : cJSON_PrintUnformatted(c);
+        char when[64] = "";
+
+        if (is_time_claim(c->string) && cJSON_IsNumber(c) && c->valuedouble >= 0
+            && c->valuedouble < 253402300800.0) {
+            time_t t = (time_t)c->valuedouble;
+            struct tm tm;
+            if (gmtime_r(&t, &tm))
+                strftime(when, sizeof when, " (%Y-%m-%d %H:%M:%S UTC)", &tm);
+        }
+        printf("    %-18s %s%s\n", c->string, text ? text : "(out of memory)", when);
+        free(text);
+    }
+}
+
+/* {"result":"ok","login":EMAIL,"claims":{...}} on one line. */
+static bool print_json_login(FILE *out, const char *email, const cJSON *claims)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *text = NULL;
+    bool ok = o && cJSON_AddStringToObject(o, "result", "ok")
+              && cJSON_AddStringToObject(o, "login", email)
+              && cJSON_AddItemToObject(o, "claims", claims ? cJSON_Duplicate(claims, true)
+                                                           : cJSON_CreateObject());
+    if (ok)
+        text = cJSON_PrintUnformatted(o);
+    if (text)
+        fprintf(out, "%s\n", text);
+    fflush(out);
+    free(text);
+    cJSON_Delete(o);
+    return text != NULL;
+}
 
 static bool trial_login(void *arg)
 {
     const struct trial *t = arg;
     const struct extid_config *cfg = t->cfg;
-    enum extid_result rc = extid_login(cfg, t->req, t->prompter, t->log);
+    cJSON *claims = NULL;
+    struct extid_login_request req = *t->req;
+    enum extid_result rc;
+    bool ok = true;
 
+    req.claims = &claims;
+    rc = extid_login(cfg, &req, t->prompter, t->log);
     if (rc != EXTID_OK) {
         printf("  FAILED: %s (the messages above say why)\n", extid_result_name(rc));
         return false;
@@ -654,11 +717,15 @@ static bool trial_login(void *arg)
     printf("  %-15s %s\n", cfg->identity_claim, t->email);
     printf("  tid             %s\n", cfg->tenant_id ? cfg->tenant_id : "(not checked)");
     printf("  exp, nbf, iat   within %ld s of this host's clock\n", cfg->clock_skew);
-    return true;
+    show_claims(claims);
+    if (t->json)
+        ok = print_json_login(t->json, t->email, claims);
+    cJSON_Delete(claims);
+    return ok;
 }
 
 static bool run_login(const struct extid_config *cfg, const struct options *o,
-                      const char *issuer, const struct extid_log *log)
+                      const char *issuer, FILE *json, const struct extid_log *log)
 {
     struct extid_config trial = *cfg; /* shallow: only users_file may change, never freed */
     struct extid_identities ids = { 0 };
@@ -701,7 +768,7 @@ static bool run_login(const struct extid_config *cfg, const struct options *o,
         req.account = TRIAL_ACCOUNT;
     }
     {
-        struct trial t = { &trial, &req, &prompter, log, issuer, o->login };
+        struct trial t = { &trial, &req, &prompter, log, issuer, o->login, json };
         ok = in_child(trial_login, &t);
     }
 out:
@@ -721,15 +788,29 @@ int main(int argc, char **argv)
     struct extid_config cfg;
     struct options o;
     char *issuer = NULL;
+    FILE *json = NULL;
     bool ok;
     int status;
 
     status = parse_options(argc, argv, &o);
     if (status != 0)
         return status;
+    if (o.json) {
+        /* stdout carries the JSON object alone; the report goes to stderr. */
+        int fd = dup(STDOUT_FILENO);
+        json = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!json || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+            fprintf(stderr, "extid-check: --json: %s\n", strerror(errno));
+            return EXIT_CHECK_FAILED;
+        }
+    }
     memset(&cfg, 0, sizeof cfg);
     if (load_config(&o, &cfg, &log) != EXTID_OK) {
         printf("config: FAILED (the messages above give file and line)\n");
+        if (json) {
+            fprintf(json, "{\"result\":\"failed\"}\n");
+            fclose(json);
+        }
         return EXIT_CHECK_FAILED;
     }
     log.debug = cfg.debug;
@@ -744,8 +825,14 @@ int main(int argc, char **argv)
     if (!o.offline && !o.login)
         ok = check_client(&cfg, &log, &sink) && ok;
     if (o.login && ok)
-        ok = run_login(&cfg, &o, issuer, &log);
+        ok = run_login(&cfg, &o, issuer, json, &log);
     printf("result: %s\n", ok ? "ok" : "FAILED");
+    /* A login that passed has written its object, claims and all. */
+    if (json && !(o.login && ok))
+        fprintf(json, "{\"result\":\"%s\"%s}\n", ok ? "ok" : "failed",
+                o.login ? ",\"claims\":null" : "");
+    if (json)
+        fclose(json);
     free(issuer);
     extid_config_free(&cfg);
     return ok ? 0 : EXIT_CHECK_FAILED;
