@@ -417,12 +417,13 @@ void extid_mfa_methods_free(struct extid_mfa_methods *m)
     memset(m, 0, sizeof(*m));
 }
 
-/* "email" or "sms"; false for anything else (a channel the module cannot name). */
+/* "email" or "sms", in any letter case; false for anything else (a channel the module cannot
+ * name). */
 static bool channel_of(const char *s, enum extid_channel *out)
 {
-    if (s && strcmp(s, "email") == 0)
+    if (extid_str_ieq(s, "email"))
         *out = EXTID_CHANNEL_EMAIL;
-    else if (s && strcmp(s, "sms") == 0)
+    else if (extid_str_ieq(s, "sms"))
         *out = EXTID_CHANNEL_SMS;
     else
         return false;
@@ -564,7 +565,7 @@ static enum extid_result add_method(const cJSON *m, struct extid_mfa_methods *ou
             extid_log(log, LOG_ERR, "introspect: a method id with control characters");
             return EXTID_UNAVAILABLE;
         }
-    if (!type || strcmp(type, "oob") != 0 || !channel_of(channel, &it->channel)) {
+    if (!extid_str_ieq(type, "oob") || !channel_of(channel, &it->channel)) {
         char t[33], c[33];
         snprintf(t, sizeof t, "%s", type ? type : "-");
         snprintf(c, sizeof c, "%s", channel ? channel : "-");

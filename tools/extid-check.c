@@ -711,7 +711,7 @@ static bool trial_login(void *arg)
     }
     /* extid_login returned EXTID_OK only after every check below passed. */
     printf("  ok: the ID token was verified\n");
-    printf("  signature       RS256, key from the tenant's published key set\n");
+    printf("  signature       RS256, key from the tenant's (or the app's own) published key set\n");
     printf("  iss             %s\n", t->issuer);
     printf("  aud             %s\n", cfg->client_id);
     printf("  %-15s %s\n", cfg->identity_claim, t->email);

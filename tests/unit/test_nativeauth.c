@@ -627,8 +627,8 @@ static void test_introspect_methods(void **state)
                              "\"challenge_channel\":\"voice\"},"
                              "{\"id\":\"T1\",\"challenge_type\":\"totp\","
                              "\"challenge_channel\":\"app\"},"
-                             "{\"id\":\"S1\",\"challenge_type\":\"oob\","
-                             "\"challenge_channel\":\"sms\",\"login_hint\":\"+1\\u001b[2J55\"}]}",
+                             "{\"id\":\"S1\",\"challenge_type\":\"OOB\","
+                             "\"challenge_channel\":\"SMS\",\"login_hint\":\"+1\\u001b[2J55\"}]}",
                              &m),
                      EXTID_OK);
     assert_string_equal(m.continuation_token, "CT-I");
@@ -636,6 +636,7 @@ static void test_introspect_methods(void **state)
     assert_string_equal(m.methods[0].id, "E1");
     assert_int_equal(m.methods[0].channel, EXTID_CHANNEL_EMAIL);
     assert_string_equal(m.methods[0].label, "a***e@x.com");
+    /* challenge_type and channel in any letter case, as in Microsoft's Android SDK. */
     assert_string_equal(m.methods[1].id, "S1");
     assert_int_equal(m.methods[1].channel, EXTID_CHANNEL_SMS);
     assert_null(strchr(m.methods[1].label, '\x1b'));
