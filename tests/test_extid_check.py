@@ -226,6 +226,25 @@ def test_login_aborted_restores_the_terminal(pam, tenant):
     assert "FAILED: conv_err" in out, out
 
 
+def test_login_with_password_and_a_choice_of_second_factor(pam, tenant):
+    # The same prompts as a PAM login: the password (not echoed), the numbered choice, the code.
+    email = "mfaboth@example.com"
+    child = spawn_login(pam, email, "methods=otp password")
+    child.expect("Password for %s: " % email)
+    child.sendline(tenant.password)
+    child.expect(r"Choose 1-2: ")
+    child.sendline("2")
+    child.expect(r"Code texted to \+1555\S* \(8 digits[^)]*\): ")
+    child.sendline(tenant.outbox(email))
+    out, status = finish(child, tenant)
+    assert status == 0, out
+    assert tenant.password not in out, "the password was echoed or printed"
+    assert "2) text message to +1555" in out
+    assert "methods         otp password" in out
+    assert "login granted: user=extid-check email=%s" % email in out
+    assert tenant.channel(email) == "sms"
+
+
 def test_login_refused_by_entra(pam, tenant):
     child = spawn_login(pam, "unknown@example.com")
     out, status = finish(child)

@@ -80,8 +80,8 @@ static void usage(FILE *f)
             "  --offline       check the files only; no network\n"
             "  --user ACCOUNT  show which identities may open ACCOUNT, and what each line requires\n"
             "  --email ADDRESS with --user: which lines allow ADDRESS, what the token must then hold\n"
-            "  --login EMAIL   sign EMAIL in: a code is emailed and asked for here; every claim\n"
-            "                  of the verified token is shown\n"
+            "  --login EMAIL   sign EMAIL in: the code (or password, and a second factor) is\n"
+            "                  asked for here; every claim of the verified token is shown\n"
             "  --json          the report on stderr, and on stdout one JSON object: result, and\n"
             "                  with --login the verified token's claims\n"
             "  key=value       override a setting, as a PAM module argument would\n"
@@ -200,6 +200,9 @@ static void show_config(const struct extid_config *cfg)
     printf("  send_window     %ld s\n", cfg->send_window);
     printf("  send_gap        %ld s\n", cfg->send_gap);
     printf("  unmapped        %s\n", cfg->unmapped == EXTID_UNMAPPED_IGNORE ? "ignore" : "deny");
+    printf("  methods         %s%s%s\n", cfg->methods & EXTID_METHOD_OTP ? "otp" : "",
+           cfg->methods == (EXTID_METHOD_OTP | EXTID_METHOD_PASSWORD) ? " " : "",
+           cfg->methods & EXTID_METHOD_PASSWORD ? "password" : "");
     printf("  debug           %s\n", cfg->debug ? "on" : "off");
 }
 

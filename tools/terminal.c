@@ -91,9 +91,12 @@ enum extid_result extid_terminal_ask(void *ctx, bool echo, const char *prompt, c
         return EXTID_CONV_ERR;
     *answer = NULL;
     if (echo && t->auto_email) {
+        /* The address is the first thing a login asks with echo on; later questions (the
+         * choice of a second factor) are the person's. */
         fprintf(t->out, "%s%s\n", prompt, t->auto_email);
         fflush(t->out);
         *answer = strdup(t->auto_email);
+        t->auto_email = NULL;
         return *answer ? EXTID_OK : EXTID_CONV_ERR;
     }
     memset(&saved, 0, sizeof saved);

@@ -9,7 +9,8 @@
 struct extid_terminal {
     int in;                  /* file descriptor answers are read from */
     FILE *out;               /* where prompts and messages go */
-    const char *auto_email;  /* answer to echo-on prompts given on the command line, or NULL */
+    const char *auto_email;  /* answer to the first echo-on prompt (the address), given on the
+                              * command line, or NULL; cleared once used */
 };
 
 /* struct extid_prompter callbacks; ctx is a struct extid_terminal. Echo is turned off for
