@@ -74,6 +74,20 @@ static char *make_token(EVP_PKEY *key, const char *kid, const char *email)
     return fx_token(fx_header(kid), claims, key);
 }
 
+/* The same with an app-role claim, as a tenant with role assignments issues it. */
+static char *make_token_roles(EVP_PKEY *key, const char *email, const char *role)
+{
+    cJSON *claims = fx_claims();
+    time_t now = time(NULL);
+
+    fx_set(claims, "iat", cJSON_CreateNumber((double)now - 60));
+    fx_set(claims, "nbf", cJSON_CreateNumber((double)now - 60));
+    fx_set(claims, "exp", cJSON_CreateNumber((double)now + 3540));
+    fx_set(claims, "preferred_username", cJSON_CreateString(email));
+    fx_set(claims, "roles", cJSON_CreateStringArray(&role, 1));
+    return fx_token(fx_header(FX_KID), claims, key);
+}
+
 static void write_users(struct fixture *f, const char *text)
 {
     unlink(f->users);
@@ -338,6 +352,56 @@ static void test_throttle_refuses_before_initiate(void **state)
     assert_non_null(strstr(f->person.shown, "Too many codes were sent to this address; wait"));
     assert_null(strstr(f->person.shown, "Authentication failed."));
     assert_logged(&f->d.cap, "service=unit result=auth_err");
+}
+
+/* A requirement is checked after the token: met, it grants; missing, it refuses like any
+ * other cause, after the same three requests. */
+static void test_requirement_after_the_token(void **state)
+{
+    struct fixture *f = *state;
+    char *with_role = make_token_roles(f->keys->a, FX_EMAIL, "Linux.Ops");
+
+    write_users(f, "extidalice " FX_EMAIL " role:Linux.Ops\n");
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_AUTH_ERR); /* the fixture's token has no roles */
+    assert_int_equal(f->tenant.calls[FAKE_TOKEN], 1);
+    assert_logged(&f->d.cap, "does not grant " FX_EMAIL ": the token has none of role:Linux.Ops");
+    assert_string_equal(f->person.shown, "Authentication failed.\n");
+    assert_null(strstr(f->d.cap.buf, "login granted"));
+
+    f->tenant = (struct fake_entra){
+        .code = "12345678", .id_token = with_role, .issuer = FX_ISSUER, .jwks = f->jwks,
+    };
+    ufx_log_clear(&f->d.cap);
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_OK);
+    assert_logged(&f->d.cap, "users:1 grants " FX_EMAIL " (role:Linux.Ops)");
+    free(with_role);
+}
+
+/* export_env: the variables come out of a successful login only. */
+static void test_env_only_on_success(void **state)
+{
+    struct fixture *f = *state;
+    struct extid_env env = { 0 };
+
+    f->cfg.export_env = true;
+    f->req.env = &env;
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_OK);
+    assert_int_equal(env.count, 4);
+    assert_string_equal(env.vars[0], "EXTID_EMAIL=" FX_EMAIL);
+    assert_string_equal(env.vars[2], "EXTID_TID=" FX_TENANT);
+    extid_env_free(&env);
+
+    say(f, "00000000", "00000000", "00000000", NULL);
+    assert_int_equal(login(f), EXTID_MAXTRIES);
+    assert_int_equal(env.count, 0);
+
+    f->cfg.export_env = false;
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_OK);
+    assert_int_equal(env.count, 0);
 }
 
 /* Every way the tenant or the token can go wrong ends in a refusal, never EXTID_OK. */
@@ -635,6 +699,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_happy_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requirement_after_the_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_only_on_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_typed_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_code_then_right, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_attempts, setup, teardown),
