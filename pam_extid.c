@@ -32,7 +32,6 @@ static int pam_code_for(enum extid_result r)
     case EXTID_SYSTEM_ERR: return PAM_SYSTEM_ERR;
     case EXTID_AUTH_ERR:
     case EXTID_WRONG_CODE:
-    case EXTID_UNKNOWN_KID:
     case EXTID_MFA_REQUIRED: return PAM_AUTH_ERR;
     }
     return PAM_AUTH_ERR;

@@ -57,16 +57,18 @@ static bool check_header(const cJSON *header, const char **kid, const struct ext
 
 enum extid_result extid_idtoken_check_signature(const struct extid_jwt *jwt,
                                                 const char *jwks_json, size_t jwks_len,
-                                                const struct extid_log *log)
+                                                bool *unknown_kid, const struct extid_log *log)
 {
     enum extid_result rc;
     EVP_PKEY *key = NULL;
     const char *kid = NULL;
 
+    if (unknown_kid)
+        *unknown_kid = false;
     if (!jwt || !check_header(jwt->header, &kid, log))
         return EXTID_AUTH_ERR;
-    /* EXTID_UNKNOWN_KID and EXTID_UNAVAILABLE go up unchanged: the caller may refetch. */
-    rc = extid_jwks_find_key(jwks_json, jwks_len, kid, &key, log);
+    /* An unknown kid and EXTID_UNAVAILABLE go up unchanged: the caller may refetch. */
+    rc = extid_jwks_find_key(jwks_json, jwks_len, kid, &key, unknown_kid, log);
     if (rc == EXTID_OK)
         rc = extid_jwt_verify_rs256(jwt, key, log);
     EVP_PKEY_free(key);
@@ -77,20 +79,22 @@ enum extid_result extid_idtoken_verify(const char *token, const char *jwks_json,
                                        const struct extid_claim_policy *policy,
                                        const struct extid_log *log)
 {
-    return extid_idtoken_verify_claims(token, jwks_json, jwks_len, policy, log, NULL);
+    return extid_idtoken_verify_claims(token, jwks_json, jwks_len, policy, log, NULL, NULL);
 }
 
 enum extid_result extid_idtoken_verify_claims(const char *token, const char *jwks_json,
                                               size_t jwks_len,
                                               const struct extid_claim_policy *policy,
                                               const struct extid_log *log,
-                                              struct cJSON **claims)
+                                              struct cJSON **claims, bool *unknown_kid)
 {
     enum extid_result rc;
     struct extid_jwt jwt;
 
     if (claims)
         *claims = NULL;
+    if (unknown_kid)
+        *unknown_kid = false;
     if (!policy) {
         extid_log(log, LOG_ERR, "id token: no claim policy");
         return EXTID_AUTH_ERR;
@@ -98,7 +102,7 @@ enum extid_result extid_idtoken_verify_claims(const char *token, const char *jwk
     rc = extid_jwt_parse(token, &jwt, log);
     if (rc != EXTID_OK)
         return rc;
-    rc = extid_idtoken_check_signature(&jwt, jwks_json, jwks_len, log);
+    rc = extid_idtoken_check_signature(&jwt, jwks_json, jwks_len, unknown_kid, log);
     if (rc == EXTID_OK)
         rc = extid_claims_check(jwt.payload, policy, log);
     if (rc == EXTID_OK)

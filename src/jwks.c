@@ -193,13 +193,16 @@ EVP_PKEY *extid_jwk_import(const struct cJSON *jwk, const struct extid_log *log)
 }
 
 enum extid_result extid_jwks_find_key(const char *jwks_json, size_t len, const char *kid,
-                                      EVP_PKEY **key, const struct extid_log *log)
+                                      EVP_PKEY **key, bool *unknown_kid,
+                                      const struct extid_log *log)
 {
     enum extid_result rc = EXTID_UNAVAILABLE;
     cJSON *doc = NULL;
     const cJSON *keys, *jwk;
     int count, matches = 0;
 
+    if (unknown_kid)
+        *unknown_kid = false;
     if (!key)
         return EXTID_SYSTEM_ERR;
     *key = NULL;
@@ -253,7 +256,9 @@ enum extid_result extid_jwks_find_key(const char *jwks_json, size_t len, const c
     }
     if (matches == 0) {
         extid_log(log, LOG_NOTICE, "jwks: no key with kid=\"%.*s\"", KID_LOG_MAX, kid);
-        rc = EXTID_UNKNOWN_KID;
+        rc = EXTID_AUTH_ERR;
+        if (unknown_kid)
+            *unknown_kid = true;
     } else {
         /* The IdP publishes this kid but not as a key we accept: an IdP-side fault. */
         extid_log(log, LOG_ERR, "jwks: no usable key among %d with kid=\"%.*s\"", matches,

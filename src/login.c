@@ -88,7 +88,7 @@ static void finish(struct login *l)
         return;
     if (rc != EXTID_OK && rc != EXTID_CONV_ERR && !l->told)
         login_show(l, true, message_for(l, rc));
-    if (rc == EXTID_WRONG_CODE || rc == EXTID_UNKNOWN_KID || rc == EXTID_MFA_REQUIRED)
+    if (rc == EXTID_WRONG_CODE || rc == EXTID_MFA_REQUIRED)
         l->result = EXTID_AUTH_ERR; /* internal signals never leave the core */
     audit(l);
 }

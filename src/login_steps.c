@@ -488,27 +488,29 @@ enum extid_result login_step_second(struct login *l)
 /* An app with a claims-mapping policy and its own signing key has its tokens signed by a key
  * that only the app-specific discovery document names: tried when the tenant's key set, fresh,
  * still lacks the token's key. Its cached copy first, then a fresh one. */
-static enum extid_result verify_with_app_keys(struct login *l, struct extid_claim_policy *policy)
+static enum extid_result verify_with_app_keys(struct login *l, struct extid_claim_policy *policy,
+                                              bool *unknown_kid)
 {
     struct extid_signing_info app = { 0 };
-    enum extid_result rc = EXTID_UNKNOWN_KID;
+    enum extid_result rc = EXTID_AUTH_ERR;
 
+    *unknown_kid = true; /* until a key set says otherwise */
     if (!l->transport->app_signing_info)
         return rc;
-    for (int fresh = 0; fresh < 2 && rc == EXTID_UNKNOWN_KID; fresh++) {
+    for (int fresh = 0; fresh < 2 && *unknown_kid; fresh++) {
         extid_signing_info_free(&app);
         rc = l->transport->app_signing_info(l->session, fresh, &app);
-        if (rc != EXTID_OK)
-            break;
-        if (!app.jwks_json) {
+        if (rc == EXTID_OK && !app.jwks_json)
             rc = EXTID_SYSTEM_ERR;
+        if (rc != EXTID_OK) {
+            *unknown_kid = false; /* no key set to say it: the failure is the answer */
             break;
         }
         policy->issuer = app.issuer;
         policy->now = time(NULL);
         rc = extid_idtoken_verify_claims(l->id_token, app.jwks_json, strlen(app.jwks_json),
-                                         policy, l->log, &l->claims);
-        if (rc == EXTID_UNKNOWN_KID && !app.cached)
+                                         policy, l->log, &l->claims, unknown_kid);
+        if (*unknown_kid && !app.cached)
             break;
     }
     if (rc == EXTID_OK)
@@ -531,6 +533,7 @@ enum extid_result login_step_verify(struct login *l)
         .email = l->email,
         .clock_skew = cfg->clock_skew,
     };
+    bool unknown_kid = false;
     enum extid_result rc;
 
     if (!l->id_token || !l->keys.jwks_json)
@@ -538,10 +541,10 @@ enum extid_result login_step_verify(struct login *l)
     policy.issuer = l->keys.issuer;
     policy.now = time(NULL);
     rc = extid_idtoken_verify_claims(l->id_token, l->keys.jwks_json, strlen(l->keys.jwks_json),
-                                     &policy, l->log, &l->claims);
+                                     &policy, l->log, &l->claims, &unknown_kid);
     if (rc == EXTID_UNAVAILABLE && l->keys.cached)
         extid_log(l->log, LOG_WARNING, "the cached JWKS is unusable: refetching");
-    else if (rc == EXTID_UNKNOWN_KID)
+    else if (unknown_kid)
         extid_debug(l->log, "ID token key not in the cached JWKS: refetching");
     else
         return rc;
@@ -554,16 +557,14 @@ enum extid_result login_step_verify(struct login *l)
     policy.issuer = l->keys.issuer;
     policy.now = time(NULL);
     rc = extid_idtoken_verify_claims(l->id_token, l->keys.jwks_json, strlen(l->keys.jwks_json),
-                                     &policy, l->log, &l->claims);
-    if (rc == EXTID_UNKNOWN_KID) {
+                                     &policy, l->log, &l->claims, &unknown_kid);
+    if (unknown_kid) {
         extid_debug(l->log, "ID token key not in the tenant's key set: trying the app's own");
-        rc = verify_with_app_keys(l, &policy);
+        rc = verify_with_app_keys(l, &policy, &unknown_kid);
     }
-    if (rc == EXTID_UNKNOWN_KID) {
+    if (unknown_kid)
         extid_log(l->log, LOG_ERR, "ID token signed by a key neither the tenant nor the app "
                   "publishes");
-        rc = EXTID_AUTH_ERR;
-    }
     return rc;
 }
 

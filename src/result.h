@@ -14,7 +14,6 @@ enum extid_result {
     EXTID_SYSTEM_ERR,    /* out of memory or another local failure */
     /* Internal signals between core layers; they never leave extid_login(). */
     EXTID_WRONG_CODE,    /* /token said invalid_oob_value, or wrong password (50126) */
-    EXTID_UNKNOWN_KID,   /* token's kid absent from the JWKS: refetch once */
     EXTID_MFA_REQUIRED,  /* /token: right first factor, a second factor is needed */
 };
 

@@ -430,7 +430,7 @@ static bool show_keys(const char *jwks_json, const struct extid_log *log)
             printf("  key             (no kid): ignored, a token cannot name it\n");
             continue;
         }
-        if (extid_jwks_find_key(jwks_json, strlen(jwks_json), kid->valuestring, &pkey, log)
+        if (extid_jwks_find_key(jwks_json, strlen(jwks_json), kid->valuestring, &pkey, NULL, log)
             == EXTID_OK) {
             printf("  key             %s: RSA %d bits, usable\n", kid->valuestring,
                    EVP_PKEY_get_bits(pkey));

@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = extid_idtoken_verify(token, jwks, strlen(jwks), &policy, &log);
     if (rc == EXTID_OK)
         check_accepted(token);
-    else if (rc != EXTID_AUTH_ERR && rc != EXTID_UNKNOWN_KID)
+    else if (rc != EXTID_AUTH_ERR)
         abort();
     free(token);
     free(header);

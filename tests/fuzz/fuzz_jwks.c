@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     EVP_PKEY *key = NULL;
     enum extid_result rc;
 
-    rc = extid_jwks_find_key(doc, doc_size, *kid ? kid : "mock-key-1", &key, &log);
+    rc = extid_jwks_find_key(doc, doc_size, *kid ? kid : "mock-key-1", &key, NULL, &log);
     if ((rc == EXTID_OK) != (key != NULL))
         abort(); /* a key exactly when OK */
     if (key && (!EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_get_bits(key) < 2048))

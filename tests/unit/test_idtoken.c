@@ -189,11 +189,25 @@ static void test_unknown_kid(void **state)
 {
     struct fx *f = *state;
 
-    verify(f, fx_token(fx_header("key-new"), fx_claims(), f->a), EXTID_UNKNOWN_KID,
+    struct extid_claim_policy p = fx_policy();
+    char *tok = fx_token(fx_header("key-new"), fx_claims(), f->a);
+    bool unknown = false;
+
+    verify(f, fx_token(fx_header("key-new"), fx_claims(), f->a), EXTID_AUTH_ERR,
            "no key with kid=\"key-new\"");
+    /* Only the kid is missing: a newer key set may hold it. */
+    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, NULL,
+                                                 &unknown),
+                     EXTID_AUTH_ERR);
+    assert_true(unknown);
+    free(tok);
     /* The algorithm is refused before any key lookup: no refetch for a forged header. */
-    verify(f, token_hdr("{\"alg\":\"HS256\",\"kid\":\"key-new\"}", f->a), EXTID_AUTH_ERR,
-           "alg \"HS256\" refused");
+    tok = token_hdr("{\"alg\":\"HS256\",\"kid\":\"key-new\"}", f->a);
+    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, NULL,
+                                                 &unknown),
+                     EXTID_AUTH_ERR);
+    assert_false(unknown);
+    verify(f, tok, EXTID_AUTH_ERR, "alg \"HS256\" refused");
 }
 
 static void test_weak_key_refused(void **state)
@@ -283,7 +297,8 @@ static void test_claims_out(void **state)
 
     fx_set(c, "roles", cJSON_CreateStringArray((const char *const[]){ "Linux.Ops" }, 1));
     tok = fx_token(fx_header(FX_KID), c, f->a);
-    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out),
+    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out,
+                                                 NULL),
                      EXTID_OK);
     assert_non_null(out);
     assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(out, "roles"), 0)->valuestring,
@@ -293,7 +308,8 @@ static void test_claims_out(void **state)
 
     out = (cJSON *)1;
     tok = fx_token(fx_header(FX_KID), fx_claims(), f->b); /* signed by the wrong key */
-    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out),
+    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out,
+                                                 NULL),
                      EXTID_AUTH_ERR);
     assert_null(out);
     free(tok);
@@ -301,12 +317,14 @@ static void test_claims_out(void **state)
     out = (cJSON *)1;
     p.email = "bob@contoso.com"; /* signed well, a claim check fails */
     tok = fx_token(fx_header(FX_KID), fx_claims(), f->a);
-    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out),
+    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out,
+                                                 NULL),
                      EXTID_AUTH_ERR);
     assert_null(out);
     /* No place for the claims is fine too. */
     p = fx_policy();
-    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, NULL),
+    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, NULL,
+                                                 NULL),
                      EXTID_OK);
     free(tok);
 }

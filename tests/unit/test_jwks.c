@@ -13,6 +13,9 @@
 #include "token_fixture.h"
 #include "unit_fixture.h"
 
+/* Whether the last lookup said the kid is not in the set. */
+static bool unknown_kid;
+
 /* Runs the lookup on text and returns the result; *found gets the key (or NULL). */
 static enum extid_result lookup(const char *text, const char *kid, EVP_PKEY **found,
                                 struct fx_log *cap)
@@ -20,7 +23,8 @@ static enum extid_result lookup(const char *text, const char *kid, EVP_PKEY **fo
     struct extid_log log = fx_log_sink(cap);
 
     *found = (EVP_PKEY *)&log; /* must be reset by the call */
-    return extid_jwks_find_key(text, strlen(text), kid, found, &log);
+    unknown_kid = true;        /* must be reset too */
+    return extid_jwks_find_key(text, strlen(text), kid, found, &unknown_kid, &log);
 }
 
 /* Looks up kid in text (which it frees) and expects the public half of want. */
@@ -45,6 +49,7 @@ static void expect_one(cJSON *jwk, const char *kid, enum extid_result rc, const 
 
     if (got != rc)
         fail_msg("%s: got %s, want %s", text, extid_result_name(got), extid_result_name(rc));
+    assert_false(unknown_kid); /* the kid is there, whatever became of its key */
     if (rc == EXTID_OK) {
         assert_non_null(key);
         EVP_PKEY_free(key);
@@ -102,12 +107,18 @@ static void test_unknown_kid(void **state)
     struct fx_log cap;
     EVP_PKEY *key;
 
-    assert_int_equal(lookup(text, "key-z", &key, &cap), EXTID_UNKNOWN_KID);
+    assert_int_equal(lookup(text, "key-z", &key, &cap), EXTID_AUTH_ERR);
+    assert_true(unknown_kid);
     assert_null(key);
     assert_true(fx_logged(&cap, "key-z"));
     /* kid comparison is exact. */
-    assert_int_equal(lookup(text, "KEY-A", &key, &cap), EXTID_UNKNOWN_KID);
-    assert_int_equal(lookup(text, "key-", &key, &cap), EXTID_UNKNOWN_KID);
+    assert_int_equal(lookup(text, "KEY-A", &key, &cap), EXTID_AUTH_ERR);
+    assert_true(unknown_kid);
+    assert_int_equal(lookup(text, "key-", &key, &cap), EXTID_AUTH_ERR);
+    assert_true(unknown_kid);
+    assert_int_equal(lookup(text, "key-a", &key, &cap), EXTID_OK);
+    assert_false(unknown_kid);
+    EVP_PKEY_free(key);
     free(text);
 }
 
@@ -116,8 +127,16 @@ static void test_non_string_kid_is_not_a_match(void **state)
     struct fx_keys *k = *state;
     cJSON *jwk = fx_jwk(k->a, NULL);
 
+    char *text;
+    struct fx_log cap;
+    EVP_PKEY *key;
+
     cJSON_AddNumberToObject(jwk, "kid", 5);
-    expect_one(jwk, "5", EXTID_UNKNOWN_KID, NULL);
+    text = fx_jwks(jwk, NULL);
+    assert_int_equal(lookup(text, "5", &key, &cap), EXTID_AUTH_ERR);
+    assert_true(unknown_kid);
+    assert_null(key);
+    free(text);
 }
 
 static void test_duplicate_kid_first_valid_wins(void **state)
@@ -275,7 +294,7 @@ static void expect_malformed(const char *text, size_t len, const char *needle)
     struct extid_log log = fx_log_sink(&cap);
     EVP_PKEY *key = (EVP_PKEY *)&cap;
 
-    assert_int_equal(extid_jwks_find_key(text, len, "key-a", &key, &log), EXTID_UNAVAILABLE);
+    assert_int_equal(extid_jwks_find_key(text, len, "key-a", &key, NULL, &log), EXTID_UNAVAILABLE);
     assert_null(key);
     assert_text_logged(cap.text, needle);
 }
@@ -312,7 +331,7 @@ static void test_malformed_jwks(void **state)
         EVP_PKEY *key = NULL;
 
         memcpy(buf + glen, " \n", 3);
-        assert_int_equal(extid_jwks_find_key(buf, glen + 2, "key-a", &key, &log), EXTID_OK);
+        assert_int_equal(extid_jwks_find_key(buf, glen + 2, "key-a", &key, NULL, &log), EXTID_OK);
         EVP_PKEY_free(key);
     }
     free(buf);
@@ -353,15 +372,16 @@ static void test_bad_arguments(void **state)
     struct extid_log log = fx_log_sink(&cap);
     EVP_PKEY *key = (EVP_PKEY *)&cap;
 
-    assert_int_equal(extid_jwks_find_key(text, strlen(text), NULL, &key, &log), EXTID_AUTH_ERR);
+    assert_int_equal(extid_jwks_find_key(text, strlen(text), NULL, &key, NULL, &log),
+                     EXTID_AUTH_ERR);
     assert_null(key);
     key = (EVP_PKEY *)&cap;
-    assert_int_equal(extid_jwks_find_key(text, strlen(text), "", &key, &log), EXTID_AUTH_ERR);
+    assert_int_equal(extid_jwks_find_key(text, strlen(text), "", &key, NULL, &log), EXTID_AUTH_ERR);
     assert_null(key);
-    assert_int_equal(extid_jwks_find_key(text, strlen(text), "key-a", NULL, &log),
+    assert_int_equal(extid_jwks_find_key(text, strlen(text), "key-a", NULL, NULL, &log),
                      EXTID_SYSTEM_ERR);
     /* A NULL log is allowed. */
-    assert_int_equal(extid_jwks_find_key(text, strlen(text), "key-a", &key, NULL), EXTID_OK);
+    assert_int_equal(extid_jwks_find_key(text, strlen(text), "key-a", &key, NULL, NULL), EXTID_OK);
     EVP_PKEY_free(key);
     free(text);
 }

@@ -188,7 +188,7 @@ static bool module_accepts_token(const char *token, const char *jwks, struct tal
 
     if (extid_jws_parse(token, &jwt, &log) != EXTID_OK)
         return false;
-    ok = extid_idtoken_check_signature(&jwt, jwks, strlen(jwks), &log) == EXTID_OK;
+    ok = extid_idtoken_check_signature(&jwt, jwks, strlen(jwks), NULL, &log) == EXTID_OK;
     extid_jwt_free(&jwt);
     return ok;
 }
@@ -220,7 +220,7 @@ static bool module_accepts_key(const cJSON *jwk, struct tally *t)
         bool unused;
         char *set = as_key_set(jwk, &unused);
 
-        ok = extid_jwks_find_key(set, strlen(set), kid, &key, &log) == EXTID_OK;
+        ok = extid_jwks_find_key(set, strlen(set), kid, &key, NULL, &log) == EXTID_OK;
         free(set);
     } else {
         key = extid_jwk_import(jwk, &log);
