@@ -84,9 +84,9 @@ OTP_MFA_ACCOUNTS = {"mfa": ["sms"]}
 FLOW_SCENARIOS |= set(PASSWORD_ACCOUNTS) | set(OTP_MFA_ACCOUNTS)
 DEFAULT_PASSWORD = "Mock-tenant-passw0rd!"
 TOKEN_VARIANTS = {"forged", "algnone", "hs256", "unknownkid", "appkey", "rotatedkid",
-                  "expiredtoken", "future", "wrongaud", "wrongiss", "wrongtid", "otheruser", "noidtoken", "noexp",
-                  "expstring", "multiaud", "otherazp", "otherprefname", "expired2min",
-                  "overage", "hasgroups", "badroles", "badgroups"}
+                  "expiredtoken", "future", "wrongaud", "wrongiss", "wrongtid", "otheruser",
+                  "noidtoken", "noexp", "expstring", "multiaud", "otherazp", "otherprefname",
+                  "expired2min", "overage", "hasgroups", "badroles", "badgroups"}
 SCENARIOS = INITIATE_SCENARIOS | FLOW_SCENARIOS | TOKEN_VARIANTS
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]{1,64}@"

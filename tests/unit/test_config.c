@@ -535,7 +535,8 @@ static const struct arg_case arg_cases[] = {
     /* A client_id that is not a GUID never reaches Entra. */
     { "client_id=my-app", "argument 2 (client_id=my-app): client_id must be the app "
                           "registration's Application (client) ID, a GUID like" },
-    { "client_id=00001111-aaaa-2222-bbbb-3333cccc444", "not '00001111-aaaa-2222-bbbb-3333cccc444'" },
+    { "client_id=00001111-aaaa-2222-bbbb-3333cccc444",
+      "not '00001111-aaaa-2222-bbbb-3333cccc444'" },
     { "client_id=00001111-aaaa-2222-bbbb-3333cccc44445", "client_id must be the app" },
     { "client_id=00001111aaaa-2222-bbbb-3333-cccc4444", "client_id must be the app" },
     { "client_id=0000111g-aaaa-2222-bbbb-3333cccc4444", "client_id must be the app" },

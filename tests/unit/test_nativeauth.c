@@ -355,7 +355,8 @@ static void expect_coded(const char *error, const char *codes, const char *text,
     snprintf(body, sizeof(body),
              "{\"error\":\"%s\",\"error_description\":\"%s\\r\\nTrace ID: tr-1\\r\\n"
              "Correlation ID: co-1\\r\\nTimestamp: 2026-01-01 10:15:00Z\",\"error_codes\":%s,"
-             "\"trace_id\":\"tr-1\",\"correlation_id\":\"co-1\",\"continuation_token\":\"SECRET-CT\"}",
+             "\"trace_id\":\"tr-1\",\"correlation_id\":\"co-1\","
+             "\"continuation_token\":\"SECRET-CT\"}",
              error, text, codes);
     expect_failure(400, body, want);
     assert_logged(&cap, what);
