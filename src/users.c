@@ -1,4 +1,4 @@
-/* pam_extid.users (pam_extid.conf(5), USERS FILE): `account identity... [requirement...]`
+/* pam_extid.users (pam_extid.users(5)): `account identity... [requirement...]`
  * per line.
  *
  * Several lines may name one account: each is an alternative. The account '*' stands for every

@@ -1,4 +1,4 @@
-/* Users file (pam_extid.conf(5), USERS FILE): parsing, fail-closed errors, identity matching. */
+/* Users file (pam_extid.users(5)): parsing, fail-closed errors, identity matching. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
