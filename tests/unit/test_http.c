@@ -562,9 +562,10 @@ static void test_nativeauth_password_and_second_factor(void **state)
     extid_mfa_methods_free(&m);
     assert_int_equal(extid_na_introspect(&c->h, "stale", &m), EXTID_AUTH_ERR);
     assert_null(m.methods);
-    assert_int_equal(extid_na_challenge_method(&c->h, "CT5-SECRET", NULL, &sms), EXTID_SYSTEM_ERR);
-    extid_challenge_free(&ch);
     extid_challenge_free(&sms);
+    assert_int_equal(extid_na_challenge_method(&c->h, "CT5-SECRET", NULL, &sms), EXTID_SYSTEM_ERR);
+    assert_null(sms.continuation_token);
+    extid_challenge_free(&ch);
     extid_mfa_methods_free(&m);
     extid_free_secret(idt);
     extid_free_secret(next);
