@@ -171,3 +171,14 @@ def test_password_is_no_pam_item(pw, tenant, tmp_path):
     assert res.rc == PAM["SUCCESS"], res
     assert len(echo_off(res)) == 2, res  # ours, then pam_exec's own question
     assert not os.path.exists(out) or tenant.password not in open(out).read()
+
+
+def test_silent_wrong_password_told_inside_the_next_prompt(pw, tenant):
+    # sudo asks for silence: what would have been shown travels inside the next prompt.
+    res = pw.login("extidkiosk", emails=["password@example.com"],
+                   codes=[WRONG, tenant.password], silent=True)
+    assert res.rc == PAM["SUCCESS"], res
+    assert res.messages("ERROR") == [] and res.messages("INFO") == []
+    first, second = echo_off(res)
+    assert first == "Password for password@example.com: "
+    assert second == "Wrong password, try again. Password for password@example.com: ", res
