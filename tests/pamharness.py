@@ -366,7 +366,8 @@ class PamSetup:
         res.logs = self.sink.since(mark)
         if wrap:
             check_clean_exit(res.exit, self.stderr)
-        assert res.rc is not None, "client ended without RESULT: %r %s" % (res, self.stderr)
+        assert res.rc is not None, "client ended without RESULT (exit status %s): %r %s" % (
+            res.exit, res, self.stderr)
         return res
 
     def mapped_email(self, user):
