@@ -175,7 +175,7 @@ SAN_ENV   := ASAN_OPTIONS=detect_leaks=1:exitcode=99:strict_string_checks=1:dete
 VALGRIND  := valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
              --show-leak-kinds=definite,indirect --error-exitcode=99
 # The PAM-stack suites that run again under the sanitizers and valgrind.
-HARDEN_SUITES := tests/test_pam_login.py tests/test_host_safety.py
+HARDEN_SUITES := tests/test_pam_login.py tests/test_pam_authz.py tests/test_host_safety.py
 
 sanitized-tree: $(BUILD)/pam_extid.so $(UNIT_BIN)
 

@@ -505,28 +505,26 @@ static bool identity_allows(const char *id, const char *email)
     return is_wildcard(id) ? extid_str_ieq(id + 2, domain) : extid_str_ieq(id, email);
 }
 
-bool extid_identities_allow(const struct extid_identities *ids, const char *email)
+static bool any_allows(char *const *ids, size_t count, const char *email)
 {
     size_t i;
 
-    if (!ids || !ids->items || !extid_email_valid(email))
+    if (!ids || !extid_email_valid(email))
         return false;
-    for (i = 0; i < ids->count; i++)
-        if (ids->items[i] && identity_allows(ids->items[i], email))
+    for (i = 0; i < count; i++)
+        if (ids[i] && identity_allows(ids[i], email))
             return true;
     return false;
 }
 
+bool extid_identities_allow(const struct extid_identities *ids, const char *email)
+{
+    return ids && any_allows(ids->items, ids->count, email);
+}
+
 bool extid_users_line_allows(const struct extid_users_line *line, const char *email)
 {
-    size_t i;
-
-    if (!line || !line->ids || !extid_email_valid(email))
-        return false;
-    for (i = 0; i < line->nids; i++)
-        if (line->ids[i] && identity_allows(line->ids[i], email))
-            return true;
-    return false;
+    return line && any_allows(line->ids, line->nids, email);
 }
 
 const char *extid_identities_single(const struct extid_identities *ids)

@@ -61,8 +61,8 @@ static void person_show(void *ctx, bool error, const char *msg)
     append(p->shown, sizeof p->shown, msg);
 }
 
-/* A token Entra would issue for email now, signed by key with kid. */
-static char *make_token(EVP_PKEY *key, const char *kid, const char *email)
+/* The claims Entra would put in a token for email now. */
+static cJSON *claims_now(const char *email)
 {
     cJSON *claims = fx_claims();
     time_t now = time(NULL);
@@ -71,19 +71,20 @@ static char *make_token(EVP_PKEY *key, const char *kid, const char *email)
     fx_set(claims, "nbf", cJSON_CreateNumber((double)now - 60));
     fx_set(claims, "exp", cJSON_CreateNumber((double)now + 3540));
     fx_set(claims, "preferred_username", cJSON_CreateString(email));
-    return fx_token(fx_header(kid), claims, key);
+    return claims;
+}
+
+/* A token Entra would issue for email now, signed by key with kid. */
+static char *make_token(EVP_PKEY *key, const char *kid, const char *email)
+{
+    return fx_token(fx_header(kid), claims_now(email), key);
 }
 
 /* The same with an app-role claim, as a tenant with role assignments issues it. */
 static char *make_token_roles(EVP_PKEY *key, const char *email, const char *role)
 {
-    cJSON *claims = fx_claims();
-    time_t now = time(NULL);
+    cJSON *claims = claims_now(email);
 
-    fx_set(claims, "iat", cJSON_CreateNumber((double)now - 60));
-    fx_set(claims, "nbf", cJSON_CreateNumber((double)now - 60));
-    fx_set(claims, "exp", cJSON_CreateNumber((double)now + 3540));
-    fx_set(claims, "preferred_username", cJSON_CreateString(email));
     fx_set(claims, "roles", cJSON_CreateStringArray(&role, 1));
     return fx_token(fx_header(FX_KID), claims, key);
 }
