@@ -580,7 +580,7 @@ static void test_config_argument_twice_or_relative(void **state)
 {
     struct fixture *f = *state;
     const char *twice[] = { write_conf(f, "tenant = t\nclient_id = " CID "\n"), f->arg };
-    const char *relative[] = { "config=pam_extid.conf", "tenant=t", "client_id=" CID };
+    const char *relative[] = { "config=pam_extid.conf", "tenant=t", ("client_id=" CID) };
     char want[600];
 
     snprintf(want, sizeof want, "argument 2 (%s): config given twice (first at argument 1)",
