@@ -295,3 +295,23 @@ def test_ssh_session_has_no_identity_without_export_env(ssh, tenant):
     assert res.rc == 0, res
     lines = [line.strip() for line in res.output.splitlines()]
     assert "rc=1" in lines and EMAIL not in lines, res
+
+
+def test_ssh_app_role_requirement_decides(ssh, tenant):
+    # The users file wants an app role; Entra's token decides, after the code.
+    users = open(ssh.pam.users_path).read()
+    ssh.pam.write_users(users.replace("%s %s\n" % (USER, EMAIL),
+                                      "%s %s role:Linux.Ops\n" % (USER, EMAIL)))
+    try:
+        res = ssh_login(ssh.sshd.port, USER, "id", latest_code(tenant, EMAIL))
+        assert res.rc == 255 and "uid=" not in res.output, res
+        assert "Permission denied" in res.output, res
+        logs = ssh.logs()
+        assert "does not grant %s: the token has none of role:Linux.Ops" % EMAIL in logs, logs
+        assert "login granted" not in logs, logs
+        tenant.config(claims={EMAIL: {"roles": ["Linux.Ops"]}})
+        res = ssh_login(ssh.sshd.port, USER, "id", latest_code(tenant, EMAIL))
+        assert res.rc == 0 and re.search(r"uid=\d+\(%s\)" % USER, res.output), res
+        assert "grants %s (role:Linux.Ops)" % EMAIL in ssh.logs()
+    finally:
+        ssh.pam.write_users(users)
