@@ -30,9 +30,7 @@ static int pam_code_for(enum extid_result r)
     case EXTID_CONFIG_ERR: return PAM_SERVICE_ERR;
     case EXTID_CONV_ERR: return PAM_CONV_ERR;
     case EXTID_SYSTEM_ERR: return PAM_SYSTEM_ERR;
-    case EXTID_AUTH_ERR:
-    case EXTID_WRONG_CODE:
-    case EXTID_MFA_REQUIRED: return PAM_AUTH_ERR;
+    case EXTID_AUTH_ERR: return PAM_AUTH_ERR;
     }
     return PAM_AUTH_ERR;
 }

@@ -79,7 +79,7 @@ static enum extid_result run_steps(struct login *l)
     return ran ? rc : EXTID_SYSTEM_ERR;
 }
 
-/* The person is told, internal signals become refusals, the audit line is written. */
+/* The person is told, unless a step already did, and the audit line is written. */
 static void finish(struct login *l)
 {
     enum extid_result rc = l->result;
@@ -88,8 +88,6 @@ static void finish(struct login *l)
         return;
     if (rc != EXTID_OK && rc != EXTID_CONV_ERR && !l->told)
         login_show(l, true, message_for(l, rc));
-    if (rc == EXTID_WRONG_CODE || rc == EXTID_MFA_REQUIRED)
-        l->result = EXTID_AUTH_ERR; /* internal signals never leave the core */
     audit(l);
 }
 

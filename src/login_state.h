@@ -60,7 +60,7 @@ struct login {
     bool send_slot;                 /* the throttle's permission taken before initiate and not
                                      * used yet (a password challenge sends no code) */
     char *second;                   /* secret: continuation token when a second factor is
-                                     * required (EXTID_MFA_REQUIRED), NULL otherwise */
+                                     * required (the grant's *next), NULL otherwise */
     struct extid_mfa_methods methods; /* the second factor's, from introspect */
     const char *method_id;          /* the chosen one's id (in methods), NULL for the first
                                      * factor's code */

@@ -218,21 +218,25 @@ enum extid_result login_step_keys(struct login *l)
     return l->transport->signing_info(l->session, false, &l->keys);
 }
 
-/* /token's answer to a first factor: the ID token, or a second factor to ask for. */
+/* /token's answer to a first factor: the ID token, or a second factor to ask for; *wrong when
+ * only the secret was wrong, so that another may be asked for. */
 static enum extid_result first_factor_token(struct login *l, enum extid_grant grant,
-                                            const char *secret)
+                                            const char *secret, bool *wrong)
 {
     enum extid_result rc = l->transport->token(l->session, grant,
                                                l->challenge.continuation_token, secret,
-                                               &l->id_token, &l->second);
+                                               &l->id_token, &l->second, wrong);
 
-    if (rc == EXTID_MFA_REQUIRED && l->second)
-        return EXTID_OK; /* the second-factor step takes it from here */
-    if (rc == EXTID_MFA_REQUIRED)
-        rc = EXTID_SYSTEM_ERR;
-    if (rc == EXTID_OK)
+    if (rc != EXTID_OK)
+        return rc;
+    *wrong = false; /* a grant is never a wrong secret, whatever a transport says */
+    if (l->id_token) {
         l->skip |= LOGIN_SKIP(LOGIN_SECOND);
-    return rc;
+        return EXTID_OK;
+    }
+    /* Without an ID token, the second-factor step takes it from here; with neither, the
+     * transport broke its word: never a success. */
+    return l->second ? EXTID_OK : EXTID_SYSTEM_ERR;
 }
 
 /* ---- password ---- */
@@ -245,6 +249,7 @@ enum extid_result login_step_password(struct login *l)
     char prompt[PROMPT_MAX];
     char *password = NULL;
     int attempts = 0, max = l->cfg->max_attempts;
+    bool wrong = false;
     enum extid_result rc = EXTID_MAXTRIES;
 
     snprintf(prompt, sizeof prompt, "Password for %s: ", l->email);
@@ -253,19 +258,20 @@ enum extid_result login_step_password(struct login *l)
         if (rc != EXTID_OK)
             break;
         attempts++;
+        wrong = false;
         if (password[0] == '\0') {
             extid_log(l->log, LOG_NOTICE, "password entry %d of %d: empty, not sent", attempts,
                       max);
-            rc = EXTID_WRONG_CODE;
+            wrong = true;
         } else {
-            rc = first_factor_token(l, EXTID_GRANT_PASSWORD, password);
-            if (rc == EXTID_WRONG_CODE)
+            rc = first_factor_token(l, EXTID_GRANT_PASSWORD, password, &wrong);
+            if (wrong)
                 extid_log(l->log, LOG_NOTICE, "password entry %d of %d: wrong password",
                           attempts, max);
         }
         extid_free_secret(password);
         password = NULL;
-        if (rc != EXTID_WRONG_CODE)
+        if (!wrong)
             return rc;
         if (attempts < max)
             login_show(l, true, "Wrong password, try again.");
@@ -328,14 +334,15 @@ static enum extid_result resend(struct login *l, int *resends)
     return EXTID_OK;
 }
 
-/* One typed code: EXTID_OK (the ID token, or a second factor to follow), EXTID_WRONG_CODE to ask
- * again, or the end. */
-static enum extid_result try_code(struct login *l, const char *code, int attempts)
+/* One typed code: EXTID_OK (the ID token, or a second factor to follow), or a refusal; *wrong
+ * is set when it was only the code that was wrong, so that another may be asked for. */
+static enum extid_result try_code(struct login *l, const char *code, int attempts, bool *wrong)
 {
     const struct extid_challenge *ch = &l->challenge;
     int max = l->cfg->max_attempts;
     enum extid_result rc;
 
+    *wrong = false;
     if (!extid_code_valid(code, ch->code_length)) {
         extid_log(l->log, LOG_NOTICE, "code entry %d of %d: not %d digits, not sent", attempts,
                   max, ch->code_length);
@@ -344,14 +351,18 @@ static enum extid_result try_code(struct login *l, const char *code, int attempt
             snprintf(msg, sizeof msg, "The code is %d digits.", ch->code_length);
             login_show(l, true, msg);
         }
-        return EXTID_WRONG_CODE;
+        *wrong = true;
+        return EXTID_AUTH_ERR;
     }
-    if (l->method_id)
+    if (l->method_id) {
         rc = l->transport->token(l->session, EXTID_GRANT_MFA_OOB, ch->continuation_token, code,
-                                 &l->id_token, NULL);
-    else
-        rc = first_factor_token(l, EXTID_GRANT_OOB, code);
-    if (rc == EXTID_WRONG_CODE) {
+                                 &l->id_token, NULL, wrong);
+        if (rc == EXTID_OK)
+            *wrong = false;
+    } else {
+        rc = first_factor_token(l, EXTID_GRANT_OOB, code, wrong);
+    }
+    if (*wrong) {
         extid_log(l->log, LOG_NOTICE, "code entry %d of %d: wrong code", attempts, max);
         if (attempts < max)
             login_show(l, true, "Wrong code, try again.");
@@ -378,8 +389,7 @@ static enum extid_result ask_codes(struct login *l)
             again = rc == EXTID_OK;
         } else {
             attempts++;
-            rc = try_code(l, code, attempts);
-            again = rc == EXTID_WRONG_CODE;
+            rc = try_code(l, code, attempts, &again);
         }
         extid_free_secret(code);
         code = NULL;

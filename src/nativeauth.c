@@ -210,6 +210,8 @@ struct code_rule {
     const char *what;
 };
 
+#define WRONG_PASSWORD 50126
+
 static const struct code_rule code_rules[] = {
     { 700016, EXTID_CONFIG_ERR, LOG_ERR,
       "this client_id does not exist in this tenant: set client_id to the app registration's "
@@ -233,14 +235,14 @@ static const struct code_rule code_rules[] = {
       "the account is locked at Entra (too many failed sign-ins); it unlocks after a while, or "
       "an administrator unlocks it" },
     /* A wrong password has no suberror, only this code (as Microsoft's SDKs read it). */
-    { 50126, EXTID_WRONG_CODE, LOG_NOTICE, "wrong password" },
+    { WRONG_PASSWORD, EXTID_AUTH_ERR, LOG_NOTICE, "wrong password" },
 };
 
 /* Entra's documented error and suberror values, matched without regard to letter case (as
  * Microsoft's Android SDK does); the first matching rule wins. */
 static const struct error_rule error_rules[] = {
-    { "invalid_grant", "invalid_oob_value", EXTID_WRONG_CODE, LOG_NOTICE, "wrong code" },
-    { "invalid_grant", "mfa_required", EXTID_MFA_REQUIRED, LOG_NOTICE,
+    { "invalid_grant", "invalid_oob_value", EXTID_AUTH_ERR, LOG_NOTICE, "wrong code" },
+    { "invalid_grant", "mfa_required", EXTID_AUTH_ERR, LOG_NOTICE,
       "the account needs a second factor" },
     { "invalid_grant", "registration_required", EXTID_AUTH_ERR, LOG_WARNING,
       "the account must register a second factor in a browser first, refused" },
@@ -297,8 +299,19 @@ static bool names_code(const struct extid_entra_error *e, long code)
     return text_names_code(e->description, code);
 }
 
+/* The refusals that leave the flow open, told apart by the rule that matched them. */
+static enum extid_na_opening opening_of(const char *suberror, long code)
+{
+    if (code == WRONG_PASSWORD || (suberror && strcmp(suberror, "invalid_oob_value") == 0))
+        return EXTID_NA_WRONG_SECRET;
+    if (suberror && strcmp(suberror, "mfa_required") == 0)
+        return EXTID_NA_MFA_REQUIRED;
+    return EXTID_NA_FINAL;
+}
+
 static enum extid_result interpret_error(const char *endpoint, long status,
                                          const struct extid_entra_error *e,
+                                         enum extid_na_opening *opening,
                                          const struct extid_log *log)
 {
     for (size_t i = 0; i < sizeof(code_rules) / sizeof(code_rules[0]); i++) {
@@ -306,6 +319,7 @@ static enum extid_result interpret_error(const char *endpoint, long status,
         if (!names_code(e, r->code))
             continue;
         log_failure(log, r->prio, endpoint, status, e, r->what, r->result == EXTID_CONFIG_ERR);
+        *opening = opening_of(NULL, r->code);
         return r->result;
     }
     for (size_t i = 0; i < sizeof(error_rules) / sizeof(error_rules[0]); i++) {
@@ -315,6 +329,7 @@ static enum extid_result interpret_error(const char *endpoint, long status,
         if (r->suberror && !extid_str_ieq(r->suberror, e->suberror))
             continue;
         log_failure(log, r->prio, endpoint, status, e, r->what, r->result == EXTID_CONFIG_ERR);
+        *opening = opening_of(r->suberror, 0);
         return r->result;
     }
     log_failure(log, LOG_WARNING, endpoint, status, e, "unknown error, refused", false);
@@ -322,8 +337,13 @@ static enum extid_result interpret_error(const char *endpoint, long status,
 }
 
 enum extid_result extid_na_interpret(const char *endpoint, const struct extid_http_response *resp,
-                                     struct cJSON **json, const struct extid_log *log)
+                                     struct cJSON **json, enum extid_na_opening *opening,
+                                     const struct extid_log *log)
 {
+    enum extid_na_opening open = EXTID_NA_FINAL;
+
+    if (opening)
+        *opening = EXTID_NA_FINAL;
     if (!json)
         return EXTID_SYSTEM_ERR;
     *json = NULL;
@@ -373,7 +393,9 @@ enum extid_result extid_na_interpret(const char *endpoint, const struct extid_ht
     }
     const struct extid_entra_error *e = perr == EXTID_OK ? &err : NULL;
     if ((status == 400 || status == 401) && e) {
-        rc = interpret_error(endpoint, status, e, log);
+        rc = interpret_error(endpoint, status, e, &open, log);
+        if (opening)
+            *opening = open;
         goto out;
     }
     if (status == 400 || status == 401)
@@ -671,31 +693,33 @@ static enum extid_result error_token(const struct extid_http *h, const char *end
 }
 
 /* Posts the form and interprets the answer; EXTID_OK leaves the 200 object in *json. With next,
- * EXTID_MFA_REQUIRED also hands over the error answer's continuation token; without, that
- * answer is a refusal. */
+ * an answer that a second factor is needed is EXTID_OK too, with the error answer's
+ * continuation token in *next and no *json; without, it is a refusal. *wrong_secret (when not
+ * NULL) says the code or password itself was refused. */
 static enum extid_result call(struct extid_http *h, const char *endpoint,
                               const struct extid_form_field *fields, size_t nfields, cJSON **json,
-                              char **next)
+                              char **next, bool *wrong_secret)
 {
     struct extid_http_response resp = { 0 };
+    enum extid_na_opening opening = EXTID_NA_FINAL;
     enum extid_result rc = EXTID_SYSTEM_ERR;
     char *url = endpoint_url(h, endpoint);
     *json = NULL;
+    if (wrong_secret)
+        *wrong_secret = false;
     if (!url)
         goto out;
     rc = extid_http_post_form(h, url, fields, nfields, &resp);
     if (rc != EXTID_OK)
         goto out;
-    rc = extid_na_interpret(endpoint, &resp, json, h->log);
-    if (rc == EXTID_MFA_REQUIRED && next)
+    rc = extid_na_interpret(endpoint, &resp, json, &opening, h->log);
+    if (opening == EXTID_NA_MFA_REQUIRED && next)
         rc = error_token(h, endpoint, &resp, next);
-    if (rc == EXTID_OK && next && *next)
-        rc = EXTID_MFA_REQUIRED;
-    else if (rc == EXTID_MFA_REQUIRED) {
+    else if (opening == EXTID_NA_MFA_REQUIRED)
         extid_log(h->log, LOG_WARNING, "%s: the account needs a second factor, which this step "
                   "cannot ask for, refused", endpoint);
-        rc = EXTID_AUTH_ERR;
-    }
+    if (wrong_secret)
+        *wrong_secret = opening == EXTID_NA_WRONG_SECRET;
 out:
     extid_http_response_free(&resp);
     free(url);
@@ -773,7 +797,7 @@ enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
     };
     cJSON *j = NULL;
     enum extid_result rc = call(h, "initiate", fields, sizeof(fields) / sizeof(fields[0]), &j,
-                                NULL);
+                                NULL, NULL);
     if (rc != EXTID_OK)
         goto out;
     /* No continuation token in a 200: an answer we do not understand, not a refusal. */
@@ -813,7 +837,7 @@ enum extid_result extid_na_check_client(struct extid_http *h)
         rc = EXTID_OK;
         goto out;
     }
-    rc = extid_na_interpret("initiate", &resp, &j, h->log);
+    rc = extid_na_interpret("initiate", &resp, &j, NULL, h->log);
     /* A flow or a redirect for the probe address is odd, but Entra accepted the app. */
     if (rc == EXTID_OK || (rc == EXTID_AUTH_ERR && resp.status == 200))
         rc = EXTID_OK;
@@ -845,7 +869,7 @@ static enum extid_result challenge_call(struct extid_http *h, const char *contin
     };
     size_t n = sizeof(fields) / sizeof(fields[0]) - (method_id ? 0 : 1);
     cJSON *j = NULL;
-    enum extid_result rc = call(h, "challenge", fields, n, &j, NULL);
+    enum extid_result rc = call(h, "challenge", fields, n, &j, NULL, NULL);
     if (rc == EXTID_OK)
         rc = extid_challenge_from_json(j, out, h->log);
     json_delete_wiping(j);
@@ -890,7 +914,7 @@ enum extid_result extid_na_introspect(struct extid_http *h, const char *continua
     };
     cJSON *j = NULL;
     enum extid_result rc = call(h, "introspect", fields, sizeof(fields) / sizeof(fields[0]), &j,
-                                NULL);
+                                NULL, NULL);
     if (rc == EXTID_OK)
         rc = extid_mfa_methods_from_json(j, out, h->log);
     json_delete_wiping(j);
@@ -899,8 +923,10 @@ enum extid_result extid_na_introspect(struct extid_http *h, const char *continua
 
 enum extid_result extid_na_grant(struct extid_http *h, enum extid_grant grant,
                                  const char *continuation_token, const char *secret,
-                                 char **id_token, char **next)
+                                 char **id_token, char **next, bool *wrong_secret)
 {
+    if (wrong_secret)
+        *wrong_secret = false;
     if (!id_token)
         return EXTID_SYSTEM_ERR;
     *id_token = NULL;
@@ -927,9 +953,9 @@ enum extid_result extid_na_grant(struct extid_http *h, enum extid_grant grant,
     cJSON *j = NULL;
     /* The second factor's own /token cannot ask for yet another. */
     enum extid_result rc = call(h, "token", fields, sizeof(fields) / sizeof(fields[0]), &j,
-                                grant == EXTID_GRANT_MFA_OOB ? NULL : next);
-    if (rc != EXTID_OK)
-        goto out;
+                                grant == EXTID_GRANT_MFA_OOB ? NULL : next, wrong_secret);
+    if (rc != EXTID_OK || (next && *next))
+        goto out; /* a refusal, or a second factor to come instead of the ID token */
     /* Tokens without an ID token prove nothing about the person: refused. */
     rc = copy_member(h, "token", j, "id_token", EXTID_AUTH_ERR, id_token);
 out:
@@ -938,7 +964,8 @@ out:
 }
 
 enum extid_result extid_na_token(struct extid_http *h, const char *continuation_token,
-                                 const char *code, char **id_token)
+                                 const char *code, char **id_token, bool *wrong_code)
 {
-    return extid_na_grant(h, EXTID_GRANT_OOB, continuation_token, code, id_token, NULL);
+    return extid_na_grant(h, EXTID_GRANT_OOB, continuation_token, code, id_token, NULL,
+                          wrong_code);
 }

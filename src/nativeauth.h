@@ -3,6 +3,7 @@
 #ifndef EXTID_NATIVEAUTH_H
 #define EXTID_NATIVEAUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "http.h"
 #include "result.h"
@@ -26,6 +27,15 @@ struct extid_entra_error {
 enum extid_challenge_kind { EXTID_CHALLENGE_OOB = 0, EXTID_CHALLENGE_PASSWORD };
 /* Where a code went. */
 enum extid_channel { EXTID_CHANNEL_EMAIL = 0, EXTID_CHANNEL_SMS };
+
+/* What an Entra refusal (EXTID_AUTH_ERR) leaves open, told beside the result: the login decides
+ * what to do with it. */
+enum extid_na_opening {
+    EXTID_NA_FINAL,        /* nothing: the refusal stands */
+    EXTID_NA_WRONG_SECRET, /* the code or password itself was wrong: another may be tried on the
+                            * same continuation token */
+    EXTID_NA_MFA_REQUIRED, /* the first factor was right; a second factor is needed */
+};
 
 struct extid_challenge {
     enum extid_challenge_kind kind;
@@ -66,18 +76,21 @@ void extid_entra_error_free(struct extid_entra_error *e);
  *    700016 unknown client id, 90002 unknown tenant, 65001/90094 consent missing, 550022
  *    confidential client, 500210 custom domain not matching the tenant → EXTID_CONFIG_ERR with a
  *    log line naming the setting to change and Entra's own first line of description; 50053
- *    (account locked) → EXTID_AUTH_ERR said plainly, 50126 (wrong password) → EXTID_WRONG_CODE.
- *    Then by error and suberror, without regard to letter case: invalid_grant+invalid_oob_value
- *    → EXTID_WRONG_CODE; invalid_grant+mfa_required → EXTID_MFA_REQUIRED; user_not_found,
+ *    (account locked) → EXTID_AUTH_ERR said plainly, 50126 (wrong password) → EXTID_AUTH_ERR
+ *    with EXTID_NA_WRONG_SECRET. Then by error and suberror, without regard to letter case:
+ *    invalid_grant+invalid_oob_value → EXTID_AUTH_ERR with EXTID_NA_WRONG_SECRET;
+ *    invalid_grant+mfa_required → EXTID_AUTH_ERR with EXTID_NA_MFA_REQUIRED; user_not_found,
  *    registration_required, expired_token, access_denied, invalid_request, other
  *    invalid_grant → EXTID_AUTH_ERR; invalid_client, unauthorized_client, invalid_tenant,
  *    unsupported_challenge_type, invalid_scope, unsupported_grant_type → EXTID_CONFIG_ERR (the app
  *    registration or tenant is wrong: nobody can log in); an unknown error → EXTID_AUTH_ERR
  *  - 200 otherwise → EXTID_OK and *json set to the parsed object (caller frees with cJSON_Delete)
+ * *opening (when not NULL) says what a refusal leaves open; EXTID_NA_FINAL for anything else.
  */
 struct cJSON;
 enum extid_result extid_na_interpret(const char *endpoint, const struct extid_http_response *resp,
-                                     struct cJSON **json, const struct extid_log *log);
+                                     struct cJSON **json, enum extid_na_opening *opening,
+                                     const struct extid_log *log);
 
 /* Parses a 200 /challenge object; requires continuation_token and challenge_type "oob" or
  * "password". For "oob": code_length in 4..16, challenge_channel "email" (also when absent) or
@@ -118,7 +131,7 @@ enum extid_result extid_na_challenge(struct extid_http *h, const char *continuat
  * an oob answer is accepted. */
 enum extid_result extid_na_challenge_method(struct extid_http *h, const char *continuation_token,
                                             const char *method_id, struct extid_challenge *out);
-/* The second factor's methods, after EXTID_MFA_REQUIRED. */
+/* The second factor's methods, once /token asked for one (extid_na_grant's *next). */
 enum extid_result extid_na_introspect(struct extid_http *h, const char *continuation_token,
                                       struct extid_mfa_methods *out);
 
@@ -128,15 +141,16 @@ enum extid_grant {
     EXTID_GRANT_MFA_OOB,  /* the second factor's code: grant_type=mfa_oob, oob=secret */
 };
 /* /token with scope "openid profile" (plus "email" with identity_claim = email). EXTID_OK:
- * *id_token set (secret). EXTID_WRONG_CODE: the code or password was wrong, try again with the
- * same continuation token. EXTID_MFA_REQUIRED, only when next is not NULL: *next (secret)
- * continues the login at /introspect; with next NULL that answer is EXTID_AUTH_ERR. A 200
- * without id_token → EXTID_AUTH_ERR. */
+ * *id_token set (secret), or, only when next is not NULL, *next (secret) set instead: a second
+ * factor is needed and the login goes on at /introspect (with next NULL that answer is
+ * EXTID_AUTH_ERR). The code or password was wrong: EXTID_AUTH_ERR with *wrong_secret set (when
+ * not NULL), and another may be tried on the same continuation token. A 200 without id_token →
+ * EXTID_AUTH_ERR. */
 enum extid_result extid_na_grant(struct extid_http *h, enum extid_grant grant,
                                  const char *continuation_token, const char *secret,
-                                 char **id_token, char **next);
-/* extid_na_grant(h, EXTID_GRANT_OOB, continuation_token, code, id_token, NULL). */
+                                 char **id_token, char **next, bool *wrong_secret);
+/* extid_na_grant(h, EXTID_GRANT_OOB, continuation_token, code, id_token, NULL, wrong_code). */
 enum extid_result extid_na_token(struct extid_http *h, const char *continuation_token,
-                                 const char *code, char **id_token);
+                                 const char *code, char **id_token, bool *wrong_code);
 
 #endif

@@ -13,8 +13,6 @@ const char *extid_result_name(enum extid_result r)
     case EXTID_CONFIG_ERR: return "config_err";
     case EXTID_CONV_ERR: return "conv_err";
     case EXTID_SYSTEM_ERR: return "system_err";
-    case EXTID_WRONG_CODE: return "wrong_code";
-    case EXTID_MFA_REQUIRED: return "mfa_required";
     }
     return "unknown_result";
 }

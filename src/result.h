@@ -1,4 +1,8 @@
-/* Outcome of every core operation; pam_extid.c maps it to a PAM code in one place. */
+/* The outcomes of a login, which the core's operations also report in the login's terms;
+ * pam_extid.c maps them to PAM codes in one place. Layers with outcomes of their own say so in
+ * their own terms (cache.h, throttle.h) or beside the result (a wrong code or password, a second
+ * factor to come, a kid the key set lacks), and their callers decide what each means for the
+ * login. */
 #ifndef EXTID_RESULT_H
 #define EXTID_RESULT_H
 
@@ -12,9 +16,6 @@ enum extid_result {
     EXTID_CONFIG_ERR,    /* bad or unsafe configuration */
     EXTID_CONV_ERR,      /* conversation failed or the person aborted */
     EXTID_SYSTEM_ERR,    /* out of memory or another local failure */
-    /* Internal signals between core layers; they never leave extid_login(). */
-    EXTID_WRONG_CODE,    /* /token said invalid_oob_value, or wrong password (50126) */
-    EXTID_MFA_REQUIRED,  /* /token: right first factor, a second factor is needed */
 };
 
 /* Short stable name for logs ("ok", "auth_err", ...). */

@@ -45,9 +45,9 @@ static enum extid_result entra_challenge(void *session, const char *continuation
 
 static enum extid_result entra_token(void *session, enum extid_grant grant,
                                      const char *continuation, const char *secret,
-                                     char **id_token, char **next)
+                                     char **id_token, char **next, bool *wrong_secret)
 {
-    return extid_na_grant(session, grant, continuation, secret, id_token, next);
+    return extid_na_grant(session, grant, continuation, secret, id_token, next, wrong_secret);
 }
 
 static enum extid_result entra_introspect(void *session, const char *continuation,

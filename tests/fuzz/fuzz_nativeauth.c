@@ -27,7 +27,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The HTTP layer always hands over a NUL-terminated body. */
     resp.body = fuzz_cstr(data + 1, size - 1);
     resp.len = size - 1;
-    if (extid_na_interpret(endpoints[(data[0] >> 4) % 3], &resp, &json, &log) == EXTID_OK) {
+    enum extid_na_opening opening = EXTID_NA_FINAL;
+    enum extid_result rc = extid_na_interpret(endpoints[(data[0] >> 4) % 3], &resp, &json,
+                                              &opening, &log);
+
+    /* Only a 400/401 refusal can leave the flow open. */
+    if (opening != EXTID_NA_FINAL
+        && (rc != EXTID_AUTH_ERR || (resp.status != 400 && resp.status != 401)))
+        abort();
+    if (rc == EXTID_OK) {
         if (!json)
             abort(); /* success must hand over the object */
         if (extid_challenge_from_json(json, &ch, &log) == EXTID_OK) {

@@ -95,14 +95,16 @@ static inline void fake_close(void *session)
 
 /* The call's answer, forced or the healthy tenant's (status and body), interpreted as the module
  * interprets Entra's. With next, the continuation token of an mfa_required answer is handed
- * over as nativeauth.c hands it over. */
+ * over as nativeauth.c hands it over (EXTID_OK, no *json); *wrong_secret (when not NULL) as
+ * extid_na_grant sets it. */
 static inline enum extid_result fake_answer_next(struct fake_entra *f, enum fake_call call,
                                                  long status, const char *default_body,
-                                                 cJSON **json, char **next)
+                                                 cJSON **json, char **next, bool *wrong_secret)
 {
     int n = f->calls[call]++;
     struct extid_http_response resp = { .status = status, .retry_after = -1 };
     const char *body = default_body;
+    enum extid_na_opening opening = EXTID_NA_FINAL;
     enum extid_result rc;
 
     f->last_forced[call] = n < FAKE_FORCED && f->forced[call][n].status;
@@ -114,16 +116,18 @@ static inline enum extid_result fake_answer_next(struct fake_entra *f, enum fake
     if (!resp.body)
         return EXTID_SYSTEM_ERR;
     resp.len = strlen(body);
-    rc = extid_na_interpret(fake_endpoint[call], &resp, json, f->log);
-    if (rc == EXTID_MFA_REQUIRED) {
+    rc = extid_na_interpret(fake_endpoint[call], &resp, json, &opening, f->log);
+    if (opening == EXTID_NA_MFA_REQUIRED && next) {
         cJSON *err = cJSON_Parse(resp.body);
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(err, "continuation_token");
-        if (!next)
-            rc = EXTID_AUTH_ERR;
-        else if (!cJSON_IsString(ct) || !(*next = strdup(ct->valuestring)))
+        if (!cJSON_IsString(ct))
             rc = EXTID_UNAVAILABLE;
+        else
+            rc = (*next = strdup(ct->valuestring)) ? EXTID_OK : EXTID_SYSTEM_ERR;
         cJSON_Delete(err);
     }
+    if (wrong_secret)
+        *wrong_secret = opening == EXTID_NA_WRONG_SECRET;
     free(resp.body);
     return rc;
 }
@@ -133,7 +137,7 @@ static inline enum extid_result fake_answer(struct fake_entra *f, enum fake_call
                                             cJSON **json)
 {
     (void)log;
-    return fake_answer_next(f, call, 200, default_body, json, NULL);
+    return fake_answer_next(f, call, 200, default_body, json, NULL, NULL);
 }
 
 /* A string member of a 200 answer, copied; `missing` when absent. */
@@ -248,7 +252,8 @@ static inline enum extid_result fake_challenge_method(void *session, const char 
 }
 
 static inline enum extid_result fake_token(void *session, enum extid_grant grant, const char *ct,
-                                           const char *secret, char **id_token, char **next)
+                                           const char *secret, char **id_token, char **next,
+                                           bool *wrong_secret)
 {
     struct fake_entra *f = session;
     const char *right;
@@ -261,6 +266,8 @@ static inline enum extid_result fake_token(void *session, enum extid_grant grant
     *id_token = NULL;
     if (next)
         *next = NULL;
+    if (wrong_secret)
+        *wrong_secret = false;
     if (grant == EXTID_GRANT_PASSWORD) {
         f->passwords_sent++;
         right = f->password ? f->password : "";
@@ -299,9 +306,9 @@ static inline enum extid_result fake_token(void *session, enum extid_grant grant
     if (!body)
         return rc;
     rc = fake_answer_next(f, FAKE_TOKEN, status, body, &json,
-                          grant == EXTID_GRANT_MFA_OOB ? NULL : next);
+                          grant == EXTID_GRANT_MFA_OOB ? NULL : next, wrong_secret);
     free(body);
-    if (rc == EXTID_OK)
+    if (rc == EXTID_OK && !(next && *next))
         rc = fake_member(json, "id_token", EXTID_AUTH_ERR, id_token);
     cJSON_Delete(json);
     return rc;

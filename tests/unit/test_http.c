@@ -483,6 +483,7 @@ static void test_nativeauth_flow(void **state)
     struct ctx *c = *state;
     char *ct = NULL, *idt = (char *)c;
     struct extid_challenge ch;
+    bool wrong = false;
 
     assert_int_equal(extid_na_initiate(&c->h, "alice@example.com", &ct), EXTID_OK);
     assert_string_equal(ct, "CT1-SECRET");
@@ -491,16 +492,20 @@ static void test_nativeauth_flow(void **state)
     assert_string_equal(ch.target_label, "a***e@e*****e.com");
     assert_int_equal(ch.code_length, 8);
     assert_int_equal(ch.interval, 300);
-    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "87654321", &idt),
-                     EXTID_WRONG_CODE);
+    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "87654321", &idt, &wrong),
+                     EXTID_AUTH_ERR);
+    assert_true(wrong);
     assert_null(idt);
-    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "12345678", &idt), EXTID_OK);
+    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "12345678", &idt, &wrong),
+                     EXTID_OK);
+    assert_false(wrong);
     assert_string_equal(idt, "IDTOKEN-SECRET");
     free(idt);
     /* A 200 without id_token is a refusal. */
     idt = (char *)c;
-    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "00000000", &idt),
+    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "00000000", &idt, &wrong),
                      EXTID_AUTH_ERR);
+    assert_false(wrong);
     assert_null(idt);
     /* An old continuation token is refused by the server. */
     struct extid_challenge ch2;
@@ -522,6 +527,7 @@ static void test_nativeauth_password_and_second_factor(void **state)
     char *ct = NULL, *idt = NULL, *next = NULL;
     struct extid_challenge ch, sms;
     struct extid_mfa_methods m;
+    bool wrong = false;
 
     c->cfg.methods = EXTID_METHOD_OTP | EXTID_METHOD_PASSWORD;
     assert_int_equal(extid_na_initiate(&c->h, "pw@example.com", &ct), EXTID_OK);
@@ -530,17 +536,20 @@ static void test_nativeauth_password_and_second_factor(void **state)
     assert_int_equal(ch.kind, EXTID_CHALLENGE_PASSWORD);
     assert_string_equal(ch.continuation_token, "CT2P-SECRET");
     assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_PASSWORD, ch.continuation_token,
-                                    "PW-SECRET-BAD", &idt, &next),
-                     EXTID_WRONG_CODE);
+                                    "PW-SECRET-BAD", &idt, &next, &wrong),
+                     EXTID_AUTH_ERR);
+    assert_true(wrong);
     assert_null(idt);
     assert_null(next);
     /* Without somewhere to put the second factor's token, mfa_required is a refusal. */
     assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_PASSWORD, ch.continuation_token,
-                                    "PW-SECRET-OK", &idt, NULL),
+                                    "PW-SECRET-OK", &idt, NULL, &wrong),
                      EXTID_AUTH_ERR);
+    assert_false(wrong);
     assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_PASSWORD, ch.continuation_token,
-                                    "PW-SECRET-OK", &idt, &next),
-                     EXTID_MFA_REQUIRED);
+                                    "PW-SECRET-OK", &idt, &next, &wrong),
+                     EXTID_OK); /* the first factor passed; a second one follows */
+    assert_false(wrong);
     assert_null(idt);
     assert_string_equal(next, "CT4-SECRET");
     assert_int_equal(extid_na_introspect(&c->h, next, &m), EXTID_OK);
@@ -553,10 +562,11 @@ static void test_nativeauth_password_and_second_factor(void **state)
     assert_string_equal(sms.target_label, "+1555****42");
     assert_int_equal(sms.code_length, 6);
     assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_MFA_OOB, sms.continuation_token, "000000",
-                                    &idt, NULL),
-                     EXTID_WRONG_CODE);
+                                    &idt, NULL, &wrong),
+                     EXTID_AUTH_ERR);
+    assert_true(wrong);
     assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_MFA_OOB, sms.continuation_token, "654321",
-                                    &idt, NULL),
+                                    &idt, NULL, NULL),
                      EXTID_OK);
     assert_string_equal(idt, "IDTOKEN-SECRET");
     extid_mfa_methods_free(&m);

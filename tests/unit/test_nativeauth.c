@@ -205,6 +205,9 @@ static void test_error_huge(void **state)
 
 /* ---- extid_na_interpret ---- */
 
+/* What the last interpret() said a refusal leaves open. */
+static enum extid_na_opening opening;
+
 static enum extid_result interpret(long status, const char *body, long retry_after, cJSON **j)
 {
     struct extid_http_response r = { 0 };
@@ -215,7 +218,8 @@ static enum extid_result interpret(long status, const char *body, long retry_aft
     memcpy(r.body, body ? body : "", n + 1);
     r.len = n;
     r.retry_after = retry_after;
-    enum extid_result rc = extid_na_interpret("token", &r, j, &tlog);
+    opening = (enum extid_na_opening)-1; /* must be set by the call */
+    enum extid_result rc = extid_na_interpret("token", &r, j, &opening, &tlog);
     free(r.body);
     return rc;
 }
@@ -293,38 +297,39 @@ struct case_ {
     const char *error;
     const char *suberror;
     enum extid_result want;
+    enum extid_na_opening opening;
 };
 
 static void test_interpret_400_errors(void **state)
 {
     (void)state;
     static const struct case_ cases[] = {
-        { "invalid_grant", "invalid_oob_value", EXTID_WRONG_CODE },
-        { "invalid_grant", "mfa_required", EXTID_MFA_REQUIRED },
-        { "invalid_grant", "registration_required", EXTID_AUTH_ERR },
-        { "invalid_grant", NULL, EXTID_AUTH_ERR },
-        { "invalid_grant", "something_new", EXTID_AUTH_ERR },
-        { "user_not_found", NULL, EXTID_AUTH_ERR },
-        { "expired_token", NULL, EXTID_AUTH_ERR },
-        { "access_denied", "provider_blocked_by_rep", EXTID_AUTH_ERR },
-        { "invalid_request", NULL, EXTID_AUTH_ERR },
+        { "invalid_grant", "invalid_oob_value", EXTID_AUTH_ERR, EXTID_NA_WRONG_SECRET },
+        { "invalid_grant", "mfa_required", EXTID_AUTH_ERR, EXTID_NA_MFA_REQUIRED },
+        { "invalid_grant", "registration_required", EXTID_AUTH_ERR, EXTID_NA_FINAL },
+        { "invalid_grant", NULL, EXTID_AUTH_ERR, EXTID_NA_FINAL },
+        { "invalid_grant", "something_new", EXTID_AUTH_ERR, EXTID_NA_FINAL },
+        { "user_not_found", NULL, EXTID_AUTH_ERR, EXTID_NA_FINAL },
+        { "expired_token", NULL, EXTID_AUTH_ERR, EXTID_NA_FINAL },
+        { "access_denied", "provider_blocked_by_rep", EXTID_AUTH_ERR, EXTID_NA_FINAL },
+        { "invalid_request", NULL, EXTID_AUTH_ERR, EXTID_NA_FINAL },
         /* invalid_oob_value only means "wrong code" under invalid_grant. */
-        { "invalid_request", "invalid_oob_value", EXTID_AUTH_ERR },
-        { "invalid_client", "nativeauthapi_disabled", EXTID_CONFIG_ERR },
-        { "invalid_client", NULL, EXTID_CONFIG_ERR },
-        { "unauthorized_client", NULL, EXTID_CONFIG_ERR },
-        { "unsupported_challenge_type", NULL, EXTID_CONFIG_ERR },
-        { "invalid_scope", NULL, EXTID_CONFIG_ERR },
-        { "unsupported_grant_type", NULL, EXTID_CONFIG_ERR },
-        { "slow_down", NULL, EXTID_UNAVAILABLE },
-        { "server_error", NULL, EXTID_UNAVAILABLE },
-        { "temporarily_unavailable", NULL, EXTID_UNAVAILABLE },
-        { "something_unheard_of", NULL, EXTID_AUTH_ERR },
+        { "invalid_request", "invalid_oob_value", EXTID_AUTH_ERR, EXTID_NA_FINAL },
+        { "invalid_client", "nativeauthapi_disabled", EXTID_CONFIG_ERR, EXTID_NA_FINAL },
+        { "invalid_client", NULL, EXTID_CONFIG_ERR, EXTID_NA_FINAL },
+        { "unauthorized_client", NULL, EXTID_CONFIG_ERR, EXTID_NA_FINAL },
+        { "unsupported_challenge_type", NULL, EXTID_CONFIG_ERR, EXTID_NA_FINAL },
+        { "invalid_scope", NULL, EXTID_CONFIG_ERR, EXTID_NA_FINAL },
+        { "unsupported_grant_type", NULL, EXTID_CONFIG_ERR, EXTID_NA_FINAL },
+        { "slow_down", NULL, EXTID_UNAVAILABLE, EXTID_NA_FINAL },
+        { "server_error", NULL, EXTID_UNAVAILABLE, EXTID_NA_FINAL },
+        { "temporarily_unavailable", NULL, EXTID_UNAVAILABLE, EXTID_NA_FINAL },
+        { "something_unheard_of", NULL, EXTID_AUTH_ERR, EXTID_NA_FINAL },
         /* Letter case does not matter (as in Microsoft's Android SDK). */
-        { "Invalid_Grant", "Invalid_OOB_Value", EXTID_WRONG_CODE },
-        { "INVALID_CLIENT", NULL, EXTID_CONFIG_ERR },
-        { "Invalid_Tenant", NULL, EXTID_CONFIG_ERR },
-        { "invalid_tenant", NULL, EXTID_CONFIG_ERR },
+        { "Invalid_Grant", "Invalid_OOB_Value", EXTID_AUTH_ERR, EXTID_NA_WRONG_SECRET },
+        { "INVALID_CLIENT", NULL, EXTID_CONFIG_ERR, EXTID_NA_FINAL },
+        { "Invalid_Tenant", NULL, EXTID_CONFIG_ERR, EXTID_NA_FINAL },
+        { "invalid_tenant", NULL, EXTID_CONFIG_ERR, EXTID_NA_FINAL },
     };
     static const long statuses[] = { 400, 401 };
     for (size_t s = 0; s < 2; s++)
@@ -338,6 +343,7 @@ static void test_interpret_400_errors(void **state)
                      cases[i].suberror ? cases[i].suberror : "", cases[i].suberror ? "\"" : "",
                      i, i);
             expect_failure(statuses[s], body, cases[i].want);
+            assert_int_equal(opening, cases[i].opening); /* the others leave nothing open */
             snprintf(want, sizeof(want), "error=%s suberror=%s error_code=1234 trace_id=tr-%zu "
                      "correlation_id=co-%zu", cases[i].error,
                      cases[i].suberror ? cases[i].suberror : "-", i, i);
@@ -481,17 +487,17 @@ static void test_interpret_args(void **state)
     (void)state;
     struct extid_http_response r = { 200, (char *)"{}", 2, -1 };
     cJSON *j = (cJSON *)&cap;
-    assert_int_equal(extid_na_interpret(NULL, &r, &j, &tlog), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_na_interpret(NULL, &r, &j, NULL, &tlog), EXTID_SYSTEM_ERR);
     assert_null(j);
-    assert_int_equal(extid_na_interpret("x", NULL, &j, &tlog), EXTID_SYSTEM_ERR);
-    assert_int_equal(extid_na_interpret("x", &r, NULL, &tlog), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_na_interpret("x", NULL, &j, NULL, &tlog), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_na_interpret("x", &r, NULL, NULL, &tlog), EXTID_SYSTEM_ERR);
     /* A NULL log is allowed. */
     r.status = 500;
-    assert_int_equal(extid_na_interpret("x", &r, &j, NULL), EXTID_UNAVAILABLE);
+    assert_int_equal(extid_na_interpret("x", &r, &j, NULL, NULL), EXTID_UNAVAILABLE);
     r.body = NULL;
     r.len = 0;
     r.status = 200;
-    assert_int_equal(extid_na_interpret("x", &r, &j, NULL), EXTID_UNAVAILABLE);
+    assert_int_equal(extid_na_interpret("x", &r, &j, NULL, NULL), EXTID_UNAVAILABLE);
 }
 
 /* ---- extid_challenge_from_json ---- */
@@ -690,7 +696,8 @@ static void test_interpret_wrong_password(void **state)
     expect_failure(400, "{\"error\":\"invalid_grant\",\"error_description\":\"AADSTS50126: "
                         "Error validating credentials due to invalid username or password.\","
                         "\"error_codes\":[50126]}",
-                   EXTID_WRONG_CODE);
+                   EXTID_AUTH_ERR);
+    assert_int_equal(opening, EXTID_NA_WRONG_SECRET);
     assert_logged(&cap, "wrong password");
     expect_failure(400, "{\"error\":\"invalid_grant\",\"error_codes\":[50034]}",
                    EXTID_AUTH_ERR);
