@@ -13,7 +13,10 @@ Logins at the different rtts are interleaved (one at each rtt, round after round
 from elsewhere on the machine shifts them alike. The "network part" of a login at `rtt` is the
 median over the rounds of its wall time minus that of the same round's login at rtt 0. Its floor
 is 5 round trips with a warm cache (TCP set-up, TLS 1.3 handshake, initiate, challenge, token)
-and 7 with a cold one (discovery and JWKS on the same connection).
+and 7 with a cold one (discovery and JWKS on the same connection). Password accounts are
+measured too (the module only): a password login has the same floor; with a second factor by
+email, 8 round trips and 6 requests (introspect, the second challenge and token added); the wait
+after each answer is given against its own floor.
 
 Memory: peak RSS counts every page a process maps, shared library pages already in memory for
 other processes included (and the kernel maps file pages in 64 KiB runs), so it says little about
@@ -60,6 +63,9 @@ IMPLS = ("module", "script")
 EMAIL_TYPING_MS = 200
 USER_FMT = "extidbench%02d"
 EMAIL_FMT = "bench%02d@example.com"
+# Password accounts (methods = otp password): "password" signs in with the password alone,
+# "second" with the password and then a code by email (the mock tenant's account kinds).
+PASSWORD_IMPLS = {"password": "password+%02d@example.com", "second": "mfaemail+%02d@example.com"}
 LOGIN_TIMEOUT = 120
 # libcurl's default CA bundle on Debian (curl-config --ca).
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -170,7 +176,14 @@ class Bench:
         self.write_users({})
         self.cache = {impl: os.path.join(self.dir, "cache-" + impl) for impl in IMPLS}
         self.cache["typed"] = self.cache["module"]
-        self.conf = {impl: os.path.join(self.dir, "%s.conf" % impl) for impl in IMPLS + ("typed",)}
+        self.conf = {impl: os.path.join(self.dir, "%s.conf" % impl)
+                     for impl in IMPLS + ("typed",) + tuple(PASSWORD_IMPLS)}
+        self.pw_users_path = {}
+        for impl, fmt in PASSWORD_IMPLS.items():
+            self.cache[impl] = self.cache["module"]
+            self.pw_users_path[impl] = os.path.join(self.dir, "pam_extid.users-" + impl)
+            write_root_file(self.pw_users_path[impl], "".join(
+                "%s %s\n" % (USER_FMT % i, fmt % i) for i in range(self.nusers)), 0o644)
         self.typed_users_path = os.path.join(self.dir, "pam_extid.users-typed")
         write_root_file(self.typed_users_path, "".join(
             "%s *@example.com\n" % (USER_FMT % i) for i in range(self.nusers)), 0o644)
@@ -184,6 +197,8 @@ class Bench:
                 "auth requisite pam_exec.so quiet stdout /bin/bash %s start %s\n"
                 "auth required pam_exec.so quiet stdout expose_authtok /bin/bash %s finish %s\n"
                 % (SCRIPT, self.conf["script"], SCRIPT, self.conf["script"])),
+            "bench-password": "auth required %s config=%s\n" % (MODULE, self.conf["password"]),
+            "bench-second": "auth required %s config=%s\n" % (MODULE, self.conf["second"]),
             "bench-permit": "auth required pam_permit.so\n",
             # The module refusing an account absent from the users file: its libraries are
             # loaded and its files read, and nothing else happens.
@@ -196,8 +211,9 @@ class Bench:
 
     def set_ca_file(self, path):
         """(Re)writes both configs, trusting the CA certificates in path."""
-        for impl in IMPLS + ("typed",):
-            users = self.typed_users_path if impl == "typed" else self.users_path
+        for impl in IMPLS + ("typed",) + tuple(PASSWORD_IMPLS):
+            users = self.typed_users_path if impl == "typed" else \
+                self.pw_users_path.get(impl, self.users_path)
             settings = [("authority", self.tenant.authority), ("client_id", self.tenant.client_id),
                         ("tenant_id", self.tenant.tenant_id)]
             settings += [("ca_file", path)] if path else []  # None: the system trust store
@@ -206,6 +222,8 @@ class Bench:
                 # The send throttle stays on (its work is part of a login), loose enough for
                 # hundreds of logins to one address.
                 settings += [("send_limit", "1000"), ("send_gap", "0")]
+            if impl in PASSWORD_IMPLS:
+                settings += [("methods", "otp password")]
             write_root_file(self.conf[impl], "".join("%s = %s\n" % kv for kv in settings))
 
     @contextlib.contextmanager
@@ -270,6 +288,9 @@ class Bench:
             argv += ["--code", code]
         if impl == "typed":
             argv += ["--email-delay-ms", str(EMAIL_TYPING_MS)]
+        if impl in PASSWORD_IMPLS:
+            argv[argv.index("--email") + 1] = email or PASSWORD_IMPLS[impl] % idx
+            argv += ["--password", self.tenant.password]
         argv.append(user or USER_FMT % idx)
         proc = subprocess.run(CLIENT_PREFIX + list(wrap) + argv, capture_output=True, text=True,
                               timeout=LOGIN_TIMEOUT)
@@ -350,6 +371,12 @@ def sweep(b, impl, cache, rtts, n):
         net = paired("wall_us") * 1000.0
         endpoints = {k: sum(r["counts"]["by_endpoint"][k] for r in rs) / n
                      for k in rs[0]["counts"]["by_endpoint"]}
+        # The network part of each wait after an answer (address, password, code), paired as
+        # the wall time is.
+        nwaits = min(len(r["waits_us"]) for r in rs + runs[0])
+        waits = [statistics.median(r["waits_us"][j] - r0["waits_us"][j]
+                                   for r, r0 in zip(rs, runs[0])) / 1000.0
+                 for j in range(nwaits)]
         out.append({"impl": impl, "rtt": rtt, "cache": cache, "n": n,
                     "wall_ms": med("wall_us") / 1000.0, "net_ms": net / 1000.0,
                     "before_code_ms": med("before_code_us") / 1000.0,
@@ -361,7 +388,7 @@ def sweep(b, impl, cache, rtts, n):
                     "anon_kb_at_code": med("anon_kb_at_code"),
                     "connections": total("connections"),
                     "tls_handshakes": total("tls_handshakes"), "requests": total("requests"),
-                    "by_endpoint": endpoints,
+                    "by_endpoint": endpoints, "waits_net_ms": waits,
                     "proxy_late_max_us": max(r["counts"]["proxy_late_max_us"] for r in rs),
                     "proxy_late_ms_per_login": total("proxy_late_us_total") / 1000.0})
     return out
@@ -675,6 +702,15 @@ def added_kb(x, base):
     return max(0, x["maxrss_kb"] - base["maxrss_kb"]) + x["child_maxrss_kb"]
 
 
+# Password logins: (impl, title, round trips with a warm cache, requests) and, per answer, what
+# the person then waits for in round trips: after the password /token (and for the second
+# factor /introspect and its /challenge), after the code /token.
+PW_ROWS = [("password", "password login", 5, 3),
+           ("second", "password and a second factor by email", 8, 6)]
+PW_WAITS = {"password": [("password", 1)],
+            "second": [("password", 3), ("code", 1)]}
+
+
 def build_table(r):
     rows = []
 
@@ -709,6 +745,19 @@ def build_table(r):
                 t["before_code_net_ms"], None, 2 * rtt)
         row("rtt %g: from the typed code to the end, ms" % rtt, m["after_code_net_ms"],
             sc["after_code_net_ms"], rtt)
+    for impl, title, trips, requests in PW_ROWS:
+        if ("%s" % impl, 0, "warm") not in s:
+            continue
+        section("%s, warm JWKS cache (pam_extid only)" % title)
+        for rtt in r["rtts"]:
+            x = s[(impl, rtt, "warm")]
+            row("rtt %g: wall time per login, ms" % rtt, x["wall_ms"], None)
+            if rtt > 0:
+                row("rtt %g: network part, ms" % rtt, x["net_ms"], None, trips * rtt)
+                for (what, floor), wait in zip(PW_WAITS[impl], x["waits_net_ms"]):
+                    row("rtt %g: wait after the %s, ms" % (rtt, what), wait, None, floor * rtt)
+            row("rtt %g: TCP connections, TLS handshakes" % rtt, x["connections"], None, 1, 2)
+            row("rtt %g: HTTP requests" % rtt, x["requests"], None, requests, 2)
     m0w, s0w = s[("module", 0, "warm")], s[("script", 0, "warm")]
     m0c, s0c = s[("module", 0, "cold")], s[("script", 0, "cold")]
     base = r.get("baseline")
@@ -816,6 +865,20 @@ def targets(r):
                         "rtt %g: wait after the typed address %.1f ms, floor %g ms (initiate and "
                         "challenge on a connection, TLS included, made while the address was "
                         "typed; target within 10%%)" % (rtt, t["before_code_net_ms"], 2 * rtt)))
+    for impl, title, trips, requests in PW_ROWS:
+        for rtt in [x for x in r["rtts"] if (impl, x, "warm") in s]:
+            x = s[(impl, rtt, "warm")]
+            ok = x["connections"] == 1 and x["tls_handshakes"] == 1 and x["requests"] == requests
+            out.append((ok, "rtt %g %s, warm: %.2f connection, %.2f TLS handshake, %.2f requests "
+                            "per login (target 1, 1, %d)" % (rtt, title, x["connections"],
+                                                              x["tls_handshakes"], x["requests"],
+                                                              requests)))
+            if rtt > 0:
+                floor = trips * rtt
+                out.append((x["net_ms"] <= 1.1 * floor,
+                            "rtt %g %s: network part %.1f ms, floor %d ms (%+.1f%%, target "
+                            "within 10%%)" % (rtt, title, x["net_ms"], floor,
+                                              (x["net_ms"] / floor - 1) * 100)))
     # "Well below" is taken to mean at most half.
     m, sc = s[("module", 0, "warm")], s[("script", 0, "warm")]
     out.append((2 * m["cpu_ms"] <= sc["cpu_ms"],
@@ -871,7 +934,10 @@ The floor for the network is 5 round trips with a warm cache (TCP set-up, TLS 1.
 3 requests), 7 with a cold one; for CPU, memory and instructions it is the same client
 authenticating with only pam_permit.so. Throughput shares the machine's CPUs between the
 clients, the mock tenant (Python) and the driver, so it describes this rig more than the client;
-CPU per login is the better measure of a client's own cost. "From the typed address" uses an
+CPU per login is the better measure of a client's own cost. Password logins (the module only)
+have the floor of a code login (5 round trips, 3 requests), and 8 and 6 with a second factor by
+email; after the password the person waits for /token (and, with a second factor, /introspect
+and the /challenge that sends the code), after the code for /token. "From the typed address" uses an
 account that may use any address of a domain, so the module asks for it (the script cannot ask);
 the person's typing (200 ms) is not counted. The clients run with an open-file
 limit of 1024 (pam_exec closes every descriptor below it in each child); the latency proxy runs
@@ -895,7 +961,8 @@ def run(args):
     t0 = time.monotonic()
     with Bench(args.client, users=max(clients)) as b:
         plan = [(cache, impl) for cache in ("warm", "cold") for impl in IMPLS]
-        for cache, impl in plan + [("warm", "typed")]:
+        extra = [("warm", "typed")] + [("warm", impl) for impl in PASSWORD_IMPLS]
+        for cache, impl in plan + extra:
             for x in sweep(b, impl, cache, rtts, args.logins):
                 result["series"].append(x)
                 print("  %-6s rtt %3g %-4s wall %7.1f ms  network %6.1f ms  cpu %6.2f ms  "

@@ -1,18 +1,19 @@
 /* bench-client: PAM logins through real libpam (pam_start_confdir), measured from inside the
  * process that would host the module (sshd, sudo, login).
  *
- * The conversation stands in for the person: an echo-on prompt gets --email, an echo-off prompt
- * gets the code the mock tenant "emailed", read from OUTBOX/<email in lower case> (or --code,
- * to type a wrong one). The time spent in the conversation (including --code-delay-ms, a person
+ * The conversation stands in for the person: an echo-on prompt gets --email, a password prompt
+ * gets --password, another echo-off prompt gets the code the mock tenant sent (by email or text
+ * message), read from OUTBOX/<email in lower case> (or --code, to type a wrong one). The time spent in the conversation (including --code-delay-ms, a person
  * reading their mail) is reported apart, so wall time is what the person waits for.
  *
  * One JSON line per login on stdout:
  *   {"rc":0,"wall_us":..,"conv_us":..,"before_code_us":..,"after_code_us":..,"user_us":..,
  *    "sys_us":..,"child_user_us":..,"child_sys_us":..,"maxrss_kb":..,"child_maxrss_kb":..,
- *    "anon_kb_at_code":..}
+ *    "anon_kb_at_code":..,"waits_us":[..]}
  * before_code_us is what the person waits for until the code prompt, counted from their typed
  * address (--email-delay-ms stands for the typing) or else from pam_start; after_code_us from
- * their typed code until pam_authenticate returns.
+ * their typed code until pam_authenticate returns; waits_us, after each answer (address,
+ * password, code) until the next prompt or the end.
  * CPU and wall time cover pam_start..pam_end (module loading included, as in a fresh sshd
  * child); child_* are the processes the stack ran and waited for (pam_exec). maxrss_kb is this
  * process's VmHWM: ru_maxrss would not do, because Linux carries it over execve, so it would
@@ -28,11 +29,13 @@
 #include <time.h>
 
 #define CODE_MAX 128
+#define WAITS_MAX 8
 
 struct bench {
     const char *email;
     const char *outbox;
     const char *code;    /* --code: typed instead of the emailed one (a wrong code) */
+    const char *password; /* --password: the answer to a password prompt */
     long code_delay_ms;
     long email_delay_ms;
     int verbose;
@@ -41,7 +44,18 @@ struct bench {
     long long t_email;       /* an address was answered (-1: never asked) */
     long long t_code_prompt; /* the first code prompt came */
     long long t_code;        /* the last code was answered */
+    long long t_answer;      /* the last answer of any kind went back (-1: none yet) */
+    long long waits[WAITS_MAX]; /* after each answer, until the next prompt or the end */
+    int nwaits;
 };
+
+/* What the person waits for after an answer: until the module's next question, or the end. */
+static void waited(struct bench *b, long long now)
+{
+    if (b->t_answer >= 0 && b->nwaits < WAITS_MAX)
+        b->waits[b->nwaits++] = now - b->t_answer;
+    b->t_answer = -1;
+}
 
 static long long now_us(void)
 {
@@ -122,6 +136,7 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
 
     if (!out)
         return PAM_BUF_ERR;
+    waited(b, start);
     for (i = 0; i < n; i++) {
         const char *text = msg[i]->msg ? msg[i]->msg : "";
         switch (msg[i]->msg_style) {
@@ -132,6 +147,10 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
             asked_email = 1;
             break;
         case PAM_PROMPT_ECHO_OFF:
+            if (b->password && strncmp(text, "Password for ", 13) == 0) {
+                out[i].resp = strdup(b->password);
+                break;
+            }
             if (b->t_code_prompt < 0)
                 b->t_code_prompt = start;
             asked_code = 1;
@@ -161,6 +180,7 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
         b->t_email = now_us();
     if (asked_code)
         b->t_code = now_us();
+    b->t_answer = now_us();
 out:
     if (out) {
         for (i = 0; i < n; i++) {
@@ -185,7 +205,8 @@ static int login(struct bench *b, const char *service, const char *user, const c
 
     b->conv_us = 0;
     b->anon_kb = -1;
-    b->t_email = b->t_code_prompt = b->t_code = -1;
+    b->t_email = b->t_code_prompt = b->t_code = b->t_answer = -1;
+    b->nwaits = 0;
     getrusage(RUSAGE_SELF, &self0);
     getrusage(RUSAGE_CHILDREN, &kids0);
     t0 = now_us();
@@ -193,6 +214,7 @@ static int login(struct bench *b, const char *service, const char *user, const c
     if (rc == PAM_SUCCESS)
         rc = pam_authenticate(pamh, 0);
     t_auth = now_us();
+    waited(b, t_auth);
     if (pamh)
         pam_end(pamh, rc);
     t1 = now_us();
@@ -201,7 +223,7 @@ static int login(struct bench *b, const char *service, const char *user, const c
     printf("{\"rc\":%d,\"wall_us\":%lld,\"conv_us\":%lld,\"before_code_us\":%lld,"
            "\"after_code_us\":%lld,\"user_us\":%lld,\"sys_us\":%lld,"
            "\"child_user_us\":%lld,\"child_sys_us\":%lld,\"maxrss_kb\":%ld,"
-           "\"child_maxrss_kb\":%ld,\"anon_kb_at_code\":%ld}\n",
+           "\"child_maxrss_kb\":%ld,\"anon_kb_at_code\":%ld,\"waits_us\":[",
            rc, t1 - t0 - b->conv_us, b->conv_us,
            b->t_code_prompt < 0 ? -1 : b->t_code_prompt - (b->t_email >= 0 ? b->t_email : t0),
            b->t_code < 0 ? -1 : t_auth - b->t_code, tv_us(&self1.ru_utime) - tv_us(&self0.ru_utime),
@@ -209,6 +231,9 @@ static int login(struct bench *b, const char *service, const char *user, const c
            tv_us(&kids1.ru_utime) - tv_us(&kids0.ru_utime),
            tv_us(&kids1.ru_stime) - tv_us(&kids0.ru_stime), peak_rss_kb(&self1), kids1.ru_maxrss,
            b->anon_kb);
+    for (int w = 0; w < b->nwaits; w++)
+        printf("%s%lld", w ? "," : "", b->waits[w]);
+    printf("]}\n");
     fflush(stdout);
     return rc;
 }
@@ -216,8 +241,8 @@ static int login(struct bench *b, const char *service, const char *user, const c
 static void usage(void)
 {
     fprintf(stderr, "usage: bench-client --confdir DIR --service NAME --outbox DIR --email ADDR "
-                    "[--email-delay-ms N] [--code-delay-ms N] [--code CODE] [--logins N] [--verbose] "
-                    "USER\n");
+                    "[--email-delay-ms N] [--code-delay-ms N] [--code CODE] [--password PW] "
+                    "[--logins N] [--verbose] USER\n");
 }
 
 int main(int argc, char **argv)
@@ -229,6 +254,7 @@ int main(int argc, char **argv)
         { "logins", required_argument, NULL, 'n' },   { "verbose", no_argument, NULL, 'v' },
         { "code", required_argument, NULL, 'k' },
         { "email-delay-ms", required_argument, NULL, 't' },
+        { "password", required_argument, NULL, 'p' },
         { NULL, 0, NULL, 0 }
     };
     struct bench b = { 0 };
@@ -236,7 +262,7 @@ int main(int argc, char **argv)
     long logins = 1, i;
     int opt, rc = PAM_SYSTEM_ERR;
 
-    while ((opt = getopt_long(argc, argv, "c:s:o:e:d:n:vk:t:", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:s:o:e:d:n:vk:t:p:", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': confdir = optarg; break;
         case 's': service = optarg; break;
@@ -247,6 +273,7 @@ int main(int argc, char **argv)
         case 'v': b.verbose = 1; break;
         case 'k': b.code = optarg; break;
         case 't': b.email_delay_ms = strtol(optarg, NULL, 10); break;
+        case 'p': b.password = optarg; break;
         default: usage(); return 2;
         }
     }
