@@ -937,10 +937,10 @@ clients, the mock tenant (Python) and the driver, so it describes this rig more 
 CPU per login is the better measure of a client's own cost. Password logins (the module only)
 have the floor of a code login (5 round trips, 3 requests), and 8 and 6 with a second factor by
 email; after the password the person waits for /token (and, with a second factor, /introspect
-and the /challenge that sends the code), after the code for /token. "From the typed address" uses an
-account that may use any address of a domain, so the module asks for it (the script cannot ask);
-the person's typing (200 ms) is not counted. The clients run with an open-file
-limit of 1024 (pam_exec closes every descriptor below it in each child); the latency proxy runs
+and the /challenge that sends the code), after the code for /token. "From the typed address" uses
+an account that may use any address of a domain, so the module asks for it (the script cannot
+ask); the person's typing (200 ms) is not counted. The clients run with an open-file limit of
+1024 (pam_exec closes every descriptor below it in each child); the latency proxy runs
 as a real-time task so that its deliveries are on time (its lateness is given below).
 Peak RSS counts shared library pages that are already in memory for other processes; "charged"
 memory is what the kernel's memory cgroup of the login was charged with (every process of it:
