@@ -35,12 +35,13 @@ struct fake_entra {
     const char *id_token;        /* what the right code yields */
     const char *issuer;          /* signing info */
     const char *jwks;
+    const char *app_jwks;        /* the app's own key set (discovery ?appid=); NULL: none */
     enum extid_result open_rc;   /* what opening the session gives */
     enum extid_result keys_rc;   /* what fetching the signing info gives */
     struct fake_answer forced[FAKE_CALLS][FAKE_FORCED];
 
     /* What happened. */
-    int opens, closes, prepares, key_fetches;
+    int opens, closes, prepares, key_fetches, app_key_fetches;
     int calls[FAKE_CALLS];       /* requests sent, per endpoint */
     bool last_forced[FAKE_CALLS]; /* the endpoint's last answer was a forced one */
     char email[256];             /* the address sent to initiate */
@@ -334,6 +335,27 @@ static inline enum extid_result fake_signing_info(void *session, bool force_refr
     return EXTID_OK;
 }
 
+/* The app's own key set, never from a cache; without app_jwks the tenant answers as for an app
+ * without a key of its own: a set that holds none of the app's keys. */
+static inline enum extid_result fake_app_signing_info(void *session, bool force_refresh,
+                                                      struct extid_signing_info *out)
+{
+    struct fake_entra *f = session;
+
+    (void)force_refresh;
+    fake_require(f && f->opens > f->closes && out);
+    memset(out, 0, sizeof *out);
+    f->app_key_fetches++;
+    out->issuer = strdup(f->issuer ? f->issuer : "https://issuer.invalid/v2.0");
+    out->jwks_json = strdup(f->app_jwks ? f->app_jwks : "{\"keys\":[]}");
+    out->jwks_uri = strdup("https://fake.invalid/keys?appid=fake");
+    if (!out->issuer || !out->jwks_json || !out->jwks_uri) {
+        extid_signing_info_free(out);
+        return EXTID_SYSTEM_ERR;
+    }
+    return EXTID_OK;
+}
+
 /* The transport table for f. */
 static inline struct extid_transport fake_transport(struct fake_entra *f)
 {
@@ -346,6 +368,7 @@ static inline struct extid_transport fake_transport(struct fake_entra *f)
         .introspect = fake_introspect,
         .challenge_method = fake_challenge_method,
         .signing_info = fake_signing_info,
+        .app_signing_info = fake_app_signing_info,
         .close = fake_close,
         .ctx = f,
     };

@@ -181,6 +181,43 @@ static void test_happy_path(void **state)
     assert_logged(&f->d.cap, "login granted: user=extidalice email=" FX_EMAIL);
 }
 
+/* A token signed by the app's own key (claims mapping): the tenant's set, refreshed once, lacks
+ * it; the app's set (discovery ?appid=) has it, and the log says which verified. The verified
+ * claims reach a caller that asks for them. */
+static void test_app_signing_key(void **state)
+{
+    struct fixture *f = *state;
+    cJSON *claims = NULL;
+    char *app_jwks = fx_jwks(fx_jwk(f->keys->b, "app-key"), NULL);
+
+    free(f->token);
+    f->token = make_token(f->keys->b, "app-key", FX_EMAIL);
+    f->tenant.id_token = f->token;
+    f->tenant.app_jwks = app_jwks;
+    f->req.claims = &claims;
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_OK);
+    assert_int_equal(f->tenant.key_fetches, 2); /* before the code, then the one refresh */
+    assert_int_equal(f->tenant.app_key_fetches, 1); /* fresh already: not fetched again */
+    assert_logged(&f->d.cap, "ID token verified with the app's own signing key (from "
+                             "https://fake.invalid/keys?appid=fake), not one of the tenant's");
+    assert_non_null(claims);
+    assert_string_equal(cJSON_GetObjectItem(claims, "preferred_username")->valuestring, FX_EMAIL);
+    cJSON_Delete(claims);
+    claims = (cJSON *)f; /* poison: a refusal must reset it */
+
+    /* A key in neither set: refused, and no claims handed out. */
+    f->tenant.app_jwks = NULL;
+    f->tenant.key_fetches = f->tenant.app_key_fetches = 0;
+    ufx_log_clear(&f->d.cap);
+    say(f, "12345678", NULL, NULL, NULL);
+    assert_int_equal(login(f), EXTID_AUTH_ERR);
+    assert_int_equal(f->tenant.app_key_fetches, 1);
+    assert_logged(&f->d.cap, "ID token signed by a key neither the tenant nor the app publishes");
+    assert_null(claims);
+    free(app_jwks);
+}
+
 static void test_typed_address(void **state)
 {
     struct fixture *f = *state;
@@ -702,6 +739,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_happy_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requirement_after_the_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_only_on_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_app_signing_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_typed_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_code_then_right, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_attempts, setup, teardown),
