@@ -216,3 +216,15 @@ def test_export_env_off_by_default(pam, tenant):
     res = pam.login("extidalice")
     assert res.rc == PAM["SUCCESS"], res
     assert env_of(res) == {}
+
+
+def test_star_line_counts_every_person_as_listed(pam, tenant, star_user):
+    # unmapped = ignore passes on only accounts that no line, '*' included, stands for.
+    pam.write_config(unmapped="ignore")
+    pam.write_users("* *@example.com role:Shell.User\n")
+    res = pam.login(star_user, codes=[Outbox("extidstar@example.com")])
+    refused(res)  # asked for a code, refused for the missing role: not passed on
+    pam.write_users("extidalice alice@example.com\n")
+    res = pam.login(star_user)
+    assert "account extidstar is not in %s: ignored" % pam.users_path in res.log_text, res
+    assert res.prompts() == [] and tenant.stats()["requests"]["initiate"] == 1
