@@ -44,6 +44,7 @@ enum key {
     K_UNMAPPED,
     K_EXPORT_ENV,
     K_METHODS,
+    K_EARLY_CONNECT,
     K_DEBUG,
     K_CONFIG,
     K_COUNT,
@@ -71,6 +72,7 @@ static const char *const key_names[K_COUNT] = {
     [K_UNMAPPED] = "unmapped",
     [K_EXPORT_ENV] = "export_env",
     [K_METHODS] = "methods",
+    [K_EARLY_CONNECT] = "early_connect",
     [K_DEBUG] = "debug",
     [K_CONFIG] = "config",
 };
@@ -381,6 +383,11 @@ static enum extid_result set_value(struct extid_config *cfg, const struct source
         return r;
     case K_METHODS:
         return set_methods(src, value, &cfg->methods);
+    case K_EARLY_CONNECT:
+        r = set_choice(src, name, value, "no", "yes", &which);
+        if (r == EXTID_OK)
+            cfg->early_connect = which == 1;
+        return r;
     default:
         /* debug and config are handled by the caller; reaching here is a bug: refuse. */
         return EXTID_CONFIG_ERR;
@@ -552,6 +559,7 @@ static enum extid_result set_defaults(struct extid_config *cfg)
     cfg->send_gap = 10;
     cfg->unmapped = EXTID_UNMAPPED_DENY;
     cfg->methods = EXTID_METHOD_OTP;
+    cfg->early_connect = true;
     cfg->users_file = strdup(EXTID_DEFAULT_USERS);
     cfg->cache_dir = strdup(EXTID_DEFAULT_CACHE_DIR);
     cfg->identity_claim = strdup("preferred_username");

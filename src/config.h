@@ -38,6 +38,7 @@ struct extid_config {
     enum extid_unmapped unmapped;
     bool export_env;      /* the verified identity goes into the PAM environment */
     unsigned methods;     /* EXTID_METHOD_* bits, at least one */
+    bool early_connect;   /* connect to Entra while the address is typed */
     bool debug;
 };
 

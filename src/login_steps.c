@@ -106,8 +106,10 @@ enum extid_result login_step_connect(struct login *l)
         return rc;
     }
     /* While the person types the address, the connection (TCP and TLS) gets under way. No
-     * request is sent on it until the address has passed the users file and the throttle. */
-    if (!extid_identities_single(&l->ids) && l->transport->prepare_initiate)
+     * request is sent on it until the address has passed the users file and the throttle.
+     * early_connect = no leaves the connection for /initiate itself. */
+    if (l->cfg->early_connect && !extid_identities_single(&l->ids)
+        && l->transport->prepare_initiate)
         l->transport->prepare_initiate(l->session);
     return EXTID_OK;
 }

@@ -39,6 +39,7 @@ SAMPLES = {
     "cache_dir": None,    # the probe's cache directory
     "unmapped": "ignore",
     "export_env": "yes",
+    "early_connect": "no",
     "methods": "otp password",
     "debug": "",          # a flag: no value
 }

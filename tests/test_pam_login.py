@@ -82,6 +82,23 @@ def test_connection_and_tls_are_ready_before_the_address_is_typed(pam, tenant):
     assert (s["connections"], s["tls_handshakes"], s["requests"]["initiate"]) == (1, 1, 1), s
 
 
+def test_early_connect_no_waits_for_the_address(pam, tenant):
+    pam.write_config(early_connect="no")
+    seen = {}
+
+    def typist(t, _):
+        # Give a connection every chance to appear: none may while the prompt is up.
+        seen["connected"] = wait_for(lambda: t.stats()["connections"] > 0, timeout=1.0)
+        return "bob@example.com"
+
+    res = pam.login("extidkiosk", emails=[typist])
+    assert res.rc == PAM["SUCCESS"], res
+    assert seen["connected"] is False, seen
+    assert "opened during the prompt" not in res.log_text, res.logs
+    s = tenant.stats()
+    assert (s["connections"], s["requests"]["initiate"]) == (1, 1), s
+
+
 def test_early_connection_closed_while_typing_is_replaced(pam, tenant):
     # The tenant closes the connection, idle since its handshake, while the person types.
     tenant.config(idle_timeout=0.3)

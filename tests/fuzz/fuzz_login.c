@@ -5,8 +5,9 @@
  * login (0: none); a settings byte: bit 0 the account (a single address, or *@domain so that the
  * address is asked for), bit 1 not a local account, bit 2 unmapped=ignore, bit 3 the signing
  * keys cannot be had, bits 4-5 max_attempts - 1, bits 6-7 max_resends; a byte with the number of
- * the person's answers; then lines: the person's answers first, every further line forces one
- * answer of the tenant: its first byte picks the endpoint and status, the rest is the body.
+ * the person's answers (bit 7: early_connect = no); then lines: the person's answers first,
+ * every further line forces one answer of the tenant: its first byte picks the endpoint and
+ * status, the rest is the body.
  *
  * Built with -Wl,--wrap for malloc, calloc, realloc, strdup and strndup (see the Makefile), and
  * cJSON's and OpenSSL's allocations go through the same counter, so that every path that runs out
@@ -235,7 +236,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rest_size = size - 4;
     while (rest_size > 0 && nlines < sizeof lines / sizeof lines[0])
         lines[nlines++] = fuzz_first_line(rest, rest_size, 4096, &rest, &rest_size);
-    person.count = data[3] % (ANSWERS + 1);
+    cfg.early_connect = !(data[3] & 0x80);
+    person.count = (data[3] & 0x7f) % (ANSWERS + 1);
     if ((size_t)person.count > nlines)
         person.count = (int)nlines;
     for (int i = 0; i < person.count; i++)

@@ -115,6 +115,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->unmapped, EXTID_UNMAPPED_DENY);
     assert_false(c->export_env);
     assert_int_equal(c->methods, EXTID_METHOD_OTP);
+    assert_true(c->early_connect);
     assert_false(c->debug);
     assert_int_equal(f->d.cap.len, 0);
 }
@@ -140,6 +141,7 @@ static const char every_key[] =
     "unmapped = ignore\n"
     "export_env = yes\n"
     "methods = password\n"
+    "early_connect = no\n"
     "debug\n";
 
 static void assert_every_key(const struct extid_config *c)
@@ -163,6 +165,7 @@ static void assert_every_key(const struct extid_config *c)
     assert_int_equal(c->unmapped, EXTID_UNMAPPED_IGNORE);
     assert_true(c->export_env);
     assert_int_equal(c->methods, EXTID_METHOD_PASSWORD);
+    assert_false(c->early_connect);
     assert_true(c->debug);
 }
 
@@ -199,10 +202,11 @@ static void test_every_key_as_argument(void **state)
         "unmapped=ignore",
         "export_env=yes",
         "methods=password",
+        "early_connect=no",
         "debug",
     };
 
-    assert_int_equal(extid_config_load(&f->cfg, 21, argv, &f->d.log), EXTID_OK);
+    assert_int_equal(extid_config_load(&f->cfg, 22, argv, &f->d.log), EXTID_OK);
     assert_every_key(&f->cfg);
 }
 
@@ -429,6 +433,8 @@ static const struct file_case file_cases[] = {
     { "export_env = true", "export_env must be 'no' or 'yes', not 'true'" },
     { "export_env = Yes", "export_env must be 'no' or 'yes', not 'Yes'" },
     { "export_env =", "export_env" },
+    { "early_connect = off", "early_connect must be 'no' or 'yes', not 'off'" },
+    { "early_connect = No", "early_connect must be 'no' or 'yes', not 'No'" },
     { "users = pam_extid.users", "users must be an absolute path, not 'pam_extid.users'" },
     { "ca_file = certs/ca.pem", "ca_file must be an absolute path" },
     { "cache_dir = cache", "cache_dir must be an absolute path" },

@@ -119,6 +119,7 @@ static int setup(void **state)
         .cache_dir = f->d.dir,
         .jwks_ttl = 3600,
         .unmapped = EXTID_UNMAPPED_DENY,
+        .early_connect = true,
     };
     f->jwks = fx_jwks(fx_jwk(keys->a, FX_KID), NULL);
     f->token = make_token(keys->a, FX_KID, FX_EMAIL);
@@ -231,6 +232,14 @@ static void test_typed_address(void **state)
     assert_int_equal(f->tenant.prepares, 1);
     assert_string_equal(f->tenant.email, "bob@contoso.com");
     assert_non_null(strstr(f->person.prompts, "Email address for extidkiosk: "));
+
+    /* early_connect = no: the same login, without a connection got ready during the prompt. */
+    f->cfg.early_connect = false;
+    f->tenant.prepares = 0;
+    say(f, "bob@contoso.com", "12345678", NULL, NULL);
+    assert_int_equal(login(f), EXTID_OK);
+    assert_int_equal(f->tenant.prepares, 0);
+    assert_string_equal(f->tenant.email, "bob@contoso.com");
 }
 
 static void test_wrong_code_then_right(void **state)
