@@ -41,6 +41,7 @@ enum key {
     K_SEND_LIMIT,
     K_SEND_WINDOW,
     K_SEND_GAP,
+    K_FAIL_LIMIT,
     K_UNMAPPED,
     K_EXPORT_ENV,
     K_METHODS,
@@ -69,6 +70,7 @@ static const char *const key_names[K_COUNT] = {
     [K_SEND_LIMIT] = "send_limit",
     [K_SEND_WINDOW] = "send_window",
     [K_SEND_GAP] = "send_gap",
+    [K_FAIL_LIMIT] = "fail_limit",
     [K_UNMAPPED] = "unmapped",
     [K_EXPORT_ENV] = "export_env",
     [K_METHODS] = "methods",
@@ -368,6 +370,8 @@ static enum extid_result set_value(struct extid_config *cfg, const struct source
         return set_long(src, name, value, 60, 86400, &cfg->send_window);
     case K_SEND_GAP:
         return set_long(src, name, value, 0, 3600, &cfg->send_gap);
+    case K_FAIL_LIMIT:
+        return set_int(src, name, value, 0, 1000, &cfg->fail_limit);
     case K_IDENTITY_CLAIM:
         r = set_choice(src, name, value, "preferred_username", "email", &which);
         return r == EXTID_OK ? set_str(&cfg->identity_claim, value) : r;
@@ -557,6 +561,7 @@ static enum extid_result set_defaults(struct extid_config *cfg)
     cfg->send_limit = 5;
     cfg->send_window = 3600;
     cfg->send_gap = 10;
+    cfg->fail_limit = 10;
     cfg->unmapped = EXTID_UNMAPPED_DENY;
     cfg->methods = EXTID_METHOD_OTP;
     cfg->early_connect = true;

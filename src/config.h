@@ -35,6 +35,7 @@ struct extid_config {
     int send_limit;       /* codes per identity per send_window; 0: no limit */
     long send_window;     /* seconds */
     long send_gap;        /* seconds required between two codes to one identity */
+    int fail_limit;       /* wrong secrets per identity per send_window; 0: no limit */
     enum extid_unmapped unmapped;
     bool export_env;      /* the verified identity goes into the PAM environment */
     unsigned methods;     /* EXTID_METHOD_* bits, at least one */

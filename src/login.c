@@ -18,6 +18,7 @@ static const struct login_step steps[LOGIN_STEPS] = {
     [LOGIN_ACCOUNT] = { "account", login_step_account },
     [LOGIN_CONNECT] = { "connect", login_step_connect },
     [LOGIN_ADDRESS] = { "address", login_step_address },
+    [LOGIN_BUDGET] = { "budget", login_step_budget },
     [LOGIN_THROTTLE] = { "throttle", login_step_throttle },
     [LOGIN_INITIATE] = { "initiate", login_step_initiate },
     [LOGIN_CHALLENGE] = { "challenge", login_step_challenge },
@@ -28,6 +29,7 @@ static const struct login_step steps[LOGIN_STEPS] = {
     [LOGIN_VERIFY] = { "verify", login_step_verify },
     [LOGIN_AUTHZ] = { "authz", login_step_authz },
     [LOGIN_ENV] = { "env", login_step_env },
+    [LOGIN_FORGIVE] = { "forgive", login_step_forgive },
 };
 
 /* What the person is told; the precise reason only goes to the log (no account enumeration). */
@@ -84,6 +86,10 @@ static void finish(struct login *l)
 {
     enum extid_result rc = l->result;
 
+    /* A permission no code used (a password account without a second factor) gives its count
+     * back; one whose request ended unreported keeps it. */
+    if (l->send_pending)
+        login_send_done(l, !l->send_slot);
     if (l->quiet)
         return;
     if (rc != EXTID_OK && rc != EXTID_CONV_ERR && !l->told)

@@ -10,6 +10,7 @@
 #define EXTID_LOGIN_STATE_H
 
 #include <stdbool.h>
+#include <time.h>
 #include "config.h"
 #include "discovery.h"
 #include "log.h"
@@ -25,6 +26,7 @@ enum login_step_id {
     LOGIN_ACCOUNT,   /* the users file's identities for the account */
     LOGIN_CONNECT,   /* the provider's session, its first connection under way */
     LOGIN_ADDRESS,   /* the address to challenge, refused ones stay local */
+    LOGIN_BUDGET,    /* the per-identity failure budget: spent, no request at all */
     LOGIN_THROTTLE,  /* the per-identity limit on codes sent */
     LOGIN_INITIATE,  /* continuation token for the address */
     LOGIN_CHALLENGE, /* a code is emailed, or Entra asks for the password */
@@ -35,6 +37,7 @@ enum login_step_id {
     LOGIN_VERIFY,    /* the ID token's signature and claims */
     LOGIN_AUTHZ,     /* the users file's requirements against the verified claims */
     LOGIN_ENV,       /* the verified identity for the session, with export_env */
+    LOGIN_FORGIVE,   /* a successful login clears the address's failure budget */
     LOGIN_STEPS
 };
 
@@ -69,6 +72,8 @@ struct login {
     char *id_token;                 /* secret: the proof the last steps check */
     struct cJSON *claims;           /* the ID token's claims, once verified */
 
+    time_t send_taken_at;           /* when the throttle counted the code about to go out */
+    bool send_pending;              /* counted, but not yet known to have gone out */
     unsigned skip;                  /* LOGIN_SKIP(step) for steps no longer needed */
     bool quiet;                     /* the result goes to the caller without message or audit */
     bool told;                      /* the person has been told why the login ends */
@@ -81,13 +86,23 @@ enum extid_result login_ask(const struct login *l, bool echo, const char *prompt
 /* Tells the person; error true for failures. */
 void login_show(const struct login *l, bool error, const char *msg);
 /* The throttle's permission to send one more code to l->email; when refused, the person has
- * been told how long to wait. */
-enum extid_throttle login_may_send_code(const struct login *l);
+ * been told how long to wait. A send it counted is pending until login_send_done. */
+enum extid_throttle login_may_send_code(struct login *l);
+/* The request that was to send the pending code has ended: only a code Entra may have sent
+ * counts. A failed /initiate never sent one, nor did a /challenge that Entra refused; one that
+ * got no answer (network, timeout, 5xx) may have, and keeps counting. */
+void login_send_done(struct login *l, bool may_have_gone);
+/* Counts a wrong code or password Entra refused against l->email's failure budget. *wrong
+ * stays true when another may be asked for (EXTID_AUTH_ERR); false when the login ends with the
+ * result: EXTID_AUTH_ERR, the budget is now spent (the person has been told how long to wait),
+ * or EXTID_CONFIG_ERR / EXTID_SYSTEM_ERR, the state failed. */
+enum extid_result login_count_failure(struct login *l, bool *wrong);
 
 /* The steps (login_steps.c). */
 enum extid_result login_step_account(struct login *l);
 enum extid_result login_step_connect(struct login *l);
 enum extid_result login_step_address(struct login *l);
+enum extid_result login_step_budget(struct login *l);
 enum extid_result login_step_throttle(struct login *l);
 enum extid_result login_step_initiate(struct login *l);
 enum extid_result login_step_challenge(struct login *l);
@@ -98,5 +113,6 @@ enum extid_result login_step_second(struct login *l);
 enum extid_result login_step_verify(struct login *l);
 enum extid_result login_step_authz(struct login *l);
 enum extid_result login_step_env(struct login *l);
+enum extid_result login_step_forgive(struct login *l);
 
 #endif

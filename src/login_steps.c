@@ -33,30 +33,74 @@ void login_show(const struct login *l, bool error, const char *msg)
         l->prompter->show(l->prompter->ctx, error, msg);
 }
 
-/* Every code sent passes here first, so the per-identity limit holds across logins. */
-enum extid_throttle login_may_send_code(const struct login *l)
+/* "<what>; wait N seconds." or minutes. "this address": the person may not have typed it (it
+ * can come from the users file), and an unauthenticated caller must not learn it. */
+static void tell_wait(const struct login *l, const char *what, long wait)
 {
-    const struct extid_config *cfg = l->cfg;
+    char msg[160];
+
+    if (wait < 60)
+        snprintf(msg, sizeof msg, "%s; wait %ld seconds.", what, wait < 1 ? 1 : wait);
+    else
+        snprintf(msg, sizeof msg, "%s; wait %ld minutes.", what, (wait + 59) / 60);
+    login_show(l, true, msg);
+}
+
+static struct extid_throttle_policy send_policy(const struct extid_config *cfg)
+{
     struct extid_throttle_policy policy = {
         .limit = cfg->send_limit, .window = cfg->send_window, .gap = cfg->send_gap,
     };
-    long wait = 0;
-    enum extid_throttle rc = extid_throttle_take(cfg->cache_dir, l->email, &policy, time(NULL),
-                                                 &wait, l->log);
-    char msg[160];
+    return policy;
+}
 
-    if (rc == EXTID_THROTTLE_REFUSED) {
-        /* "this address": the person may not have typed it (it can come from the users file),
-         * and an unauthenticated caller must not learn it. */
-        if (wait < 60)
-            snprintf(msg, sizeof msg, "Too many codes were sent to this address; wait %ld seconds.",
-                     wait < 1 ? 1 : wait);
-        else
-            snprintf(msg, sizeof msg, "Too many codes were sent to this address; wait %ld minutes.",
-                     (wait + 59) / 60);
-        login_show(l, true, msg);
+/* Every code sent passes here first, so the per-identity limit holds across logins. */
+enum extid_throttle login_may_send_code(struct login *l)
+{
+    struct extid_throttle_policy policy = send_policy(l->cfg);
+    time_t now = time(NULL);
+    long wait = 0;
+    enum extid_throttle rc = extid_throttle_take(l->cfg->cache_dir, l->email, &policy, now,
+                                                 &wait, l->log);
+
+    if (rc == EXTID_THROTTLE_REFUSED)
+        tell_wait(l, "Too many codes were sent to this address", wait);
+    if (rc == EXTID_THROTTLE_GO) {
+        l->send_taken_at = now;
+        l->send_pending = true;
     }
     return rc;
+}
+
+void login_send_done(struct login *l, bool may_have_gone)
+{
+    struct extid_throttle_policy policy = send_policy(l->cfg);
+
+    if (!l->send_pending)
+        return;
+    l->send_pending = false;
+    l->send_slot = false;
+    /* Giving back is best effort: should it fail, the send keeps counting, the safe side. */
+    if (!may_have_gone)
+        extid_throttle_give_back(l->cfg->cache_dir, l->email, &policy, l->send_taken_at, l->log);
+}
+
+enum extid_result login_count_failure(struct login *l, bool *wrong)
+{
+    const struct extid_config *cfg = l->cfg;
+    long wait = 0;
+    enum extid_throttle t = extid_fails_add(cfg->cache_dir, l->email, cfg->fail_limit,
+                                            cfg->send_window, time(NULL), &wait, l->log);
+
+    if (t == EXTID_THROTTLE_GO)
+        return EXTID_AUTH_ERR; /* *wrong stays: another may be asked for */
+    *wrong = false;
+    if (t == EXTID_THROTTLE_REFUSED) {
+        tell_wait(l, "Too many wrong codes for this address", wait);
+        l->told = true;
+        return EXTID_AUTH_ERR;
+    }
+    return t == EXTID_THROTTLE_UNSAFE ? EXTID_CONFIG_ERR : EXTID_SYSTEM_ERR;
 }
 
 /* What a throttle outcome other than a refusal means for the login. */
@@ -160,7 +204,27 @@ enum extid_result login_step_address(struct login *l)
     return rc;
 }
 
-/* ---- throttle, initiate, challenge, keys ---- */
+/* ---- budget, throttle, initiate, challenge, keys ---- */
+
+/* Wrong codes and passwords refused for this address within send_window: once fail_limit of
+ * them are counted, no request goes out for it, so that strangers cannot walk an account into
+ * Entra's lockout through this host. */
+enum extid_result login_step_budget(struct login *l)
+{
+    const struct extid_config *cfg = l->cfg;
+    long wait = 0;
+
+    switch (extid_fails_check(cfg->cache_dir, l->email, cfg->fail_limit, cfg->send_window,
+                              time(NULL), &wait, l->log)) {
+    case EXTID_THROTTLE_GO: return EXTID_OK;
+    case EXTID_THROTTLE_REFUSED:
+        tell_wait(l, "Too many wrong codes for this address", wait);
+        l->told = true;
+        return EXTID_AUTH_ERR;
+    case EXTID_THROTTLE_UNSAFE: return EXTID_CONFIG_ERR;
+    default: return EXTID_SYSTEM_ERR;
+    }
+}
 
 enum extid_result login_step_throttle(struct login *l)
 {
@@ -187,7 +251,11 @@ static enum extid_throttle may_send(struct login *l)
 
 enum extid_result login_step_initiate(struct login *l)
 {
-    return l->transport->initiate(l->session, l->email, &l->continuation);
+    enum extid_result rc = l->transport->initiate(l->session, l->email, &l->continuation);
+
+    if (rc != EXTID_OK)
+        login_send_done(l, false); /* /initiate sends no code */
+    return rc;
 }
 
 /* A code goes out (the code step follows), or Entra asks for the password (the password step). */
@@ -195,8 +263,11 @@ enum extid_result login_step_challenge(struct login *l)
 {
     enum extid_result rc = l->transport->challenge(l->session, l->continuation, &l->challenge);
 
-    if (rc != EXTID_OK)
+    if (rc != EXTID_OK) {
+        /* Only a code Entra may have sent counts: not one it refused to send. */
+        login_send_done(l, rc == EXTID_UNAVAILABLE);
         return rc;
+    }
     if (l->challenge.kind == EXTID_CHALLENGE_PASSWORD
         && !(l->cfg->methods & EXTID_METHOD_PASSWORD)) {
         /* Entra asks for a password only of a client that offered it; refuse all the same. */
@@ -207,7 +278,7 @@ enum extid_result login_step_challenge(struct login *l)
     if (l->challenge.kind == EXTID_CHALLENGE_PASSWORD) {
         l->skip |= LOGIN_SKIP(LOGIN_CODE);
     } else {
-        l->send_slot = false;
+        login_send_done(l, true);
         l->skip |= LOGIN_SKIP(LOGIN_PASSWORD);
     }
     return EXTID_OK;
@@ -267,9 +338,11 @@ enum extid_result login_step_password(struct login *l)
             wrong = true;
         } else {
             rc = first_factor_token(l, EXTID_GRANT_PASSWORD, password, &wrong);
-            if (wrong)
+            if (wrong) {
                 extid_log(l->log, LOG_NOTICE, "password entry %d of %d: wrong password",
                           attempts, max);
+                rc = login_count_failure(l, &wrong);
+            }
         }
         extid_free_secret(password);
         password = NULL;
@@ -310,8 +383,10 @@ static enum extid_result resend(struct login *l, int *resends)
     enum extid_throttle t = may_send(l);
     enum extid_result rc = throttle_result(t);
 
-    if (t == EXTID_THROTTLE_GO)
+    if (t == EXTID_THROTTLE_GO) {
         rc = send_code(l, l->challenge.continuation_token, &fresh);
+        login_send_done(l, rc == EXTID_OK || rc == EXTID_UNAVAILABLE);
+    }
     if (rc == EXTID_OK && fresh.kind != EXTID_CHALLENGE_OOB) {
         extid_log(l->log, LOG_ERR, "resend: Entra asked for something else than a code");
         rc = EXTID_UNAVAILABLE;
@@ -366,7 +441,8 @@ static enum extid_result try_code(struct login *l, const char *code, int attempt
     }
     if (*wrong) {
         extid_log(l->log, LOG_NOTICE, "code entry %d of %d: wrong code", attempts, max);
-        if (attempts < max)
+        rc = login_count_failure(l, wrong);
+        if (*wrong && attempts < max)
             login_show(l, true, "Wrong code, try again.");
     }
     return rc;
@@ -488,6 +564,7 @@ enum extid_result login_step_second(struct login *l)
     l->method_id = method->id;
     extid_challenge_free(&l->challenge);
     rc = send_code(l, l->methods.continuation_token, &l->challenge);
+    login_send_done(l, rc == EXTID_OK || rc == EXTID_UNAVAILABLE);
     if (rc == EXTID_OK && l->challenge.kind != EXTID_CHALLENGE_OOB)
         rc = EXTID_UNAVAILABLE;
     if (rc != EXTID_OK)
@@ -598,4 +675,17 @@ enum extid_result login_step_env(struct login *l)
     if (!l->cfg->export_env || !l->req->env)
         return EXTID_OK;
     return extid_env_build(l->claims, l->email, l->req->env, l->log);
+}
+
+/* ---- forgive ---- */
+
+/* As pam_faillock does, a successful login clears the address's failures. Should that fail,
+ * they keep counting (logged), which never lets anyone in who should not be. */
+enum extid_result login_step_forgive(struct login *l)
+{
+    if (l->cfg->fail_limit > 0
+        && extid_fails_clear(l->cfg->cache_dir, l->email, l->log) != EXTID_THROTTLE_GO)
+        extid_log(l->log, LOG_WARNING, "failure budget: the failures of %s stay counted",
+                  l->email);
+    return EXTID_OK;
 }

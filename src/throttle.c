@@ -16,11 +16,11 @@
 
 #define LOCK_WAIT_MS 3000
 #define LOCK_RETRY_MS 10
-#define MAX_SENDS 1000 /* the largest send_limit accepted by the config */
+#define MAX_SENDS 1000 /* the largest send_limit and fail_limit accepted by the config */
 #define NAME_LEN 96
 
-/* Send times of one identity, oldest first, as the state file holds them: one decimal
- * Unix time per line. */
+/* Times of one identity's events (codes sent, or wrong secrets), oldest first, as the state
+ * file holds them: one decimal Unix time per line. */
 struct sends {
     long long at[MAX_SENDS];
     int count;
@@ -88,7 +88,7 @@ static int take_lock(const char *cache_dir, const char *key, const char *email,
         return -1;
     fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        extid_log(log, LOG_ERR, "send throttle: cannot open %s: %s", path, EXTID_STRERROR(errno));
+        extid_log(log, LOG_ERR, "address state: cannot open %s: %s", path, EXTID_STRERROR(errno));
         return -1;
     }
     while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -97,10 +97,10 @@ static int take_lock(const char *cache_dir, const char *key, const char *email,
             waited_ms += LOCK_RETRY_MS;
         } else if (errno != EINTR) {
             if (errno == EWOULDBLOCK)
-                extid_log(log, LOG_ERR, "send throttle: the state for %s stayed locked by "
+                extid_log(log, LOG_ERR, "address state: the state for %s stayed locked by "
                           "another login for %d ms (%s); refusing", email, LOCK_WAIT_MS, path);
             else
-                extid_log(log, LOG_ERR, "send throttle: cannot lock %s: %s", path,
+                extid_log(log, LOG_ERR, "address state: cannot lock %s: %s", path,
                           EXTID_STRERROR(errno));
             close(fd);
             return -1;
@@ -109,29 +109,55 @@ static int take_lock(const char *cache_dir, const char *key, const char *email,
     return fd;
 }
 
-enum extid_throttle extid_throttle_take(const char *cache_dir, const char *email,
-                                        const struct extid_throttle_policy *policy, time_t now,
-                                        long *retry_after, const struct extid_log *log)
-{
-    char key[EXTID_CACHE_KEY_LEN], name[NAME_LEN], lower[256];
-    struct sends *sends = NULL;
-    char *text = NULL, *out_text = NULL;
-    size_t len = 0, i;
-    int lock_fd = -1;
-    enum extid_cache_read cached;
-    enum extid_throttle rc = EXTID_THROTTLE_ERROR;
+/* One address's state of one kind ("sends", "fails"), read and pruned under the address's
+ * lock; `op` decides, and may change it, and a changed state is written back before the lock
+ * goes. The same rules hold for every kind: an unsafe cache_dir, a state that cannot be read
+ * (it may hold events that still count) and a failed write all fail closed. */
+struct state_op {
+    const char *kind;   /* file name prefix, and the log's name for the state */
+    const char *what;   /* the log's name for it */
+    long window;        /* seconds an event counts */
+    int keep;           /* events worth keeping (the limit) */
+    time_t now;
+    /* EXTID_THROTTLE_GO or _REFUSED; *changed true to write the state back. */
+    enum extid_throttle (*decide)(struct sends *s, const struct state_op *op, bool *changed,
+                                  long *retry_after, const char *email,
+                                  const struct extid_log *log);
+    long long arg;      /* the op's own argument (a time to remove, say) */
+};
 
-    *retry_after = 0;
-    if (policy->limit <= 0)
-        return EXTID_THROTTLE_GO;
+static bool state_name(const char *kind, const char *email, char key[EXTID_CACHE_KEY_LEN],
+                       char name[NAME_LEN])
+{
+    char lower[256];
+    size_t i;
+
     /* Addresses differ only in case for Entra; so must their counters. */
     for (i = 0; i < sizeof lower - 1 && email[i]; i++)
         lower[i] = extid_ascii_tolower(email[i]);
     lower[i] = '\0';
     if (extid_cache_key(lower, key) != EXTID_OK)
-        return EXTID_THROTTLE_ERROR;
-    snprintf(name, sizeof name, "sends-%s", key);
+        return false;
+    snprintf(name, NAME_LEN, "%s-%s", kind, key);
+    return true;
+}
 
+static enum extid_throttle with_state(const char *cache_dir, const char *email,
+                                      const struct state_op *op, long *retry_after,
+                                      const struct extid_log *log)
+{
+    char key[EXTID_CACHE_KEY_LEN], name[NAME_LEN];
+    struct sends *s = NULL;
+    char *text = NULL, *out_text = NULL;
+    size_t len = 0;
+    int lock_fd = -1;
+    bool changed = false;
+    enum extid_cache_read cached;
+    enum extid_throttle rc = EXTID_THROTTLE_ERROR;
+
+    *retry_after = 0;
+    if (!state_name(op->kind, email, key, name))
+        return EXTID_THROTTLE_ERROR;
     switch (extid_cache_dir_check(cache_dir, log)) {
     case EXTID_OK: break;
     case EXTID_CONFIG_ERR: return EXTID_THROTTLE_UNSAFE;
@@ -140,51 +166,207 @@ enum extid_throttle extid_throttle_take(const char *cache_dir, const char *email
     lock_fd = take_lock(cache_dir, key, email, log);
     if (lock_fd < 0)
         goto out;
-    sends = calloc(1, sizeof *sends);
-    if (!sends)
+    s = calloc(1, sizeof *s);
+    if (!s)
         goto out;
-    /* A file untouched for a whole window holds no send that still counts; one that could not
-     * be read may hold sends that do, so the login stops rather than start the count afresh. */
-    cached = extid_cache_read(cache_dir, name, policy->window, &text, &len, log);
+    /* A file untouched for a whole window holds no event that still counts; one that could not
+     * be read may hold events that do, so the login stops rather than start the count afresh. */
+    cached = extid_cache_read(cache_dir, name, op->window, &text, &len, log);
     if (cached == EXTID_CACHE_ERROR) {
-        extid_log(log, LOG_ERR, "send throttle: cannot read the state for %s", email);
+        extid_log(log, LOG_ERR, "%s: cannot read the state for %s", op->what, email);
         goto out;
     }
-    if (cached == EXTID_CACHE_HIT && !parse_sends(text, sends)) {
-        extid_log(log, LOG_WARNING, "send throttle: state for %s is corrupt; starting afresh",
+    if (cached == EXTID_CACHE_HIT && !parse_sends(text, s)) {
+        extid_log(log, LOG_WARNING, "%s: state for %s is corrupt; starting afresh", op->what,
                   email);
-        sends->count = 0;
+        s->count = 0;
     }
-    prune(sends, now, policy->window, policy->limit);
-
-    if (sends->count > 0 && sends->at[sends->count - 1] > (long long)now - policy->gap) {
-        *retry_after = (long)(sends->at[sends->count - 1] + policy->gap - now);
-        extid_log(log, LOG_NOTICE, "send throttle: a code went to %s %lld s ago; next in %ld s",
-                  email, (long long)now - sends->at[sends->count - 1], *retry_after);
-        rc = EXTID_THROTTLE_REFUSED;
+    prune(s, op->now, op->window, op->keep);
+    rc = op->decide(s, op, &changed, retry_after, email, log);
+    if (!changed)
         goto out;
+    out_text = format_sends(s);
+    if (!out_text || extid_cache_write(cache_dir, name, out_text, strlen(out_text), log)
+                     != EXTID_OK) {
+        extid_log(log, LOG_ERR, "%s: cannot record the state for %s", op->what, email);
+        rc = EXTID_THROTTLE_ERROR;
     }
-    if (sends->count >= policy->limit) {
-        *retry_after = (long)(sends->at[0] + policy->window - now);
-        extid_log(log, LOG_NOTICE, "send throttle: %d codes went to %s in %ld s; next in %ld s",
-                  sends->count, email, policy->window, *retry_after);
-        rc = EXTID_THROTTLE_REFUSED;
-        goto out;
-    }
-    sends->at[sends->count++] = (long long)now;
-    out_text = format_sends(sends);
-    if (!out_text)
-        goto out;
-    if (extid_cache_write(cache_dir, name, out_text, strlen(out_text), log) != EXTID_OK) {
-        extid_log(log, LOG_ERR, "send throttle: cannot record a send to %s", email);
-        goto out;
-    }
-    rc = EXTID_THROTTLE_GO;
 out:
     free(out_text);
     free(text);
-    free(sends);
+    free(s);
     if (lock_fd >= 0)
         close(lock_fd); /* releases the lock */
+    return rc;
+}
+
+static enum extid_throttle decide_send(struct sends *s, const struct state_op *op, bool *changed,
+                                       long *retry_after, const char *email,
+                                       const struct extid_log *log)
+{
+    long gap = (long)op->arg;
+
+    if (s->count > 0 && s->at[s->count - 1] > (long long)op->now - gap) {
+        *retry_after = (long)(s->at[s->count - 1] + gap - op->now);
+        extid_log(log, LOG_NOTICE, "send throttle: a code went to %s %lld s ago; next in %ld s",
+                  email, (long long)op->now - s->at[s->count - 1], *retry_after);
+        return EXTID_THROTTLE_REFUSED;
+    }
+    if (s->count >= op->keep) {
+        *retry_after = (long)(s->at[0] + op->window - op->now);
+        extid_log(log, LOG_NOTICE, "send throttle: %d codes went to %s in %ld s; next in %ld s",
+                  s->count, email, op->window, *retry_after);
+        return EXTID_THROTTLE_REFUSED;
+    }
+    s->at[s->count++] = (long long)op->now;
+    *changed = true;
+    return EXTID_THROTTLE_GO;
+}
+
+enum extid_throttle extid_throttle_take(const char *cache_dir, const char *email,
+                                        const struct extid_throttle_policy *policy, time_t now,
+                                        long *retry_after, const struct extid_log *log)
+{
+    struct state_op op = { "sends", "send throttle", policy->window, policy->limit, now,
+                           decide_send, policy->gap };
+
+    *retry_after = 0;
+    if (policy->limit <= 0)
+        return EXTID_THROTTLE_GO;
+    return with_state(cache_dir, email, &op, retry_after, log);
+}
+
+/* Takes back the newest event recorded at op->arg (a send that did not happen). */
+static enum extid_throttle decide_give_back(struct sends *s, const struct state_op *op,
+                                            bool *changed, long *retry_after, const char *email,
+                                            const struct extid_log *log)
+{
+    (void)retry_after;
+    for (int i = s->count - 1; i >= 0; i--) {
+        if (s->at[i] != op->arg)
+            continue;
+        memmove(&s->at[i], &s->at[i + 1], (size_t)(s->count - i - 1) * sizeof s->at[0]);
+        s->count--;
+        *changed = true;
+        extid_debug(log, "%s: a send to %s that did not happen is not counted", op->what, email);
+        break;
+    }
+    return EXTID_THROTTLE_GO;
+}
+
+enum extid_throttle extid_throttle_give_back(const char *cache_dir, const char *email,
+                                             const struct extid_throttle_policy *policy,
+                                             time_t taken_at, const struct extid_log *log)
+{
+    struct state_op op = { "sends", "send throttle", policy->window, policy->limit, taken_at,
+                           decide_give_back, (long long)taken_at };
+    long unused;
+
+    if (policy->limit <= 0)
+        return EXTID_THROTTLE_GO;
+    op.now = time(NULL);
+    return with_state(cache_dir, email, &op, &unused, log);
+}
+
+static enum extid_throttle decide_fail_check(struct sends *s, const struct state_op *op,
+                                             bool *changed, long *retry_after,
+                                             const char *email, const struct extid_log *log)
+{
+    (void)changed;
+    if (s->count < op->keep)
+        return EXTID_THROTTLE_GO;
+    *retry_after = (long)(s->at[0] + op->window - op->now);
+    extid_log(log, LOG_NOTICE, "failure budget: %d wrong codes or passwords for %s in %ld s; "
+              "next login in %ld s", s->count, email, op->window, *retry_after);
+    return EXTID_THROTTLE_REFUSED;
+}
+
+/* Records one failure; REFUSED when that spends the budget, so the login stops at once. */
+static enum extid_throttle decide_fail_add(struct sends *s, const struct state_op *op,
+                                           bool *changed, long *retry_after, const char *email,
+                                           const struct extid_log *log)
+{
+    if (s->count >= op->keep) { /* prune keeps `keep`: make room for the newest */
+        memmove(&s->at[0], &s->at[1], (size_t)(s->count - 1) * sizeof s->at[0]);
+        s->count--;
+    }
+    s->at[s->count++] = (long long)op->now;
+    *changed = true;
+    if (s->count < op->keep) {
+        extid_debug(log, "failure budget: %d of %d used for %s", s->count, op->keep, email);
+        return EXTID_THROTTLE_GO;
+    }
+    *retry_after = (long)(s->at[0] + op->window - op->now);
+    extid_log(log, LOG_NOTICE, "failure budget: %d wrong codes or passwords for %s in %ld s; "
+              "no more tries for %ld s", s->count, email, op->window, *retry_after);
+    return EXTID_THROTTLE_REFUSED;
+}
+
+enum extid_throttle extid_fails_check(const char *cache_dir, const char *email, int limit,
+                                      long window, time_t now, long *retry_after,
+                                      const struct extid_log *log)
+{
+    struct state_op op = { "fails", "failure budget", window, limit, now, decide_fail_check, 0 };
+
+    *retry_after = 0;
+    if (limit <= 0)
+        return EXTID_THROTTLE_GO;
+    return with_state(cache_dir, email, &op, retry_after, log);
+}
+
+enum extid_throttle extid_fails_add(const char *cache_dir, const char *email, int limit,
+                                    long window, time_t now, long *retry_after,
+                                    const struct extid_log *log)
+{
+    struct state_op op = { "fails", "failure budget", window, limit, now, decide_fail_add, 0 };
+
+    *retry_after = 0;
+    if (limit <= 0)
+        return EXTID_THROTTLE_GO;
+    return with_state(cache_dir, email, &op, retry_after, log);
+}
+
+/* Drops every event of the kind: the state file goes, under the address's lock. */
+static enum extid_throttle clear_kind(const char *cache_dir, const char *kind, const char *email,
+                                      const struct extid_log *log)
+{
+    char key[EXTID_CACHE_KEY_LEN], name[NAME_LEN], path[4096];
+    enum extid_throttle rc = EXTID_THROTTLE_GO;
+    int lock_fd;
+
+    if (!state_name(kind, email, key, name))
+        return EXTID_THROTTLE_ERROR;
+    switch (extid_cache_dir_check(cache_dir, log)) {
+    case EXTID_OK: break;
+    case EXTID_CONFIG_ERR: return EXTID_THROTTLE_UNSAFE;
+    default: return EXTID_THROTTLE_ERROR;
+    }
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", cache_dir, name) >= sizeof path)
+        return EXTID_THROTTLE_ERROR;
+    lock_fd = take_lock(cache_dir, key, email, log);
+    if (lock_fd < 0)
+        return EXTID_THROTTLE_ERROR;
+    if (unlink(path) != 0 && errno != ENOENT) {
+        extid_log(log, LOG_ERR, "address state: cannot remove %s: %s", path,
+                  EXTID_STRERROR(errno));
+        rc = EXTID_THROTTLE_ERROR;
+    }
+    close(lock_fd);
+    return rc;
+}
+
+enum extid_throttle extid_fails_clear(const char *cache_dir, const char *email,
+                                      const struct extid_log *log)
+{
+    return clear_kind(cache_dir, "fails", email, log);
+}
+
+enum extid_throttle extid_address_reset(const char *cache_dir, const char *email,
+                                        const struct extid_log *log)
+{
+    enum extid_throttle rc = clear_kind(cache_dir, "sends", email, log);
+
+    if (rc == EXTID_THROTTLE_GO)
+        rc = clear_kind(cache_dir, "fails", email, log);
     return rc;
 }

@@ -28,4 +28,28 @@ enum extid_throttle extid_throttle_take(const char *cache_dir, const char *email
                                         const struct extid_throttle_policy *policy, time_t now,
                                         long *retry_after, const struct extid_log *log);
 
+/* Takes back a send recorded by extid_throttle_take at taken_at that did not happen (the
+ * request failed), so that only codes Entra sent count. */
+enum extid_throttle extid_throttle_give_back(const char *cache_dir, const char *email,
+                                             const struct extid_throttle_policy *policy,
+                                             time_t taken_at, const struct extid_log *log);
+
+/* The failure budget: wrong codes or passwords Entra refused, per address, `limit` per `window`
+ * seconds (0 turns it off), in cache_dir under the same lock and file rules as the sends.
+ * check: EXTID_THROTTLE_REFUSED when the budget is spent (*retry_after = seconds until one
+ * failure leaves the window). add: records one failure at `now`, EXTID_THROTTLE_REFUSED when
+ * that spent the budget. clear: a successful login forgets them all. */
+enum extid_throttle extid_fails_check(const char *cache_dir, const char *email, int limit,
+                                      long window, time_t now, long *retry_after,
+                                      const struct extid_log *log);
+enum extid_throttle extid_fails_add(const char *cache_dir, const char *email, int limit,
+                                    long window, time_t now, long *retry_after,
+                                    const struct extid_log *log);
+enum extid_throttle extid_fails_clear(const char *cache_dir, const char *email,
+                                      const struct extid_log *log);
+
+/* Forgets everything kept for the address: its sends and its failures (extid-check --reset). */
+enum extid_throttle extid_address_reset(const char *cache_dir, const char *email,
+                                        const struct extid_log *log);
+
 #endif

@@ -273,6 +273,8 @@ class PamSetup:
             # Most tests log the same address in quick succession; tests/test_throttle.py
             # covers the send throttle with its defaults and its keys.
             "send_limit": "0",
+            # Likewise the failure budget: tests/test_fail_budget.py covers it.
+            "fail_limit": "0",
         }
         self.flags = ["debug"]
         self.write_users("extidalice alice@example.com\n"

@@ -4,6 +4,7 @@
  *
  *   extid-check [--config PATH] [--offline] [--user ACCOUNT [--email ADDRESS]] [--login EMAIL]
  *               [--json] [key=value ...]
+ *   extid-check [--config PATH] --reset EMAIL [key=value ...]
  *
  * Exit status: 0 every check passed, 1 a check failed, 2 usage error. */
 #include <cjson/cJSON.h>
@@ -32,6 +33,7 @@
 #include "login.h"
 #include "nativeauth.h"
 #include "terminal.h"
+#include "throttle.h"
 #include "safefile.h"
 #include "users.h"
 #include "util.h"
@@ -45,6 +47,7 @@ struct options {
     const char *config;   /* --config, as given */
     const char *user;     /* --user */
     const char *login;    /* --login */
+    const char *reset;    /* --reset */
     const char *email;    /* --email, with --user */
     bool offline;         /* --offline */
     bool json;            /* --json */
@@ -74,6 +77,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: extid-check [--config PATH] [--offline] [--user ACCOUNT [--email ADDRESS]]\n"
             "                   [--login EMAIL] [--json] [key=value ...]\n"
+            "       extid-check [--config PATH] --reset EMAIL [key=value ...]\n"
             "Checks the pam_extid configuration and users file, fetches the tenant's OpenID\n"
             "discovery document and key set, and optionally runs a whole login.\n"
             "  --config PATH   configuration file (default " EXTID_DEFAULT_CONFIG ")\n"
@@ -82,6 +86,9 @@ static void usage(FILE *f)
             "  --email ADDRESS with --user: which lines allow ADDRESS, what the token must then hold\n"
             "  --login EMAIL   sign EMAIL in: the code (or password, and a second factor) is\n"
             "                  asked for here; every claim of the verified token is shown\n"
+            "                  (a real code: it counts against send_limit, like any login)\n"
+            "  --reset EMAIL   forget the codes sent to EMAIL and its wrong codes (send_limit,\n"
+            "                  fail_limit), nothing else\n"
             "  --json          the report on stderr, and on stdout one JSON object: result, and\n"
             "                  with --login the verified token's claims\n"
             "  key=value       override a setting, as a PAM module argument would\n"
@@ -94,6 +101,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "config", required_argument, NULL, 'c' },
         { "user", required_argument, NULL, 'u' },
         { "login", required_argument, NULL, 'l' },
+        { "reset", required_argument, NULL, 'r' },
         { "email", required_argument, NULL, 'e' },
         { "offline", no_argument, NULL, 'o' },
         { "json", no_argument, NULL, 'j' },
@@ -104,11 +112,12 @@ static int parse_options(int argc, char **argv, struct options *o)
     int c;
 
     memset(o, 0, sizeof *o);
-    while ((c = getopt_long(argc, argv, "+c:u:l:e:ojhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+c:u:l:e:r:ojhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': o->config = optarg; break;
         case 'u': o->user = optarg; break;
         case 'l': o->login = optarg; break;
+        case 'r': o->reset = optarg; break;
         case 'e': o->email = optarg; break;
         case 'o': o->offline = true; break;
         case 'j': o->json = true; break;
@@ -136,6 +145,14 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (o->email && (!o->user || !extid_email_valid(o->email))) {
         fprintf(stderr, "extid-check: --email needs --user and an email address\n");
+        return EXIT_USAGE;
+    }
+    if (o->reset && !extid_email_valid(o->reset)) {
+        fprintf(stderr, "extid-check: --reset: '%s' is not an email address\n", o->reset);
+        return EXIT_USAGE;
+    }
+    if (o->reset && (o->login || o->user || o->offline)) {
+        fprintf(stderr, "extid-check: --reset goes alone (with --config and settings only)\n");
         return EXIT_USAGE;
     }
     if (o->login && o->offline) {
@@ -199,6 +216,7 @@ static void show_config(const struct extid_config *cfg)
     printf("  send_limit      %d\n", cfg->send_limit);
     printf("  send_window     %ld s\n", cfg->send_window);
     printf("  send_gap        %ld s\n", cfg->send_gap);
+    printf("  fail_limit      %d\n", cfg->fail_limit);
     printf("  unmapped        %s\n", cfg->unmapped == EXTID_UNMAPPED_IGNORE ? "ignore" : "deny");
     printf("  methods         %s%s%s\n", cfg->methods & EXTID_METHOD_OTP ? "otp" : "",
            cfg->methods == (EXTID_METHOD_OTP | EXTID_METHOD_PASSWORD) ? " " : "",
@@ -552,9 +570,10 @@ static bool check_cache_dir(const struct extid_config *cfg, const struct extid_l
         printf("  ok\n");
         return true;
     }
-    if (cfg->send_limit > 0) {
-        printf("  FAILED: not usable (see the message above): with send_limit %d the send "
-               "throttle keeps its state there, so every login is refused\n", cfg->send_limit);
+    if (cfg->send_limit > 0 || cfg->fail_limit > 0) {
+        printf("  FAILED: not usable (see the message above): with send_limit %d and fail_limit "
+               "%d the send throttle and the failure budget keep their state there, so every "
+               "login is refused\n", cfg->send_limit, cfg->fail_limit);
         return false;
     }
     printf("  warning: not usable (see the message above); logins will fetch the keys every "
@@ -784,6 +803,21 @@ out:
     return ok;
 }
 
+/* --reset: what this host counts for the address (codes sent, wrong codes) is forgotten, for
+ * an administrator who used up the limits while setting up. Entra's own lockout is not. */
+static bool reset_address(const struct extid_config *cfg, const char *email,
+                          const struct extid_log *log)
+{
+    printf("reset %s:\n", email);
+    if (extid_address_reset(cfg->cache_dir, email, log) != EXTID_THROTTLE_GO) {
+        printf("  FAILED: the state in %s could not be removed (see the message above)\n",
+               cfg->cache_dir);
+        return false;
+    }
+    printf("  ok: no codes sent and no wrong codes are counted for it any more\n");
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     struct sink sink = { .last_error = "" };
@@ -817,18 +851,22 @@ int main(int argc, char **argv)
         return EXIT_CHECK_FAILED;
     }
     log.debug = cfg.debug;
-    show_config(&cfg);
-    ok = check_users_file(&cfg, &log);
-    ok = check_cache_dir(&cfg, &log) && ok;
-    if (o.user)
-        ok = check_account(&cfg, o.user, o.email, &log) && ok;
-    if (!o.offline)
-        ok = check_tenant(&cfg, &log, &sink, &issuer) && ok;
-    /* --login proves the app registration itself, with a real code. */
-    if (!o.offline && !o.login)
-        ok = check_client(&cfg, &log, &sink) && ok;
-    if (o.login && ok)
-        ok = run_login(&cfg, &o, issuer, json, &log);
+    if (o.reset) {
+        ok = reset_address(&cfg, o.reset, &log);
+    } else {
+        show_config(&cfg);
+        ok = check_users_file(&cfg, &log);
+        ok = check_cache_dir(&cfg, &log) && ok;
+        if (o.user)
+            ok = check_account(&cfg, o.user, o.email, &log) && ok;
+        if (!o.offline)
+            ok = check_tenant(&cfg, &log, &sink, &issuer) && ok;
+        /* --login proves the app registration itself, with a real code. */
+        if (!o.offline && !o.login)
+            ok = check_client(&cfg, &log, &sink) && ok;
+        if (o.login && ok)
+            ok = run_login(&cfg, &o, issuer, json, &log);
+    }
     printf("result: %s\n", ok ? "ok" : "FAILED");
     /* A login that passed has written its object, claims and all. */
     if (json && !(o.login && ok))
