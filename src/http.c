@@ -327,18 +327,29 @@ static enum extid_result perform(struct extid_http *h, const char *method, const
     return rc;
 }
 
+/* A POST made ready by extid_http_prepare_post: the worker that holds the connection, the URL
+ * it is for, and where its response goes. */
+struct extid_http_pending {
+    struct extid_early *early;
+    char *url;
+    struct transfer transfer;
+};
+
+static void pending_free(struct extid_http *h)
+{
+    free(h->pending->url);
+    free(h->pending);
+    h->pending = NULL;
+}
+
 /* Forgets a prepared POST that will not be sent. */
 static void early_drop(struct extid_http *h)
 {
-    if (!h->early_transfer)
+    if (!h->pending)
         return;
-    extid_early_cancel(h->early);
-    transfer_unbind(h->curl, h->early_transfer);
-    free(h->early_transfer);
-    free(h->early_url);
-    h->early = NULL;
-    h->early_transfer = NULL;
-    h->early_url = NULL;
+    extid_early_cancel(h->pending->early);
+    transfer_unbind(h->curl, &h->pending->transfer);
+    pending_free(h);
 }
 
 /* Sends the body of the prepared POST. false: it never got an answer on the early connection
@@ -346,14 +357,14 @@ static void early_drop(struct extid_http *h)
 static bool early_send(struct extid_http *h, const char *url, const char *form, size_t len,
                        struct extid_http_response *resp, enum extid_result *rc)
 {
-    struct transfer *t = h->early_transfer;
+    struct transfer *t = &h->pending->transfer;
     bool expired = false, again;
     long status = 0;
     CURLcode cr;
 
     h->requests++;
-    cr = (CURLcode)extid_early_finish(h->early, form, len, &expired);
-    h->early = NULL;
+    cr = (CURLcode)extid_early_finish(h->pending->early, form, len, &expired);
+    h->pending->early = NULL;
     if (expired)
         t->errbuf[0] = '\0'; /* early.c's own limit: curl's text would say "aborted" */
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -371,10 +382,7 @@ static bool early_send(struct extid_http *h, const char *url, const char *form, 
         *rc = conclude(h, "POST", url, cr, t, resp);
     }
     transfer_unbind(h->curl, t);
-    free(t);
-    free(h->early_url);
-    h->early_transfer = NULL;
-    h->early_url = NULL;
+    pending_free(h);
     return !again;
 }
 
@@ -481,7 +489,7 @@ enum extid_result extid_http_post_form(struct extid_http *h, const char *url,
         extid_log(h->log, LOG_ERR, "POST %s: out of memory encoding the form", url);
         goto out;
     }
-    if (h->early_url && strcmp(h->early_url, url) == 0 &&
+    if (h->pending && strcmp(h->pending->url, url) == 0 &&
         early_send(h, url, form, blen, resp, &rc))
         goto out;
     early_drop(h);
@@ -531,27 +539,27 @@ void extid_http_response_free(struct extid_http_response *resp)
 
 void extid_http_prepare_post(struct extid_http *h, const char *url)
 {
-    struct transfer *t;
+    struct extid_http_pending *p;
 
-    if (!h || !h->curl || !url || h->early_transfer || strncmp(url, "https://", 8) != 0)
+    if (!h || !h->curl || !url || h->pending || strncmp(url, "https://", 8) != 0)
         return;
-    t = calloc(1, sizeof *t);
-    h->early_url = strdup(url);
-    if (!t || !h->early_url)
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return;
+    h->pending = p;
+    p->url = strdup(url);
+    if (!p->url)
         goto fail;
-    transfer_bind(h->curl, url, t);
-    h->early = extid_early_start(h->curl, h->headers, session_timeout(h->cfg));
-    if (!h->early) {
-        transfer_unbind(h->curl, t);
+    transfer_bind(h->curl, url, &p->transfer);
+    p->early = extid_early_start(h->curl, h->headers, session_timeout(h->cfg));
+    if (!p->early) {
+        transfer_unbind(h->curl, &p->transfer);
         goto fail;
     }
-    h->early_transfer = t;
     extid_debug(h->log, "http: connecting for POST %s while the person types", url);
     return;
 fail:
-    free(t);
-    free(h->early_url);
-    h->early_url = NULL;
+    pending_free(h); /* best effort: the POST goes out as usual */
 }
 
 void extid_http_close(struct extid_http *h)

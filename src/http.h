@@ -10,7 +10,7 @@
 
 #define EXTID_HTTP_MAX_BODY (1024 * 1024)
 
-struct extid_early;
+struct extid_http_pending;
 
 struct extid_http {
     void *curl;                 /* CURL *, opaque to keep curl.h out of other headers */
@@ -19,9 +19,8 @@ struct extid_http {
     char request_id[37];        /* client-request-id sent with every request of this login */
     void *headers;              /* struct curl_slist * */
     unsigned long requests;     /* requests sent (for debug logs) */
-    struct extid_early *early;   /* a POST made ready by extid_http_prepare_post, or NULL */
-    char *early_url;
-    void *early_transfer;       /* where its response goes */
+    struct extid_http_pending *pending; /* a POST made ready by extid_http_prepare_post (its
+                                         * worker, URL and response: http.c's own), or NULL */
 };
 
 struct extid_form_field {
