@@ -82,7 +82,8 @@ void login_send_done(struct login *l, bool may_have_gone)
     l->send_slot = false;
     /* Giving back is best effort: should it fail, the send keeps counting, the safe side. */
     if (!may_have_gone)
-        extid_throttle_give_back(l->cfg->cache_dir, l->email, &policy, l->send_taken_at, l->log);
+        extid_throttle_give_back(l->cfg->cache_dir, l->email, &policy, l->send_taken_at,
+                                 time(NULL), l->log);
 }
 
 enum extid_result login_count_failure(struct login *l, bool *wrong)

@@ -256,15 +256,15 @@ static enum extid_throttle decide_give_back(struct sends *s, const struct state_
 
 enum extid_throttle extid_throttle_give_back(const char *cache_dir, const char *email,
                                              const struct extid_throttle_policy *policy,
-                                             time_t taken_at, const struct extid_log *log)
+                                             time_t taken_at, time_t now,
+                                             const struct extid_log *log)
 {
-    struct state_op op = { "sends", "send throttle", policy->window, policy->limit, taken_at,
+    struct state_op op = { "sends", "send throttle", policy->window, policy->limit, now,
                            decide_give_back, (long long)taken_at };
     long unused;
 
     if (policy->limit <= 0)
         return EXTID_THROTTLE_GO;
-    op.now = time(NULL);
     return with_state(cache_dir, email, &op, &unused, log);
 }
 

@@ -32,7 +32,8 @@ enum extid_throttle extid_throttle_take(const char *cache_dir, const char *email
  * request failed), so that only codes Entra sent count. */
 enum extid_throttle extid_throttle_give_back(const char *cache_dir, const char *email,
                                              const struct extid_throttle_policy *policy,
-                                             time_t taken_at, const struct extid_log *log);
+                                             time_t taken_at, time_t now,
+                                             const struct extid_log *log);
 
 /* The failure budget: wrong codes or passwords Entra refused, per address, `limit` per `window`
  * seconds (0 turns it off), in cache_dir under the same lock and file rules as the sends.

@@ -169,3 +169,21 @@ def test_extid_check_reset_clears_an_address(pam, tenant):
     p = subprocess.run([CHECK, "--config", pam.config_path, "--reset", "not-an-address"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2, p.stdout + p.stderr
+
+
+def test_wrong_passwords_count_too(pam, tenant):
+    # A password account's wrong passwords spend the same budget as wrong codes; its login sends
+    # no code, so it leaves nothing counted against send_limit either.
+    pam.write_config(methods="otp password", fail_limit=2, max_attempts=3, send_limit=5,
+                     send_gap=0)
+    email = "password@example.com"
+    res = pam.login("extidkiosk", emails=[email], codes=["Wrong-1", "Wrong-2", tenant.password])
+    assert res.rc == PAM["AUTH_ERR"], res
+    assert len(res.prompts("PROMPT_ECHO_OFF")) == 2, res  # the second wrong one spent it
+    assert "failure budget: 2 wrong codes or passwords for %s" % email in res.log_text
+    tenant.reset()
+    res = pam.login("extidkiosk", emails=[email], codes=[tenant.password])
+    assert res.rc == PAM["AUTH_ERR"] and tenant.stats()["requests_total"] == 0, res
+    [sends] = state(pam, "sends")
+    with open(sends) as f:
+        assert f.read() == "", "a password login sent no code"

@@ -94,11 +94,81 @@ static void test_planted_state_is_ignored(void **state)
     assert_logged(&d->cap, "not a regular file, ignored");
 }
 
+/* A send that did not happen is given back: only codes Entra sent count. */
+static void test_give_back(void **state)
+{
+    struct ufx_dir *d = *state;
+    struct extid_throttle_policy policy = { .limit = 1, .window = 3600, .gap = 0 };
+    long wait = 0;
+
+    assert_int_equal(take(d, "a@example.com", 1, 0, NOW, &wait), EXTID_THROTTLE_GO);
+    assert_int_equal(take(d, "a@example.com", 1, 0, NOW + 1, &wait), EXTID_THROTTLE_REFUSED);
+    assert_int_equal(extid_throttle_give_back(d->dir, "A@example.com", &policy, NOW, NOW + 2,
+                                              &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(take(d, "a@example.com", 1, 0, NOW + 3, &wait), EXTID_THROTTLE_GO);
+    /* A time never taken gives nothing back. */
+    assert_int_equal(extid_throttle_give_back(d->dir, "a@example.com", &policy, NOW + 99,
+                                              NOW + 4, &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(take(d, "a@example.com", 1, 0, NOW + 5, &wait), EXTID_THROTTLE_REFUSED);
+}
+
+/* The failure budget: spent by the failure that reaches the limit, then refused until the
+ * oldest leaves the window; cleared at once; off at 0. */
+static void test_failure_budget(void **state)
+{
+    struct ufx_dir *d = *state;
+    long wait = -1;
+
+    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW, &wait, &d->log),
+                     EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_add(d->dir, "a@example.com", 2, 3600, NOW, &wait, &d->log),
+                     EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_add(d->dir, "A@EXAMPLE.COM", 2, 3600, NOW + 100, &wait,
+                                     &d->log), EXTID_THROTTLE_REFUSED);
+    assert_int_equal(wait, 3600 - 100);
+    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 200, &wait,
+                                       &d->log), EXTID_THROTTLE_REFUSED);
+    assert_int_equal(wait, 3600 - 200);
+    assert_int_equal(extid_fails_check(d->dir, "b@example.com", 2, 3600, NOW + 200, &wait,
+                                       &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 3600, &wait,
+                                       &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_clear(d->dir, "a@example.com", &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 200, &wait,
+                                       &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_add(d->dir, "c@example.com", 0, 3600, NOW, &wait, &d->log),
+                     EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_check(d->dir, "c@example.com", 0, 3600, NOW, &wait, &d->log),
+                     EXTID_THROTTLE_GO);
+}
+
+/* extid-check --reset: both kinds go, for that address only. */
+static void test_address_reset(void **state)
+{
+    struct ufx_dir *d = *state;
+    long wait = 0;
+
+    assert_int_equal(take(d, "a@example.com", 1, 0, NOW, &wait), EXTID_THROTTLE_GO);
+    assert_int_equal(take(d, "b@example.com", 1, 0, NOW, &wait), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_add(d->dir, "a@example.com", 1, 3600, NOW, &wait, &d->log),
+                     EXTID_THROTTLE_REFUSED);
+    assert_int_equal(extid_address_reset(d->dir, "A@example.com", &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(take(d, "a@example.com", 1, 0, NOW + 1, &wait), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 1, 3600, NOW + 1, &wait,
+                                       &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(take(d, "b@example.com", 1, 0, NOW + 1, &wait), EXTID_THROTTLE_REFUSED);
+    /* Nothing there to remove is not an error. */
+    assert_int_equal(extid_address_reset(d->dir, "z@example.com", &d->log), EXTID_THROTTLE_GO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_limit_then_refused, ufx_dir_setup, ufx_dir_teardown),
         cmocka_unit_test_setup_teardown(test_gap, ufx_dir_setup, ufx_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_give_back, ufx_dir_setup, ufx_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_failure_budget, ufx_dir_setup, ufx_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_address_reset, ufx_dir_setup, ufx_dir_teardown),
         cmocka_unit_test_setup_teardown(test_off, ufx_dir_setup, ufx_dir_teardown),
         cmocka_unit_test_setup_teardown(test_unsafe_directory, ufx_dir_setup, ufx_dir_teardown),
         cmocka_unit_test_setup_teardown(test_planted_state_is_ignored, ufx_dir_setup,
