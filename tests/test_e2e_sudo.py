@@ -4,13 +4,16 @@ only, so the service file and the sudoers drop-in are created under unique names
 removed."""
 import os
 import re
+import subprocess
 
 import pytest
 
 from e2e_support import WRONG_CODE, E2EModule, assert_one_code_prompt, converse_to_end, spawn_pty
+from pamharness import ROOT
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
+CHECK = os.path.join(ROOT, "build", "extid-check")
 USER = "extide2e4"
 EMAIL = "carol@example.com"
 # sudo asks PAM for silence (PAM_SILENT): the module's last messages come in a prompt of their own.
@@ -113,3 +116,23 @@ def test_sudo_command_gets_the_verified_identity_with_export_env(sudo, tenant):
     assert res.rc == 0, res
     after_prompt = res.output.split(res.code_prompts[0][0], 1)[1]
     assert EMAIL in [line.strip() for line in after_prompt.splitlines()], res
+
+
+def test_spent_failure_budget_is_explained_in_sudo(sudo, tenant):
+    # Wrong codes spend the address's failure budget: the login that spends it and the next one
+    # both end with a last prompt saying how long to wait.
+    sudo.pam.write_config(fail_limit=2)
+    try:
+        res = run_sudo(sudo, ["true"], lambda n: WRONG_CODE)
+        assert res.rc == 1 and len(res.code_prompts) == 2, res
+        assert re.search(r"Too many wrong codes for this address; wait \d+ minutes\. "
+                         r"Press Enter: ", res.output), res
+        tenant.reset()
+        res = run_sudo(sudo, ["true"], lambda n: pytest.fail("a code prompt while spent"))
+        assert res.rc == 1 and res.code_prompts == [], res
+        assert "Too many wrong codes for this address" in res.output, res
+        assert tenant.stats()["requests_total"] == 0
+    finally:
+        sudo.pam.write_config(fail_limit=0)
+        subprocess.run([CHECK, "--config", sudo.pam.config_path, "--reset", EMAIL],
+                       capture_output=True, check=True)
