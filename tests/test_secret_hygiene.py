@@ -131,6 +131,8 @@ def test_secrets_are_freed_only_with_wiping():
 @pytest.mark.parametrize("snippet,flagged", [
     ("free(code);", True),
     ("free(ch->continuation_token);", True),
+    ("free(password);", True),
+    ("extid_free_secret(password);", False),
     ("explicit_bzero(code, strlen(code));\nfree(code);", False),
     ("extid_free_secret(code);", False),
     ("free(email);", False),
