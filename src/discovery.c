@@ -112,7 +112,7 @@ static enum extid_result cache_names(const char *authority, const char *query,
     return EXTID_OK;
 }
 
-static enum extid_cache_read cache_load(const struct extid_config *cfg, const char *name,
+static enum extid_cache_read cache_load(const struct extid_app *cfg, const char *name,
                                         struct doc *d, const struct extid_log *log)
 {
     enum extid_cache_read rc = extid_cache_read(cfg->cache_dir, name, cfg->jwks_ttl, &d->body,
@@ -155,7 +155,7 @@ out:
 
 /* A hit only when both files are there, fresh and usable; content that does not parse is a
  * miss (the network may have mended it), running out of memory an error. */
-static enum extid_cache_read from_cache(const struct extid_config *cfg, const char *disc_name,
+static enum extid_cache_read from_cache(const struct extid_app *cfg, const char *disc_name,
                                         const char *jwks_name, struct extid_signing_info *out,
                                         const struct extid_log *log)
 {
@@ -185,11 +185,11 @@ out:
     return rc;
 }
 
-static enum extid_result from_network(struct extid_http *h, const char *query, bool use_cache,
-                                      const char *disc_name, const char *jwks_name,
-                                      struct extid_signing_info *out)
+static enum extid_result from_network(const struct extid_app *cfg, const char *query,
+                                      bool use_cache, const char *disc_name,
+                                      const char *jwks_name, struct extid_signing_info *out)
 {
-    const struct extid_config *cfg = h->cfg;
+    struct extid_http *h = cfg->http;
     struct doc disc = { 0 }, jwks = { 0 };
     char *url = NULL;
     enum extid_result rc = EXTID_SYSTEM_ERR;
@@ -226,15 +226,15 @@ out:
 }
 
 /* The tenant's key set (query "") or an app's own ("?appid=<client_id>"). */
-static enum extid_result signing_info_get(struct extid_http *h, const char *query,
+static enum extid_result signing_info_get(const struct extid_app *cfg, const char *query,
                                           bool force_refresh, struct extid_signing_info *out)
 {
     if (!out)
         return EXTID_SYSTEM_ERR;
     memset(out, 0, sizeof(*out));
-    if (!h || !h->cfg)
+    if (!cfg || !cfg->http)
         return EXTID_SYSTEM_ERR;
-    const struct extid_config *cfg = h->cfg;
+    struct extid_http *h = cfg->http;
     if (!cfg->authority) {
         extid_log(h->log, LOG_ERR, "discovery: no authority configured");
         return EXTID_CONFIG_ERR;
@@ -258,16 +258,16 @@ static enum extid_result signing_info_get(struct extid_http *h, const char *quer
         if (rc == EXTID_CACHE_ERROR)
             return EXTID_SYSTEM_ERR;
     }
-    return from_network(h, query, use_cache, disc_name, jwks_name, out);
+    return from_network(cfg, query, use_cache, disc_name, jwks_name, out);
 }
 
-enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refresh,
+enum extid_result extid_signing_info_get(const struct extid_app *app, bool force_refresh,
                                          struct extid_signing_info *out)
 {
-    return signing_info_get(h, "", force_refresh, out);
+    return signing_info_get(app, "", force_refresh, out);
 }
 
-enum extid_result extid_app_signing_info_get(struct extid_http *h, bool force_refresh,
+enum extid_result extid_app_signing_info_get(const struct extid_app *app, bool force_refresh,
                                              struct extid_signing_info *out)
 {
     char *query = NULL;
@@ -276,12 +276,12 @@ enum extid_result extid_app_signing_info_get(struct extid_http *h, bool force_re
     if (!out)
         return EXTID_SYSTEM_ERR;
     memset(out, 0, sizeof(*out));
-    if (!h || !h->cfg || !h->cfg->client_id)
+    if (!app || !app->client_id)
         return EXTID_SYSTEM_ERR;
     /* client_id is a GUID (config.c), so it needs no encoding in the query. */
-    if (asprintf(&query, "?appid=%s", h->cfg->client_id) < 0)
+    if (asprintf(&query, "?appid=%s", app->client_id) < 0)
         return EXTID_SYSTEM_ERR;
-    rc = signing_info_get(h, query, force_refresh, out);
+    rc = signing_info_get(app, query, force_refresh, out);
     free(query);
     return rc;
 }

@@ -3,6 +3,7 @@
 #define EXTID_DISCOVERY_H
 
 #include <stdbool.h>
+#include "entra_app.h"
 #include "http.h"
 #include "result.h"
 
@@ -13,19 +14,19 @@ struct extid_signing_info {
     bool cached;      /* read from cache_dir rather than fetched by this login */
 };
 
-/* Returns the issuer and JWKS for cfg->authority. Uses the cache files in cfg->cache_dir when
- * younger than cfg->jwks_ttl and force_refresh is false; otherwise GETs
+/* Returns the issuer and JWKS for app->authority. Uses the cache files in app->cache_dir when
+ * younger than app->jwks_ttl and force_refresh is false; otherwise GETs
  * {authority}/v2.0/.well-known/openid-configuration, then its jwks_uri (must be https://), and
  * rewrites the cache atomically (temp file + rename, mode 0600). cache_dir is created 0700 if
  * missing and refused if not owned by root or group/other-writable. A cache that cannot be
  * written is logged and not fatal. Fetch failures → EXTID_UNAVAILABLE. */
-enum extid_result extid_signing_info_get(struct extid_http *h, bool force_refresh,
+enum extid_result extid_signing_info_get(const struct extid_app *app, bool force_refresh,
                                          struct extid_signing_info *out);
 /* The same for the app's own signing keys, which Entra uses for an app with a claims-mapping
  * policy and a custom signing key: discovery is {authority}/v2.0/.well-known/
  * openid-configuration?appid={client_id}, whose jwks_uri names the app's key set. Cached apart
  * from the tenant's. */
-enum extid_result extid_app_signing_info_get(struct extid_http *h, bool force_refresh,
+enum extid_result extid_app_signing_info_get(const struct extid_app *app, bool force_refresh,
                                              struct extid_signing_info *out);
 void extid_signing_info_free(struct extid_signing_info *info);
 

@@ -123,18 +123,13 @@ static CURLcode on_ssl_ctx(CURL *c, void *ssl_ctx, void *userp)
     return CURLE_OK;
 }
 
-static long session_timeout(const struct extid_config *cfg)
-{
-    return cfg->timeout > 0 ? cfg->timeout : DEFAULT_TIMEOUT;
-}
-
-enum extid_result extid_http_open(struct extid_http *h, const struct extid_config *cfg,
+enum extid_result extid_http_open(struct extid_http *h, const struct extid_http_settings *cfg,
                                   const struct extid_log *log)
 {
     if (!h || !cfg)
         return EXTID_SYSTEM_ERR;
     memset(h, 0, sizeof(*h));
-    h->cfg = cfg;
+    h->timeout = cfg->timeout > 0 ? cfg->timeout : DEFAULT_TIMEOUT;
     h->log = log;
 
     enum extid_result rc = EXTID_SYSTEM_ERR;
@@ -172,7 +167,7 @@ enum extid_result extid_http_open(struct extid_http *h, const struct extid_confi
         hdrs = next;
     }
 
-    long timeout = session_timeout(cfg);
+    long timeout = h->timeout;
     bool bad = false;
     bad |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https") != CURLE_OK;
@@ -551,7 +546,7 @@ void extid_http_prepare_post(struct extid_http *h, const char *url)
     if (!p->url)
         goto fail;
     transfer_bind(h->curl, url, &p->transfer);
-    p->early = extid_early_start(h->curl, h->headers, session_timeout(h->cfg));
+    p->early = extid_early_start(h->curl, h->headers, h->timeout);
     if (!p->early) {
         transfer_unbind(h->curl, &p->transfer);
         goto fail;

@@ -4,7 +4,6 @@
 #define EXTID_HTTP_H
 
 #include <stddef.h>
-#include "config.h"
 #include "log.h"
 #include "result.h"
 
@@ -12,9 +11,16 @@
 
 struct extid_http_pending;
 
+/* How to reach and trust the server: all the session knows of the configuration. */
+struct extid_http_settings {
+    const char *ca_file;        /* NULL: the system store */
+    const char *proxy;          /* NULL: none */
+    long timeout;               /* seconds per request; 0: the default */
+};
+
 struct extid_http {
     void *curl;                 /* CURL *, opaque to keep curl.h out of other headers */
-    const struct extid_config *cfg;
+    long timeout;               /* seconds per request */
     const struct extid_log *log;
     char request_id[37];        /* client-request-id sent with every request of this login */
     void *headers;              /* struct curl_slist * */
@@ -36,9 +42,9 @@ struct extid_http_response {
 };
 
 /* Creates the handle: HTTPS only (also for redirects, which are not followed), TLS peer and host
- * verification on, ca_file/proxy/timeout from cfg, no signals, User-Agent "pam_extid/VERSION",
+ * verification on, ca_file/proxy/timeout from s, no signals, User-Agent "pam_extid/VERSION",
  * a fresh client-request-id UUID. */
-enum extid_result extid_http_open(struct extid_http *h, const struct extid_config *cfg,
+enum extid_result extid_http_open(struct extid_http *h, const struct extid_http_settings *s,
                                   const struct extid_log *log);
 
 /* POST application/x-www-form-urlencoded. Transport failure (DNS, connect, TLS, timeout, body over

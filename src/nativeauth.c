@@ -659,22 +659,22 @@ out:
 }
 
 /* {authority}/oauth2/v2.0/<endpoint>; NULL (logged) on a missing authority or OOM. */
-static char *endpoint_url(const struct extid_http *h, const char *endpoint)
+static char *endpoint_url(const struct extid_app *a, const char *endpoint)
 {
     char *url = NULL;
-    if (!h->cfg || !h->cfg->authority) {
-        extid_log(h->log, LOG_ERR, "%s: no authority configured", endpoint);
+    if (!a->authority) {
+        extid_log(a->http->log, LOG_ERR, "%s: no authority configured", endpoint);
         return NULL;
     }
-    if (asprintf(&url, "%s/oauth2/v2.0/%s", h->cfg->authority, endpoint) < 0) {
-        extid_log(h->log, LOG_ERR, "%s: out of memory", endpoint);
+    if (asprintf(&url, "%s/oauth2/v2.0/%s", a->authority, endpoint) < 0) {
+        extid_log(a->http->log, LOG_ERR, "%s: out of memory", endpoint);
         return NULL;
     }
     return url;
 }
 
 /* The continuation token an error answer carries (mfa_required): *next, a secret. */
-static enum extid_result error_token(const struct extid_http *h, const char *endpoint,
+static enum extid_result error_token(const struct extid_app *a, const char *endpoint,
                                      const struct extid_http_response *resp, char **next)
 {
     cJSON *j = parse_exact(resp->body, resp->len);
@@ -682,7 +682,7 @@ static enum extid_result error_token(const struct extid_http *h, const char *end
     enum extid_result rc = EXTID_OK;
 
     if (!token) {
-        extid_log(h->log, LOG_ERR, "%s: second factor required, but no continuation_token",
+        extid_log(a->http->log, LOG_ERR, "%s: second factor required, but no continuation_token",
                   endpoint);
         rc = EXTID_UNAVAILABLE;
     } else if (!(*next = strdup(token))) {
@@ -696,27 +696,27 @@ static enum extid_result error_token(const struct extid_http *h, const char *end
  * an answer that a second factor is needed is EXTID_OK too, with the error answer's
  * continuation token in *next and no *json; without, it is a refusal. *wrong_secret (when not
  * NULL) says the code or password itself was refused. */
-static enum extid_result call(struct extid_http *h, const char *endpoint,
+static enum extid_result call(const struct extid_app *a, const char *endpoint,
                               const struct extid_form_field *fields, size_t nfields, cJSON **json,
                               char **next, bool *wrong_secret)
 {
     struct extid_http_response resp = { 0 };
     enum extid_na_opening opening = EXTID_NA_FINAL;
     enum extid_result rc = EXTID_SYSTEM_ERR;
-    char *url = endpoint_url(h, endpoint);
+    char *url = endpoint_url(a, endpoint);
     *json = NULL;
     if (wrong_secret)
         *wrong_secret = false;
     if (!url)
         goto out;
-    rc = extid_http_post_form(h, url, fields, nfields, &resp);
+    rc = extid_http_post_form(a->http, url, fields, nfields, &resp);
     if (rc != EXTID_OK)
         goto out;
-    rc = extid_na_interpret(endpoint, &resp, json, &opening, h->log);
+    rc = extid_na_interpret(endpoint, &resp, json, &opening, a->http->log);
     if (opening == EXTID_NA_MFA_REQUIRED && next)
-        rc = error_token(h, endpoint, &resp, next);
+        rc = error_token(a, endpoint, &resp, next);
     else if (opening == EXTID_NA_MFA_REQUIRED)
-        extid_log(h->log, LOG_WARNING, "%s: the account needs a second factor, which this step "
+        extid_log(a->http->log, LOG_WARNING, "%s: the account needs a second factor, which this step "
                   "cannot ask for, refused", endpoint);
     if (wrong_secret)
         *wrong_secret = opening == EXTID_NA_WRONG_SECRET;
@@ -726,37 +726,37 @@ out:
     return rc;
 }
 
-static bool have_client_id(const struct extid_http *h, const char *endpoint)
+static bool have_client_id(const struct extid_app *a, const char *endpoint)
 {
-    if (h->cfg && h->cfg->client_id && *h->cfg->client_id)
+    if (a->client_id && *a->client_id)
         return true;
-    extid_log(h->log, LOG_ERR, "%s: no client_id configured", endpoint);
+    extid_log(a->http->log, LOG_ERR, "%s: no client_id configured", endpoint);
     return false;
 }
 
 /* Copies the string member `name` of a 200 answer (a secret) into *out; `missing` if absent. */
-static enum extid_result copy_member(const struct extid_http *h, const char *endpoint,
+static enum extid_result copy_member(const struct extid_app *a, const char *endpoint,
                                      const cJSON *j, const char *name, enum extid_result missing,
                                      char **out)
 {
     const char *value = get_string(j, name);
 
     if (!value) {
-        extid_log(h->log, LOG_ERR, "%s: HTTP 200 answer has no %s", endpoint, name);
+        extid_log(a->http->log, LOG_ERR, "%s: HTTP 200 answer has no %s", endpoint, name);
         return missing;
     }
     *out = strdup(value);
     if (!*out) {
-        extid_log(h->log, LOG_ERR, "%s: out of memory", endpoint);
+        extid_log(a->http->log, LOG_ERR, "%s: out of memory", endpoint);
         return EXTID_SYSTEM_ERR;
     }
     return EXTID_OK;
 }
 
 /* The configured methods, then "redirect", which Entra requires (its web fallback). */
-static const char *challenge_types(const struct extid_http *h)
+static const char *challenge_types(const struct extid_app *a)
 {
-    unsigned m = h->cfg ? h->cfg->methods : 0;
+    unsigned m = a->methods;
 
     if ((m & EXTID_METHOD_OTP) && (m & EXTID_METHOD_PASSWORD))
         return "oob password redirect";
@@ -765,55 +765,55 @@ static const char *challenge_types(const struct extid_http *h)
     return "oob redirect";
 }
 
-void extid_na_prepare_initiate(struct extid_http *h)
+void extid_na_prepare_initiate(const struct extid_app *a)
 {
     char *url;
 
-    if (!h || !have_client_id(h, "initiate"))
+    if (!a || !a->http || !have_client_id(a, "initiate"))
         return;
-    url = endpoint_url(h, "initiate");
+    url = endpoint_url(a, "initiate");
     if (url)
-        extid_http_prepare_post(h, url);
+        extid_http_prepare_post(a->http, url);
     free(url);
 }
 
-enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
+enum extid_result extid_na_initiate(const struct extid_app *a, const char *email,
                                     char **continuation_token)
 {
     if (!continuation_token)
         return EXTID_SYSTEM_ERR;
     *continuation_token = NULL;
-    if (!h || !email)
+    if (!a || !a->http || !email)
         return EXTID_SYSTEM_ERR;
-    if (!have_client_id(h, "initiate"))
+    if (!have_client_id(a, "initiate"))
         return EXTID_CONFIG_ERR;
 
     const struct extid_form_field fields[] = {
-        { "client_id", h->cfg->client_id },
+        { "client_id", a->client_id },
         { "username", email },
-        { "challenge_type", challenge_types(h) },
+        { "challenge_type", challenge_types(a) },
         /* Without it, an account a policy requires a second factor of gets only redirect. */
         { "capabilities", "mfa_required" },
     };
     cJSON *j = NULL;
-    enum extid_result rc = call(h, "initiate", fields, sizeof(fields) / sizeof(fields[0]), &j,
+    enum extid_result rc = call(a, "initiate", fields, sizeof(fields) / sizeof(fields[0]), &j,
                                 NULL, NULL);
     if (rc != EXTID_OK)
         goto out;
     /* No continuation token in a 200: an answer we do not understand, not a refusal. */
-    rc = copy_member(h, "initiate", j, "continuation_token", EXTID_UNAVAILABLE,
+    rc = copy_member(a, "initiate", j, "continuation_token", EXTID_UNAVAILABLE,
                      continuation_token);
 out:
     json_delete_wiping(j);
     return rc;
 }
 
-enum extid_result extid_na_check_client(struct extid_http *h)
+enum extid_result extid_na_check_client(const struct extid_app *a)
 {
     const struct extid_form_field fields[] = {
-        { "client_id", h && h->cfg ? h->cfg->client_id : NULL },
+        { "client_id", a ? a->client_id : NULL },
         { "username", EXTID_PROBE_ADDRESS },
-        { "challenge_type", h ? challenge_types(h) : "oob redirect" },
+        { "challenge_type", a ? challenge_types(a) : "oob redirect" },
     };
     struct extid_http_response resp = { 0 };
     struct extid_entra_error err = { 0 };
@@ -821,12 +821,12 @@ enum extid_result extid_na_check_client(struct extid_http *h)
     char *url = NULL;
     enum extid_result rc = EXTID_SYSTEM_ERR;
 
-    if (!h || !have_client_id(h, "initiate"))
+    if (!a || !a->http || !have_client_id(a, "initiate"))
         return EXTID_CONFIG_ERR;
-    url = endpoint_url(h, "initiate");
+    url = endpoint_url(a, "initiate");
     if (!url)
         goto out;
-    rc = extid_http_post_form(h, url, fields, sizeof(fields) / sizeof(fields[0]), &resp);
+    rc = extid_http_post_form(a->http, url, fields, sizeof(fields) / sizeof(fields[0]), &resp);
     if (rc != EXTID_OK)
         goto out;
     /* user_not_found is the expected answer: Entra looked for the address in this tenant on
@@ -837,7 +837,7 @@ enum extid_result extid_na_check_client(struct extid_http *h)
         rc = EXTID_OK;
         goto out;
     }
-    rc = extid_na_interpret("initiate", &resp, &j, NULL, h->log);
+    rc = extid_na_interpret("initiate", &resp, &j, NULL, a->http->log);
     /* A flow or a redirect for the probe address is odd, but Entra accepted the app. */
     if (rc == EXTID_OK || (rc == EXTID_AUTH_ERR && resp.status == 200))
         rc = EXTID_OK;
@@ -850,43 +850,43 @@ out:
 }
 
 /* /challenge, for the second factor's method when method_id is set. */
-static enum extid_result challenge_call(struct extid_http *h, const char *continuation_token,
+static enum extid_result challenge_call(const struct extid_app *a, const char *continuation_token,
                                         const char *method_id, struct extid_challenge *out)
 {
     if (!out)
         return EXTID_SYSTEM_ERR;
     memset(out, 0, sizeof(*out));
-    if (!h || !continuation_token)
+    if (!a || !a->http || !continuation_token)
         return EXTID_SYSTEM_ERR;
-    if (!have_client_id(h, "challenge"))
+    if (!have_client_id(a, "challenge"))
         return EXTID_CONFIG_ERR;
 
     const struct extid_form_field fields[] = {
-        { "client_id", h->cfg->client_id },
+        { "client_id", a->client_id },
         { "continuation_token", continuation_token },
-        { "challenge_type", challenge_types(h) },
+        { "challenge_type", challenge_types(a) },
         { "id", method_id },
     };
     size_t n = sizeof(fields) / sizeof(fields[0]) - (method_id ? 0 : 1);
     cJSON *j = NULL;
-    enum extid_result rc = call(h, "challenge", fields, n, &j, NULL, NULL);
+    enum extid_result rc = call(a, "challenge", fields, n, &j, NULL, NULL);
     if (rc == EXTID_OK)
-        rc = extid_challenge_from_json(j, out, h->log);
+        rc = extid_challenge_from_json(j, out, a->http->log);
     json_delete_wiping(j);
     if (rc != EXTID_OK || !method_id || out->kind != EXTID_CHALLENGE_PASSWORD)
         return rc;
-    extid_log(h->log, LOG_ERR, "challenge: a password asked for as a second factor");
+    extid_log(a->http->log, LOG_ERR, "challenge: a password asked for as a second factor");
     extid_challenge_free(out);
     return EXTID_UNAVAILABLE;
 }
 
-enum extid_result extid_na_challenge(struct extid_http *h, const char *continuation_token,
+enum extid_result extid_na_challenge(const struct extid_app *a, const char *continuation_token,
                                      struct extid_challenge *out)
 {
-    return challenge_call(h, continuation_token, NULL, out);
+    return challenge_call(a, continuation_token, NULL, out);
 }
 
-enum extid_result extid_na_challenge_method(struct extid_http *h, const char *continuation_token,
+enum extid_result extid_na_challenge_method(const struct extid_app *a, const char *continuation_token,
                                             const char *method_id, struct extid_challenge *out)
 {
     if (!method_id) {
@@ -894,34 +894,34 @@ enum extid_result extid_na_challenge_method(struct extid_http *h, const char *co
             memset(out, 0, sizeof(*out));
         return EXTID_SYSTEM_ERR;
     }
-    return challenge_call(h, continuation_token, method_id, out);
+    return challenge_call(a, continuation_token, method_id, out);
 }
 
-enum extid_result extid_na_introspect(struct extid_http *h, const char *continuation_token,
+enum extid_result extid_na_introspect(const struct extid_app *a, const char *continuation_token,
                                       struct extid_mfa_methods *out)
 {
     if (!out)
         return EXTID_SYSTEM_ERR;
     memset(out, 0, sizeof(*out));
-    if (!h || !continuation_token)
+    if (!a || !a->http || !continuation_token)
         return EXTID_SYSTEM_ERR;
-    if (!have_client_id(h, "introspect"))
+    if (!have_client_id(a, "introspect"))
         return EXTID_CONFIG_ERR;
 
     const struct extid_form_field fields[] = {
-        { "client_id", h->cfg->client_id },
+        { "client_id", a->client_id },
         { "continuation_token", continuation_token },
     };
     cJSON *j = NULL;
-    enum extid_result rc = call(h, "introspect", fields, sizeof(fields) / sizeof(fields[0]), &j,
+    enum extid_result rc = call(a, "introspect", fields, sizeof(fields) / sizeof(fields[0]), &j,
                                 NULL, NULL);
     if (rc == EXTID_OK)
-        rc = extid_mfa_methods_from_json(j, out, h->log);
+        rc = extid_mfa_methods_from_json(j, out, a->http->log);
     json_delete_wiping(j);
     return rc;
 }
 
-enum extid_result extid_na_grant(struct extid_http *h, enum extid_grant grant,
+enum extid_result extid_na_grant(const struct extid_app *a, enum extid_grant grant,
                                  const char *continuation_token, const char *secret,
                                  char **id_token, char **next, bool *wrong_secret)
 {
@@ -932,17 +932,17 @@ enum extid_result extid_na_grant(struct extid_http *h, enum extid_grant grant,
     *id_token = NULL;
     if (next)
         *next = NULL;
-    if (!h || !continuation_token || !secret)
+    if (!a || !a->http || !continuation_token || !secret)
         return EXTID_SYSTEM_ERR;
-    if (!have_client_id(h, "token"))
+    if (!have_client_id(a, "token"))
         return EXTID_CONFIG_ERR;
 
     /* openid for the ID token; profile, because Entra puts preferred_username (the sign-in
      * address) in it only for that scope, as Microsoft's SDKs always ask; email when that claim
      * is the one checked, since Entra adds it only for the scope or an optional claim. */
-    bool email = h->cfg->identity_claim && strcmp(h->cfg->identity_claim, "email") == 0;
+    bool email = a->email_scope;
     const struct extid_form_field fields[] = {
-        { "client_id", h->cfg->client_id },
+        { "client_id", a->client_id },
         { "continuation_token", continuation_token },
         { "grant_type", grant == EXTID_GRANT_PASSWORD ? "password"
                         : grant == EXTID_GRANT_MFA_OOB ? "mfa_oob" : "oob" },
@@ -952,20 +952,20 @@ enum extid_result extid_na_grant(struct extid_http *h, enum extid_grant grant,
     };
     cJSON *j = NULL;
     /* The second factor's own /token cannot ask for yet another. */
-    enum extid_result rc = call(h, "token", fields, sizeof(fields) / sizeof(fields[0]), &j,
+    enum extid_result rc = call(a, "token", fields, sizeof(fields) / sizeof(fields[0]), &j,
                                 grant == EXTID_GRANT_MFA_OOB ? NULL : next, wrong_secret);
     if (rc != EXTID_OK || (next && *next))
         goto out; /* a refusal, or a second factor to come instead of the ID token */
     /* Tokens without an ID token prove nothing about the person: refused. */
-    rc = copy_member(h, "token", j, "id_token", EXTID_AUTH_ERR, id_token);
+    rc = copy_member(a, "token", j, "id_token", EXTID_AUTH_ERR, id_token);
 out:
     json_delete_wiping(j);
     return rc;
 }
 
-enum extid_result extid_na_token(struct extid_http *h, const char *continuation_token,
+enum extid_result extid_na_token(const struct extid_app *a, const char *continuation_token,
                                  const char *code, char **id_token, bool *wrong_code)
 {
-    return extid_na_grant(h, EXTID_GRANT_OOB, continuation_token, code, id_token, NULL,
+    return extid_na_grant(a, EXTID_GRANT_OOB, continuation_token, code, id_token, NULL,
                           wrong_code);
 }

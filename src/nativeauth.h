@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "entra_app.h"
 #include "http.h"
 #include "result.h"
 
@@ -114,25 +115,25 @@ void extid_mfa_methods_free(struct extid_mfa_methods *m);
  * native authentication (user_not_found, or any flow answer); EXTID_CONFIG_ERR: Entra refused
  * the app or tenant (logged, with the setting to change); anything else: not checked. */
 #define EXTID_PROBE_ADDRESS "extid-check@client-id-probe.invalid"
-enum extid_result extid_na_check_client(struct extid_http *h);
+enum extid_result extid_na_check_client(const struct extid_app *a);
 
 /* Gets the connection for /initiate ready while the person types the address it needs (see
  * extid_http_prepare_post); nothing is sent before extid_na_initiate. */
-void extid_na_prepare_initiate(struct extid_http *h);
+void extid_na_prepare_initiate(const struct extid_app *a);
 
 /* The calls. Each posts to {authority}/oauth2/v2.0/<endpoint>. challenge_type lists the
  * configured methods (oob, password) and redirect; /initiate also says capabilities=mfa_required
  * (never registration_required: registering a second factor is left to a browser). */
-enum extid_result extid_na_initiate(struct extid_http *h, const char *email,
+enum extid_result extid_na_initiate(const struct extid_app *a, const char *email,
                                     char **continuation_token);
-enum extid_result extid_na_challenge(struct extid_http *h, const char *continuation_token,
+enum extid_result extid_na_challenge(const struct extid_app *a, const char *continuation_token,
                                      struct extid_challenge *out);
 /* /challenge for the second-factor method `method_id` (from /introspect); also its resend. Only
  * an oob answer is accepted. */
-enum extid_result extid_na_challenge_method(struct extid_http *h, const char *continuation_token,
+enum extid_result extid_na_challenge_method(const struct extid_app *a, const char *continuation_token,
                                             const char *method_id, struct extid_challenge *out);
 /* The second factor's methods, once /token asked for one (extid_na_grant's *next). */
-enum extid_result extid_na_introspect(struct extid_http *h, const char *continuation_token,
+enum extid_result extid_na_introspect(const struct extid_app *a, const char *continuation_token,
                                       struct extid_mfa_methods *out);
 
 enum extid_grant {
@@ -146,11 +147,11 @@ enum extid_grant {
  * EXTID_AUTH_ERR). The code or password was wrong: EXTID_AUTH_ERR with *wrong_secret set (when
  * not NULL), and another may be tried on the same continuation token. A 200 without id_token →
  * EXTID_AUTH_ERR. */
-enum extid_result extid_na_grant(struct extid_http *h, enum extid_grant grant,
+enum extid_result extid_na_grant(const struct extid_app *a, enum extid_grant grant,
                                  const char *continuation_token, const char *secret,
                                  char **id_token, char **next, bool *wrong_secret);
 /* extid_na_grant(h, EXTID_GRANT_OOB, continuation_token, code, id_token, NULL, wrong_code). */
-enum extid_result extid_na_token(struct extid_http *h, const char *continuation_token,
+enum extid_result extid_na_token(const struct extid_app *a, const char *continuation_token,
                                  const char *code, char **id_token, bool *wrong_code);
 
 #endif

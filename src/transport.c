@@ -4,26 +4,36 @@
 
 #include <stdlib.h>
 
+#include "entra_app.h"
 #include "http.h"
+
+/* One login's session: the app it speaks for and the HTTPS connection it speaks over. The app
+ * comes first, so that the session is handed to the calls as the app. */
+struct entra_session {
+    struct extid_app app;
+    struct extid_http http;
+};
 
 static enum extid_result entra_open(void *ctx, const struct extid_config *cfg,
                                     const struct extid_log *log, void **session)
 {
-    struct extid_http *h = calloc(1, sizeof *h);
+    struct entra_session *s = calloc(1, sizeof *s);
+    struct extid_http_settings settings = extid_http_settings_of(cfg);
     enum extid_result rc;
 
     (void)ctx;
     *session = NULL;
-    if (!h) {
+    if (!s) {
         extid_log(log, LOG_ERR, "http: out of memory");
         return EXTID_SYSTEM_ERR;
     }
-    rc = extid_http_open(h, cfg, log);
+    rc = extid_http_open(&s->http, &settings, log);
     if (rc != EXTID_OK) {
-        free(h);
+        free(s);
         return rc;
     }
-    *session = h;
+    s->app = extid_app_of(cfg, &s->http);
+    *session = s;
     return EXTID_OK;
 }
 
@@ -77,10 +87,12 @@ static enum extid_result entra_app_signing_info(void *session, bool force_refres
 
 static void entra_close(void *session)
 {
-    if (!session)
+    struct entra_session *s = session;
+
+    if (!s)
         return;
-    extid_http_close(session);
-    free(session);
+    extid_http_close(&s->http);
+    free(s);
 }
 
 static const struct extid_transport entra = {

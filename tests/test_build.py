@@ -77,7 +77,7 @@ def test_unit_tests_run_without_root(tmp_path):
 LAYERS = {
     "base": {"result", "log", "util"},
     "local": {"config", "users", "safefile", "cache", "throttle"},
-    "network": {"http", "early", "nativeauth", "discovery"},
+    "network": {"http", "early", "entra_app", "nativeauth", "discovery"},
     "token": {"b64url", "jwt", "jwks", "weakkey", "claims", "idtoken", "authz", "session_env"},
     "pipeline": {"login", "login_state", "login_steps", "transport"},
 }

@@ -471,6 +471,8 @@ static bool check_tenant(const struct extid_config *cfg, const struct extid_log 
                          struct sink *sink, char **issuer)
 {
     struct extid_http http = { 0 };
+    struct extid_http_settings settings = extid_http_settings_of(cfg);
+    struct extid_app app = extid_app_of(cfg, &http);
     struct extid_http_response resp = { 0 };
     struct extid_signing_info info = { 0 };
     char *url = NULL, *doc_issuer = NULL, *jwks_uri = NULL;
@@ -481,7 +483,7 @@ static bool check_tenant(const struct extid_config *cfg, const struct extid_log 
         goto out;
     }
     printf("discovery %s:\n", url);
-    if (extid_http_open(&http, cfg, log) != EXTID_OK)
+    if (extid_http_open(&http, &settings, log) != EXTID_OK)
         goto out;
     open = true;
     sink->last_error[0] = '\0';
@@ -503,7 +505,7 @@ static bool check_tenant(const struct extid_config *cfg, const struct extid_log 
     }
     printf("  jwks_uri        %s\n", jwks_uri);
     sink->last_error[0] = '\0';
-    if (extid_signing_info_get(&http, true, &info) != EXTID_OK) {
+    if (extid_signing_info_get(&app, true, &info) != EXTID_OK) {
         printf("  FAILED: %s\n", sink->last_error[0] ? sink->last_error : "no key set");
         goto out;
     }
@@ -536,6 +538,8 @@ static bool check_client(const struct extid_config *cfg, const struct extid_log 
                          struct sink *sink)
 {
     struct extid_http http = { 0 };
+    struct extid_http_settings settings = extid_http_settings_of(cfg);
+    struct extid_app app = extid_app_of(cfg, &http);
     enum extid_result rc = EXTID_UNAVAILABLE;
 
     printf("app registration %s:\n", cfg->client_id);
@@ -543,8 +547,8 @@ static bool check_client(const struct extid_config *cfg, const struct extid_log 
     printf("  permissions     delegated openid, profile%s, with admin consent (checked by "
            "--login only)\n", strcmp(cfg->identity_claim, "email") == 0 ? ", email" : "");
     sink->last_error[0] = '\0';
-    if (extid_http_open(&http, cfg, log) == EXTID_OK) {
-        rc = extid_na_check_client(&http);
+    if (extid_http_open(&http, &settings, log) == EXTID_OK) {
+        rc = extid_na_check_client(&app);
         extid_http_close(&http);
     }
     if (rc == EXTID_OK) {

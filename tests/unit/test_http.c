@@ -41,6 +41,7 @@ struct ctx {
     struct extid_log log;
     struct extid_config cfg;
     struct extid_http h;
+    struct extid_app app; /* made from cfg by app() at each call, as the tests change cfg */
     bool open;
     char cache[128];
     char authority[128];
@@ -112,12 +113,21 @@ static int server_start(void **state)
 
 static enum extid_result session(struct ctx *c)
 {
+    struct extid_http_settings s = extid_http_settings_of(&c->cfg);
+
     if (c->open)
         extid_http_close(&c->h);
     c->open = false;
-    enum extid_result rc = extid_http_open(&c->h, &c->cfg, &c->log);
+    enum extid_result rc = extid_http_open(&c->h, &s, &c->log);
     c->open = rc == EXTID_OK;
     return rc;
+}
+
+/* The app the native-auth and discovery calls speak for: the fixture's configuration now. */
+static const struct extid_app *app(struct ctx *c)
+{
+    c->app = extid_app_of(&c->cfg, &c->h);
+    return &c->app;
 }
 
 static int setup(void **state)
@@ -448,8 +458,9 @@ static void test_args(void **state)
     struct ctx *c = *state;
     struct extid_http_response r;
     struct extid_http h;
+    struct extid_http_settings s = extid_http_settings_of(&c->cfg);
     assert_int_equal(extid_http_open(&h, NULL, &c->log), EXTID_SYSTEM_ERR);
-    assert_int_equal(extid_http_open(NULL, &c->cfg, &c->log), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_http_open(NULL, &s, &c->log), EXTID_SYSTEM_ERR);
     assert_int_equal(extid_http_get(&c->h, NULL, &r), EXTID_SYSTEM_ERR);
     assert_int_equal(extid_http_get(NULL, "https://x/", &r), EXTID_SYSTEM_ERR);
     assert_int_equal(extid_http_get(&c->h, "https://x/", NULL), EXTID_SYSTEM_ERR);
@@ -485,31 +496,31 @@ static void test_nativeauth_flow(void **state)
     struct extid_challenge ch;
     bool wrong = false;
 
-    assert_int_equal(extid_na_initiate(&c->h, "alice@example.com", &ct), EXTID_OK);
+    assert_int_equal(extid_na_initiate(app(c), "alice@example.com", &ct), EXTID_OK);
     assert_string_equal(ct, "CT1-SECRET");
-    assert_int_equal(extid_na_challenge(&c->h, ct, &ch), EXTID_OK);
+    assert_int_equal(extid_na_challenge(app(c), ct, &ch), EXTID_OK);
     assert_string_equal(ch.continuation_token, "CT2-SECRET");
     assert_string_equal(ch.target_label, "a***e@e*****e.com");
     assert_int_equal(ch.code_length, 8);
     assert_int_equal(ch.interval, 300);
-    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "87654321", &idt, &wrong),
+    assert_int_equal(extid_na_token(app(c), ch.continuation_token, "87654321", &idt, &wrong),
                      EXTID_AUTH_ERR);
     assert_true(wrong);
     assert_null(idt);
-    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "12345678", &idt, &wrong),
+    assert_int_equal(extid_na_token(app(c), ch.continuation_token, "12345678", &idt, &wrong),
                      EXTID_OK);
     assert_false(wrong);
     assert_string_equal(idt, "IDTOKEN-SECRET");
     free(idt);
     /* A 200 without id_token is a refusal. */
     idt = (char *)c;
-    assert_int_equal(extid_na_token(&c->h, ch.continuation_token, "00000000", &idt, &wrong),
+    assert_int_equal(extid_na_token(app(c), ch.continuation_token, "00000000", &idt, &wrong),
                      EXTID_AUTH_ERR);
     assert_false(wrong);
     assert_null(idt);
     /* An old continuation token is refused by the server. */
     struct extid_challenge ch2;
-    assert_int_equal(extid_na_challenge(&c->h, "stale", &ch2), EXTID_AUTH_ERR);
+    assert_int_equal(extid_na_challenge(app(c), "stale", &ch2), EXTID_AUTH_ERR);
     assert_null(ch2.continuation_token);
     extid_challenge_free(&ch);
     free(ct);
@@ -530,50 +541,50 @@ static void test_nativeauth_password_and_second_factor(void **state)
     bool wrong = false;
 
     c->cfg.methods = EXTID_METHOD_OTP | EXTID_METHOD_PASSWORD;
-    assert_int_equal(extid_na_initiate(&c->h, "pw@example.com", &ct), EXTID_OK);
+    assert_int_equal(extid_na_initiate(app(c), "pw@example.com", &ct), EXTID_OK);
     assert_string_equal(ct, "CT1P-SECRET");
-    assert_int_equal(extid_na_challenge(&c->h, ct, &ch), EXTID_OK);
+    assert_int_equal(extid_na_challenge(app(c), ct, &ch), EXTID_OK);
     assert_int_equal(ch.kind, EXTID_CHALLENGE_PASSWORD);
     assert_string_equal(ch.continuation_token, "CT2P-SECRET");
-    assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_PASSWORD, ch.continuation_token,
+    assert_int_equal(extid_na_grant(app(c), EXTID_GRANT_PASSWORD, ch.continuation_token,
                                     "PW-SECRET-BAD", &idt, &next, &wrong),
                      EXTID_AUTH_ERR);
     assert_true(wrong);
     assert_null(idt);
     assert_null(next);
     /* Without somewhere to put the second factor's token, mfa_required is a refusal. */
-    assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_PASSWORD, ch.continuation_token,
+    assert_int_equal(extid_na_grant(app(c), EXTID_GRANT_PASSWORD, ch.continuation_token,
                                     "PW-SECRET-OK", &idt, NULL, &wrong),
                      EXTID_AUTH_ERR);
     assert_false(wrong);
-    assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_PASSWORD, ch.continuation_token,
+    assert_int_equal(extid_na_grant(app(c), EXTID_GRANT_PASSWORD, ch.continuation_token,
                                     "PW-SECRET-OK", &idt, &next, &wrong),
                      EXTID_OK); /* the first factor passed; a second one follows */
     assert_false(wrong);
     assert_null(idt);
     assert_string_equal(next, "CT4-SECRET");
-    assert_int_equal(extid_na_introspect(&c->h, next, &m), EXTID_OK);
+    assert_int_equal(extid_na_introspect(app(c), next, &m), EXTID_OK);
     assert_int_equal(m.count, 2);
     assert_string_equal(m.continuation_token, "CT5-SECRET");
     assert_string_equal(m.methods[1].id, "M-SMS");
-    assert_int_equal(extid_na_challenge_method(&c->h, m.continuation_token, "M-SMS", &sms),
+    assert_int_equal(extid_na_challenge_method(app(c), m.continuation_token, "M-SMS", &sms),
                      EXTID_OK);
     assert_int_equal(sms.channel, EXTID_CHANNEL_SMS);
     assert_string_equal(sms.target_label, "+1555****42");
     assert_int_equal(sms.code_length, 6);
-    assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_MFA_OOB, sms.continuation_token, "000000",
+    assert_int_equal(extid_na_grant(app(c), EXTID_GRANT_MFA_OOB, sms.continuation_token, "000000",
                                     &idt, NULL, &wrong),
                      EXTID_AUTH_ERR);
     assert_true(wrong);
-    assert_int_equal(extid_na_grant(&c->h, EXTID_GRANT_MFA_OOB, sms.continuation_token, "654321",
+    assert_int_equal(extid_na_grant(app(c), EXTID_GRANT_MFA_OOB, sms.continuation_token, "654321",
                                     &idt, NULL, NULL),
                      EXTID_OK);
     assert_string_equal(idt, "IDTOKEN-SECRET");
     extid_mfa_methods_free(&m);
-    assert_int_equal(extid_na_introspect(&c->h, "stale", &m), EXTID_AUTH_ERR);
+    assert_int_equal(extid_na_introspect(app(c), "stale", &m), EXTID_AUTH_ERR);
     assert_null(m.methods);
     extid_challenge_free(&sms);
-    assert_int_equal(extid_na_challenge_method(&c->h, "CT5-SECRET", NULL, &sms), EXTID_SYSTEM_ERR);
+    assert_int_equal(extid_na_challenge_method(app(c), "CT5-SECRET", NULL, &sms), EXTID_SYSTEM_ERR);
     assert_null(sms.continuation_token);
     extid_challenge_free(&ch);
     extid_mfa_methods_free(&m);
@@ -591,30 +602,30 @@ static void test_nativeauth_failures(void **state)
     struct ctx *c = *state;
     char *ct = (char *)c;
 
-    assert_int_equal(extid_na_initiate(&c->h, "nobody@example.com", &ct), EXTID_AUTH_ERR);
+    assert_int_equal(extid_na_initiate(app(c), "nobody@example.com", &ct), EXTID_AUTH_ERR);
     assert_null(ct);
     assert_logged(&c->cap, "initiate: HTTP 400: no such user at Entra (error=user_not_found "
                            "suberror=- error_code=50034 trace_id=tr-1 correlation_id=co-1)");
-    assert_int_equal(extid_na_initiate(&c->h, "redirect@example.com", &ct), EXTID_AUTH_ERR);
+    assert_int_equal(extid_na_initiate(app(c), "redirect@example.com", &ct), EXTID_AUTH_ERR);
     assert_null(ct);
-    assert_int_equal(extid_na_initiate(&c->h, "busy@example.com", &ct), EXTID_UNAVAILABLE);
+    assert_int_equal(extid_na_initiate(app(c), "busy@example.com", &ct), EXTID_UNAVAILABLE);
     assert_logged(&c->cap, "initiate: HTTP 503: server error");
-    assert_int_equal(extid_na_initiate(&c->h, "noct@example.com", &ct), EXTID_UNAVAILABLE);
+    assert_int_equal(extid_na_initiate(app(c), "noct@example.com", &ct), EXTID_UNAVAILABLE);
     assert_logged(&c->cap, "initiate: HTTP 200 answer has no continuation_token");
     assert_null(ct);
 
     c->cfg.client_id = (char *)"someone-else";
-    assert_int_equal(extid_na_initiate(&c->h, "alice@example.com", &ct), EXTID_CONFIG_ERR);
+    assert_int_equal(extid_na_initiate(app(c), "alice@example.com", &ct), EXTID_CONFIG_ERR);
     /* No client_id: refused without a request. */
     unsigned long before = c->h.requests;
     c->cfg.client_id = NULL;
-    assert_int_equal(extid_na_initiate(&c->h, "alice@example.com", &ct), EXTID_CONFIG_ERR);
+    assert_int_equal(extid_na_initiate(app(c), "alice@example.com", &ct), EXTID_CONFIG_ERR);
     assert_int_equal(c->h.requests, before);
     c->cfg.client_id = (char *)"cid";
 
     /* An authority whose server is not there. */
     c->cfg.authority = (char *)"https://127.0.0.1:1/t";
-    assert_int_equal(extid_na_initiate(&c->h, "alice@example.com", &ct), EXTID_UNAVAILABLE);
+    assert_int_equal(extid_na_initiate(app(c), "alice@example.com", &ct), EXTID_UNAVAILABLE);
     assert_null(ct);
     assert_no_secrets(c);
 }
@@ -663,7 +674,7 @@ static void test_discovery_and_cache(void **state)
     const char *dpath = "/t/v2.0/.well-known/openid-configuration", *kpath = "/t/keys";
 
     snprintf(want_iss, sizeof(want_iss), "%s/t/v2.0", c->srv->base);
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_OK);
     assert_string_equal(si.issuer, want_iss);
     assert_non_null(strstr(si.jwks_json, "\"keys\""));
     extid_signing_info_free(&si);
@@ -684,38 +695,38 @@ static void test_discovery_and_cache(void **state)
     assert_int_equal(ufx_count_entries(c->cache, NULL), 2);
 
     /* Second call: from the cache, no request. */
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_OK);
     assert_string_equal(si.issuer, want_iss);
     extid_signing_info_free(&si);
     assert_int_equal(hits(c, dpath), 1);
     assert_int_equal(hits(c, kpath), 1);
 
     /* force_refresh refetches both. */
-    assert_int_equal(extid_signing_info_get(&c->h, true, &si), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(app(c), true, &si), EXTID_OK);
     extid_signing_info_free(&si);
     assert_int_equal(hits(c, dpath), 2);
     assert_int_equal(hits(c, kpath), 2);
 
     /* Either file past the ttl refetches both. */
     age_file(c, jname, 7200);
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_OK);
     extid_signing_info_free(&si);
     assert_int_equal(hits(c, dpath), 3);
     assert_int_equal(hits(c, kpath), 3);
 
     /* A corrupt cache file is not trusted; the refetch repairs it. */
     assert_int_equal(extid_cache_write(c->cache, jname, "{\"keys\":", 8, &c->log), EXTID_OK);
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_OK);
     assert_non_null(strstr(si.jwks_json, "\"kid\": \"t\""));
     extid_signing_info_free(&si);
     assert_int_equal(hits(c, kpath), 4);
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_OK);
     extid_signing_info_free(&si);
     assert_int_equal(hits(c, kpath), 4);
 
     /* Another tenant gets its own files, never the first tenant's keys. */
     snprintf(c->authority, sizeof(c->authority), "%s/u", c->srv->base);
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_OK);
     assert_non_null(strstr(si.jwks_json, "\"kid\": \"u\""));
     assert_non_null(strstr(si.issuer, "/u/v2.0"));
     extid_signing_info_free(&si);
@@ -728,7 +739,7 @@ static void expect_discovery_failure(struct ctx *c, const char *tenant, const ch
     snprintf(c->authority, sizeof(c->authority), "%s/%s", c->srv->base, tenant);
     ufx_log_clear(&c->cap);
     memset(&si, 0x5a, sizeof(si));
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_UNAVAILABLE);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_UNAVAILABLE);
     assert_null(si.issuer);
     assert_null(si.jwks_json);
     assert_logged(&c->cap, why);
@@ -747,7 +758,7 @@ static void test_discovery_bad_answers(void **state)
     assert_int_equal(ufx_count_entries(c->cache, NULL), 0);
     c->cfg.authority = NULL;
     struct extid_signing_info si;
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_CONFIG_ERR);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_CONFIG_ERR);
 }
 
 static void test_discovery_cache_unusable(void **state)
@@ -761,7 +772,7 @@ static void test_discovery_cache_unusable(void **state)
     cache_name(c->authority, "discovery", dname, sizeof(dname));
     snprintf(p, sizeof(p), "%s/%s", c->cache, dname);
     assert_int_equal(mkdir(p, 0700), 0);
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_OK);
     assert_non_null(si.issuer);
     extid_signing_info_free(&si);
     assert_logged(&c->cap, "4|cache: cannot write");
@@ -771,9 +782,9 @@ static void test_discovery_cache_unusable(void **state)
     ufx_log_clear(&c->cap);
     assert_int_equal(chmod(c->cache, 0777), 0);
     int before = hits(c, "/t/keys");
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_OK);
     extid_signing_info_free(&si);
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_OK);
     extid_signing_info_free(&si);
     assert_int_equal(hits(c, "/t/keys"), before + 2);
     assert_logged(&c->cap, "writable by group or others");
@@ -781,7 +792,7 @@ static void test_discovery_cache_unusable(void **state)
 
     /* A cache directory that cannot be created. */
     snprintf(c->cache, sizeof(c->cache), "%s/no/such/dir", c->srv->dir);
-    assert_int_equal(extid_signing_info_get(&c->h, false, &si), EXTID_OK);
+    assert_int_equal(extid_signing_info_get(app(c), false, &si), EXTID_OK);
     extid_signing_info_free(&si);
 }
 
