@@ -182,3 +182,16 @@ def test_silent_wrong_password_told_inside_the_next_prompt(pw, tenant):
     first, second = echo_off(res)
     assert first == "Password for password@example.com: "
     assert second == "Wrong password, try again. Password for password@example.com: ", res
+
+
+def test_wrong_passwords_spend_the_failure_budget(pw, tenant):
+    # Wrong passwords count against the address like wrong codes: once fail_limit are spent,
+    # the next login is refused before any request to Entra.
+    pw.write_config(fail_limit=2)
+    res = login(pw, "password@example.com", WRONG, WRONG + "x", tenant.password)
+    assert res.rc != PAM["SUCCESS"], res
+    tenant.reset()
+    res = login(pw, "password@example.com", tenant.password)
+    assert res.rc == PAM["AUTH_ERR"], res
+    assert echo_off(res) == [], res
+    assert tenant.stats()["requests_total"] == 0
