@@ -187,3 +187,14 @@ def test_wrong_passwords_count_too(pam, tenant):
     [sends] = state(pam, "sends")
     with open(sends) as f:
         assert f.read() == "", "a password login sent no code"
+
+
+def test_a_throttled_check_login_points_at_reset(pam, tenant):
+    pam.write_config(send_limit=1, send_gap=0)
+    assert pam.login("extidalice").rc == PAM["SUCCESS"]
+    p = subprocess.run([CHECK, "--config", pam.config_path, "--user", "extidalice", "--login",
+                        "alice@example.com"], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "hint: extid-check --reset alice@example.com clears" in p.stdout, p.stdout
+    assert THROTTLED.search(p.stderr), p.stderr

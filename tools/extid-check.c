@@ -58,6 +58,7 @@ struct options {
 /* Log sink: every line to stderr; the last error is kept to explain a failed step. */
 struct sink {
     char last_error[512];
+    bool limited; /* a limit per address refused: --reset is the way out during a setup */
 };
 
 static void emit(void *ctx, int priority, const char *msg)
@@ -68,6 +69,8 @@ static void emit(void *ctx, int priority, const char *msg)
                         : priority == LOG_DEBUG ? "debug" : "info";
 
     fprintf(stderr, "extid-check: %s: %s\n", level, msg);
+    if (strstr(msg, "send throttle: ") == msg || strstr(msg, "failure budget: ") == msg)
+        s->limited = s->limited || strstr(msg, " next ") || strstr(msg, "no more tries");
     if (priority <= LOG_WARNING)
         snprintf(s->last_error, sizeof s->last_error, "%s", msg);
 }
@@ -732,7 +735,11 @@ static bool trial_login(void *arg)
     req.claims = &claims;
     rc = extid_login(cfg, &req, t->prompter, t->log);
     if (rc != EXTID_OK) {
+        const struct sink *sink = t->log->ctx;
         printf("  FAILED: %s (the messages above say why)\n", extid_result_name(rc));
+        if (sink->limited)
+            printf("  hint: extid-check --reset %s clears what this host counts for the "
+                   "address\n", t->email);
         return false;
     }
     /* extid_login returned EXTID_OK only after every check below passed. */
