@@ -92,11 +92,18 @@ enum extid_throttle login_may_send_code(struct login *l);
  * counts. A failed /initiate never sent one, nor did a /challenge that Entra refused; one that
  * got no answer (network, timeout, 5xx) may have, and keeps counting. */
 void login_send_done(struct login *l, bool may_have_gone);
-/* Counts a wrong code or password Entra refused against l->email's failure budget. *wrong
- * stays true when another may be asked for (EXTID_AUTH_ERR); false when the login ends with the
- * result: EXTID_AUTH_ERR, the budget is now spent (the person has been told how long to wait),
- * or EXTID_CONFIG_ERR / EXTID_SYSTEM_ERR, the state failed. */
-enum extid_result login_count_failure(struct login *l, bool *wrong);
+/* Before a code or password goes to Entra, it is counted against l->email's failure budget
+ * (logins running at once then cannot overrun it). EXTID_OK with *taken_at to settle with;
+ * EXTID_AUTH_ERR when the budget is spent (the person has been told how long to wait), or the
+ * state's failure (EXTID_CONFIG_ERR, EXTID_SYSTEM_ERR): nothing is sent. */
+enum extid_result login_reserve_try(struct login *l, time_t *taken_at);
+/* After Entra's answer rc (*wrong: the secret itself was refused): a refused secret stays
+ * counted and, when that spent the budget, ends the login (*wrong cleared, EXTID_AUTH_ERR, the
+ * person told); an accepted one stays until the successful login clears them all; one refused
+ * for another reason is given back, one that got no answer (EXTID_UNAVAILABLE) keeps counting.
+ * Returns the result the try ends with. */
+enum extid_result login_settle_try(struct login *l, time_t taken_at, enum extid_result rc,
+                                   bool *wrong);
 
 /* The steps (login_steps.c). */
 enum extid_result login_step_account(struct login *l);

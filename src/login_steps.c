@@ -86,22 +86,56 @@ void login_send_done(struct login *l, bool may_have_gone)
                                  time(NULL), l->log);
 }
 
-enum extid_result login_count_failure(struct login *l, bool *wrong)
+/* A failure budget outcome for the login: EXTID_OK to go on; a refusal tells how long to wait. */
+static enum extid_result budget_result(struct login *l, enum extid_throttle t, long wait)
 {
-    const struct extid_config *cfg = l->cfg;
-    long wait = 0;
-    enum extid_throttle t = extid_fails_add(cfg->cache_dir, l->email, cfg->fail_limit,
-                                            cfg->send_window, time(NULL), &wait, l->log);
-
-    if (t == EXTID_THROTTLE_GO)
-        return EXTID_AUTH_ERR; /* *wrong stays: another may be asked for */
-    *wrong = false;
-    if (t == EXTID_THROTTLE_REFUSED) {
+    switch (t) {
+    case EXTID_THROTTLE_GO: return EXTID_OK;
+    case EXTID_THROTTLE_REFUSED:
         tell_wait(l, "Too many wrong codes for this address", wait);
         l->told = true;
         return EXTID_AUTH_ERR;
+    case EXTID_THROTTLE_UNSAFE: return EXTID_CONFIG_ERR;
+    default: return EXTID_SYSTEM_ERR;
     }
-    return t == EXTID_THROTTLE_UNSAFE ? EXTID_CONFIG_ERR : EXTID_SYSTEM_ERR;
+}
+
+enum extid_result login_reserve_try(struct login *l, time_t *taken_at)
+{
+    const struct extid_config *cfg = l->cfg;
+    long wait = 0;
+    enum extid_throttle t;
+
+    *taken_at = time(NULL);
+    t = extid_fails_reserve(cfg->cache_dir, l->email, cfg->fail_limit, cfg->send_window,
+                            *taken_at, &wait, l->log);
+    return budget_result(l, t, wait);
+}
+
+enum extid_result login_settle_try(struct login *l, time_t taken_at, enum extid_result rc,
+                                   bool *wrong)
+{
+    const struct extid_config *cfg = l->cfg;
+    long wait = 0;
+    enum extid_throttle t;
+    enum extid_result spent;
+
+    if (!*wrong) {
+        /* Accepted: cleared with the rest by a successful login. Refused for another reason
+         * (an expired flow, a lockout): no wrong secret, the count goes back. No answer at all
+         * (network, timeout, 5xx): Entra may have judged it, so it keeps counting. */
+        if (rc != EXTID_OK && rc != EXTID_UNAVAILABLE)
+            extid_fails_give_back(cfg->cache_dir, l->email, cfg->fail_limit, cfg->send_window,
+                                  taken_at, time(NULL), l->log);
+        return rc;
+    }
+    t = extid_fails_check(cfg->cache_dir, l->email, cfg->fail_limit, cfg->send_window,
+                          time(NULL), &wait, l->log);
+    spent = budget_result(l, t, wait);
+    if (spent == EXTID_OK)
+        return rc; /* *wrong stays: another may be asked for */
+    *wrong = false;
+    return spent;
 }
 
 /* What a throttle outcome other than a refusal means for the login. */
@@ -214,17 +248,10 @@ enum extid_result login_step_budget(struct login *l)
 {
     const struct extid_config *cfg = l->cfg;
     long wait = 0;
+    enum extid_throttle t = extid_fails_check(cfg->cache_dir, l->email, cfg->fail_limit,
+                                              cfg->send_window, time(NULL), &wait, l->log);
 
-    switch (extid_fails_check(cfg->cache_dir, l->email, cfg->fail_limit, cfg->send_window,
-                              time(NULL), &wait, l->log)) {
-    case EXTID_THROTTLE_GO: return EXTID_OK;
-    case EXTID_THROTTLE_REFUSED:
-        tell_wait(l, "Too many wrong codes for this address", wait);
-        l->told = true;
-        return EXTID_AUTH_ERR;
-    case EXTID_THROTTLE_UNSAFE: return EXTID_CONFIG_ERR;
-    default: return EXTID_SYSTEM_ERR;
-    }
+    return budget_result(l, t, wait);
 }
 
 enum extid_result login_step_throttle(struct login *l)
@@ -338,11 +365,14 @@ enum extid_result login_step_password(struct login *l)
                       max);
             wrong = true;
         } else {
-            rc = first_factor_token(l, EXTID_GRANT_PASSWORD, password, &wrong);
-            if (wrong) {
-                extid_log(l->log, LOG_NOTICE, "password entry %d of %d: wrong password",
-                          attempts, max);
-                rc = login_count_failure(l, &wrong);
+            time_t taken_at;
+            rc = login_reserve_try(l, &taken_at);
+            if (rc == EXTID_OK) {
+                rc = first_factor_token(l, EXTID_GRANT_PASSWORD, password, &wrong);
+                if (wrong)
+                    extid_log(l->log, LOG_NOTICE, "password entry %d of %d: wrong password",
+                              attempts, max);
+                rc = login_settle_try(l, taken_at, rc, &wrong);
             }
         }
         extid_free_secret(password);
@@ -419,6 +449,7 @@ static enum extid_result try_code(struct login *l, const char *code, int attempt
     const struct extid_challenge *ch = &l->challenge;
     int max = l->cfg->max_attempts;
     enum extid_result rc;
+    time_t taken_at;
 
     *wrong = false;
     if (!extid_code_valid(code, ch->code_length)) {
@@ -432,6 +463,9 @@ static enum extid_result try_code(struct login *l, const char *code, int attempt
         *wrong = true;
         return EXTID_AUTH_ERR;
     }
+    rc = login_reserve_try(l, &taken_at);
+    if (rc != EXTID_OK)
+        return rc;
     if (l->method_id) {
         rc = l->transport->token(l->session, EXTID_GRANT_MFA_OOB, ch->continuation_token, code,
                                  &l->id_token, NULL, wrong);
@@ -440,12 +474,11 @@ static enum extid_result try_code(struct login *l, const char *code, int attempt
     } else {
         rc = first_factor_token(l, EXTID_GRANT_OOB, code, wrong);
     }
-    if (*wrong) {
+    if (*wrong)
         extid_log(l->log, LOG_NOTICE, "code entry %d of %d: wrong code", attempts, max);
-        rc = login_count_failure(l, wrong);
-        if (*wrong && attempts < max)
-            login_show(l, true, "Wrong code, try again.");
-    }
+    rc = login_settle_try(l, taken_at, rc, wrong);
+    if (*wrong && attempts < max)
+        login_show(l, true, "Wrong code, try again.");
     return rc;
 }
 

@@ -236,7 +236,8 @@ enum extid_throttle extid_throttle_take(const char *cache_dir, const char *email
     return with_state(cache_dir, email, &op, retry_after, log);
 }
 
-/* Takes back the newest event recorded at op->arg (a send that did not happen). */
+/* Takes back the newest event recorded at op->arg (counted in advance, and it did not happen:
+ * a send that failed, a secret that never got Entra's verdict). */
 static enum extid_throttle decide_give_back(struct sends *s, const struct state_op *op,
                                             bool *changed, long *retry_after, const char *email,
                                             const struct extid_log *log)
@@ -248,7 +249,7 @@ static enum extid_throttle decide_give_back(struct sends *s, const struct state_
         memmove(&s->at[i], &s->at[i + 1], (size_t)(s->count - i - 1) * sizeof s->at[0]);
         s->count--;
         *changed = true;
-        extid_debug(log, "%s: a send to %s that did not happen is not counted", op->what, email);
+        extid_debug(log, "%s: the count taken in advance for %s is given back", op->what, email);
         break;
     }
     return EXTID_THROTTLE_GO;
@@ -281,25 +282,17 @@ static enum extid_throttle decide_fail_check(struct sends *s, const struct state
     return EXTID_THROTTLE_REFUSED;
 }
 
-/* Records one failure; REFUSED when that spends the budget, so the login stops at once. */
-static enum extid_throttle decide_fail_add(struct sends *s, const struct state_op *op,
-                                           bool *changed, long *retry_after, const char *email,
-                                           const struct extid_log *log)
+/* Counts one failure in advance, unless the budget is spent (then nothing is recorded). */
+static enum extid_throttle decide_fail_reserve(struct sends *s, const struct state_op *op,
+                                               bool *changed, long *retry_after,
+                                               const char *email, const struct extid_log *log)
 {
-    if (s->count >= op->keep) { /* prune keeps `keep`: make room for the newest */
-        memmove(&s->at[0], &s->at[1], (size_t)(s->count - 1) * sizeof s->at[0]);
-        s->count--;
-    }
+    if (s->count >= op->keep)
+        return decide_fail_check(s, op, changed, retry_after, email, log);
     s->at[s->count++] = (long long)op->now;
     *changed = true;
-    if (s->count < op->keep) {
-        extid_debug(log, "failure budget: %d of %d used for %s", s->count, op->keep, email);
-        return EXTID_THROTTLE_GO;
-    }
-    *retry_after = (long)(s->at[0] + op->window - op->now);
-    extid_log(log, LOG_NOTICE, "failure budget: %d wrong codes or passwords for %s in %ld s; "
-              "no more tries for %ld s", s->count, email, op->window, *retry_after);
-    return EXTID_THROTTLE_REFUSED;
+    extid_debug(log, "failure budget: %d of %d taken for %s", s->count, op->keep, email);
+    return EXTID_THROTTLE_GO;
 }
 
 enum extid_throttle extid_fails_check(const char *cache_dir, const char *email, int limit,
@@ -314,16 +307,30 @@ enum extid_throttle extid_fails_check(const char *cache_dir, const char *email, 
     return with_state(cache_dir, email, &op, retry_after, log);
 }
 
-enum extid_throttle extid_fails_add(const char *cache_dir, const char *email, int limit,
-                                    long window, time_t now, long *retry_after,
-                                    const struct extid_log *log)
+enum extid_throttle extid_fails_reserve(const char *cache_dir, const char *email, int limit,
+                                        long window, time_t now, long *retry_after,
+                                        const struct extid_log *log)
 {
-    struct state_op op = { "fails", "failure budget", window, limit, now, decide_fail_add, 0 };
+    struct state_op op = { "fails", "failure budget", window, limit, now, decide_fail_reserve,
+                           0 };
 
     *retry_after = 0;
     if (limit <= 0)
         return EXTID_THROTTLE_GO;
     return with_state(cache_dir, email, &op, retry_after, log);
+}
+
+enum extid_throttle extid_fails_give_back(const char *cache_dir, const char *email, int limit,
+                                          long window, time_t taken_at, time_t now,
+                                          const struct extid_log *log)
+{
+    struct state_op op = { "fails", "failure budget", window, limit, now, decide_give_back,
+                           (long long)taken_at };
+    long unused;
+
+    if (limit <= 0)
+        return EXTID_THROTTLE_GO;
+    return with_state(cache_dir, email, &op, &unused, log);
 }
 
 /* Drops every event of the kind: the state file goes, under the address's lock. */

@@ -38,14 +38,20 @@ enum extid_throttle extid_throttle_give_back(const char *cache_dir, const char *
 /* The failure budget: wrong codes or passwords Entra refused, per address, `limit` per `window`
  * seconds (0 turns it off), in cache_dir under the same lock and file rules as the sends.
  * check: EXTID_THROTTLE_REFUSED when the budget is spent (*retry_after = seconds until one
- * failure leaves the window). add: records one failure at `now`, EXTID_THROTTLE_REFUSED when
- * that spent the budget. clear: a successful login forgets them all. */
+ * failure leaves the window). reserve: before a secret goes to Entra, counts it as a failure at
+ * `now` (as the sends are counted before they go out, so that logins running at once cannot
+ * overrun the budget), or EXTID_THROTTLE_REFUSED, recording nothing, when it is spent.
+ * give_back: takes back the count reserved at taken_at when Entra gave no verdict on the
+ * secret. clear: a successful login forgets them all. */
 enum extid_throttle extid_fails_check(const char *cache_dir, const char *email, int limit,
                                       long window, time_t now, long *retry_after,
                                       const struct extid_log *log);
-enum extid_throttle extid_fails_add(const char *cache_dir, const char *email, int limit,
-                                    long window, time_t now, long *retry_after,
-                                    const struct extid_log *log);
+enum extid_throttle extid_fails_reserve(const char *cache_dir, const char *email, int limit,
+                                        long window, time_t now, long *retry_after,
+                                        const struct extid_log *log);
+enum extid_throttle extid_fails_give_back(const char *cache_dir, const char *email, int limit,
+                                          long window, time_t taken_at, time_t now,
+                                          const struct extid_log *log);
 enum extid_throttle extid_fails_clear(const char *cache_dir, const char *email,
                                       const struct extid_log *log);
 

@@ -6,6 +6,7 @@ import glob
 import os
 import re
 import subprocess
+import threading
 import time
 
 from pamharness import PAM, ROOT, Outbox
@@ -198,3 +199,49 @@ def test_a_throttled_check_login_points_at_reset(pam, tenant):
     assert p.returncode == 1, p.stdout + p.stderr
     assert "hint: extid-check --reset alice@example.com clears" in p.stdout, p.stdout
     assert THROTTLED.search(p.stderr), p.stderr
+
+
+def test_logins_at_once_cannot_overrun_the_budget(pam, tenant):
+    # Each secret is counted before it goes to Entra: however many logins guess at the same
+    # time, no more than fail_limit wrong codes reach Entra in the window.
+    pam.write_config(fail_limit=3, max_attempts=2)
+    results = []
+
+    def one():
+        results.append(pam.login("extidalice", codes=[WRONG, WRONG]))
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.rc in (PAM["AUTH_ERR"], PAM["MAXTRIES"]) for r in results), results
+    assert tenant.stats()["requests"]["token"] == 3
+    [path] = state(pam, "fails")
+    with open(path) as f:
+        assert len(f.read().split()) == 3
+
+
+def test_a_code_refused_for_another_reason_is_given_back(pam, tenant):
+    # /token refused the flow (expired), not the code: no wrong code, the count goes back.
+    pam.write_config(fail_limit=1)
+    res = pam.login("extidkiosk", emails=["expired@example.com"])
+    assert res.rc == PAM["AUTH_ERR"], res
+    assert tenant.stats()["requests"]["token"] == 1
+    [path] = state(pam, "fails")
+    with open(path) as f:
+        assert f.read() == ""
+
+
+def test_a_code_without_an_answer_keeps_counting(pam, tenant):
+    # No verdict came back (503): Entra may have judged the code, so it counts.
+    pam.write_config(fail_limit=1)
+    tenant.config(fail_next={"endpoint": "token", "status": 503, "count": 10})
+    try:
+        res = pam.login("extidalice")
+    finally:
+        tenant.config(fail_next=None)
+    assert res.rc == PAM["AUTHINFO_UNAVAIL"], res
+    tenant.reset()
+    res = pam.login("extidalice")
+    assert res.rc == PAM["AUTH_ERR"] and tenant.stats()["requests_total"] == 0, res

@@ -112,8 +112,9 @@ static void test_give_back(void **state)
     assert_int_equal(take(d, "a@example.com", 1, 0, NOW + 5, &wait), EXTID_THROTTLE_REFUSED);
 }
 
-/* The failure budget: spent by the failure that reaches the limit, then refused until the
- * oldest leaves the window; cleared at once; off at 0. */
+/* The failure budget: counted in advance up to the limit, then refused, recording nothing,
+ * until the oldest leaves the window; a count without a verdict goes back; cleared at once;
+ * off at 0. */
 static void test_failure_budget(void **state)
 {
     struct ufx_dir *d = *state;
@@ -121,11 +122,19 @@ static void test_failure_budget(void **state)
 
     assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW, &wait, &d->log),
                      EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_add(d->dir, "a@example.com", 2, 3600, NOW, &wait, &d->log),
+    assert_int_equal(extid_fails_reserve(d->dir, "a@example.com", 2, 3600, NOW, &wait, &d->log),
                      EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_add(d->dir, "A@EXAMPLE.COM", 2, 3600, NOW + 100, &wait,
-                                     &d->log), EXTID_THROTTLE_REFUSED);
+    assert_int_equal(extid_fails_reserve(d->dir, "A@EXAMPLE.COM", 2, 3600, NOW + 100, &wait,
+                                         &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_reserve(d->dir, "a@example.com", 2, 3600, NOW + 100, &wait,
+                                         &d->log), EXTID_THROTTLE_REFUSED);
     assert_int_equal(wait, 3600 - 100);
+    assert_int_equal(extid_fails_give_back(d->dir, "a@example.com", 2, 3600, NOW + 100,
+                                           NOW + 150, &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 150, &wait,
+                                       &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_reserve(d->dir, "a@example.com", 2, 3600, NOW + 100, &wait,
+                                         &d->log), EXTID_THROTTLE_GO);
     assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 200, &wait,
                                        &d->log), EXTID_THROTTLE_REFUSED);
     assert_int_equal(wait, 3600 - 200);
@@ -136,7 +145,7 @@ static void test_failure_budget(void **state)
     assert_int_equal(extid_fails_clear(d->dir, "a@example.com", &d->log), EXTID_THROTTLE_GO);
     assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 200, &wait,
                                        &d->log), EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_add(d->dir, "c@example.com", 0, 3600, NOW, &wait, &d->log),
+    assert_int_equal(extid_fails_reserve(d->dir, "c@example.com", 0, 3600, NOW, &wait, &d->log),
                      EXTID_THROTTLE_GO);
     assert_int_equal(extid_fails_check(d->dir, "c@example.com", 0, 3600, NOW, &wait, &d->log),
                      EXTID_THROTTLE_GO);
@@ -150,7 +159,9 @@ static void test_address_reset(void **state)
 
     assert_int_equal(take(d, "a@example.com", 1, 0, NOW, &wait), EXTID_THROTTLE_GO);
     assert_int_equal(take(d, "b@example.com", 1, 0, NOW, &wait), EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_add(d->dir, "a@example.com", 1, 3600, NOW, &wait, &d->log),
+    assert_int_equal(extid_fails_reserve(d->dir, "a@example.com", 1, 3600, NOW, &wait, &d->log),
+                     EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 1, 3600, NOW, &wait, &d->log),
                      EXTID_THROTTLE_REFUSED);
     assert_int_equal(extid_address_reset(d->dir, "A@example.com", &d->log), EXTID_THROTTLE_GO);
     assert_int_equal(take(d, "a@example.com", 1, 0, NOW + 1, &wait), EXTID_THROTTLE_GO);
