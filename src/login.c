@@ -8,6 +8,26 @@
 #include "login_state.h"
 #include "util.h"
 
+/* The person's side of the conversation, for every step that asks or tells. */
+enum extid_result login_ask(const struct login *l, bool echo, const char *prompt, char **answer)
+{
+    const struct extid_prompter *p = l->prompter;
+
+    *answer = NULL;
+    if (p->ask(p->ctx, echo, prompt, answer) != EXTID_OK || !*answer) {
+        extid_free_secret(*answer);
+        *answer = NULL;
+        return EXTID_CONV_ERR;
+    }
+    return EXTID_OK;
+}
+
+void login_show(const struct login *l, bool error, const char *msg)
+{
+    if (l->prompter->show)
+        l->prompter->show(l->prompter->ctx, error, msg);
+}
+
 struct login_step {
     const char *name; /* for debug lines */
     enum extid_result (*run)(struct login *l);

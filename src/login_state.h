@@ -80,12 +80,15 @@ struct login {
     enum extid_result result;       /* the login's outcome, once it has one */
 };
 
-/* Asks the person; echo false for secrets. EXTID_OK with *answer malloc'd (the caller wipes
+/* Room for any prompt a step writes (an address, a list of second-factor methods). */
+#define LOGIN_PROMPT_MAX 512
+
+/* Asks the person (login.c); echo false for secrets. EXTID_OK with *answer malloc'd (the caller wipes
  * it), or EXTID_CONV_ERR with *answer NULL. */
 enum extid_result login_ask(const struct login *l, bool echo, const char *prompt, char **answer);
 /* Tells the person; error true for failures. */
 void login_show(const struct login *l, bool error, const char *msg);
-/* The throttle's permission to send one more code to l->email; when refused, the person has
+/* The limits (step_limits.c). The throttle's permission to send one more code to l->email; when refused, the person has
  * been told how long to wait. A send it counted is pending until login_send_done. */
 enum extid_throttle login_may_send_code(struct login *l);
 /* The request that was to send the pending code has ended: only a code Entra may have sent
@@ -104,22 +107,33 @@ enum extid_result login_reserve_try(struct login *l, time_t *taken_at);
  * Returns the result the try ends with. */
 enum extid_result login_settle_try(struct login *l, time_t taken_at, enum extid_result rc,
                                    bool *wrong);
+/* What a throttle outcome other than a refusal means for the login: EXTID_OK for a go. */
+enum extid_result login_throttle_result(enum extid_throttle t);
+/* Before each code goes out: the permission login_step_throttle took if no code used it yet (a
+ * password account's), else a new one from login_may_send_code, so that a password and a second
+ * factor count as one send. */
+enum extid_throttle login_may_send_next(struct login *l);
 
-/* The steps (login_steps.c). */
+/* The steps, by the file that holds them. */
+/* step_address.c */
 enum extid_result login_step_account(struct login *l);
 enum extid_result login_step_connect(struct login *l);
 enum extid_result login_step_address(struct login *l);
+/* step_limits.c (with the limit helpers above) */
 enum extid_result login_step_budget(struct login *l);
 enum extid_result login_step_throttle(struct login *l);
+enum extid_result login_step_forgive(struct login *l);
+/* step_challenge.c */
 enum extid_result login_step_initiate(struct login *l);
 enum extid_result login_step_challenge(struct login *l);
-enum extid_result login_step_keys(struct login *l);
+/* step_secrets.c */
 enum extid_result login_step_password(struct login *l);
 enum extid_result login_step_code(struct login *l);
 enum extid_result login_step_second(struct login *l);
+/* step_verify.c */
+enum extid_result login_step_keys(struct login *l);
 enum extid_result login_step_verify(struct login *l);
 enum extid_result login_step_authz(struct login *l);
 enum extid_result login_step_env(struct login *l);
-enum extid_result login_step_forgive(struct login *l);
 
 #endif

@@ -79,7 +79,8 @@ LAYERS = {
     "local": {"config", "users", "safefile", "cache", "throttle"},
     "network": {"http", "early", "entra_app", "nativeauth", "discovery"},
     "token": {"b64url", "jwt", "jwks", "weakkey", "claims", "idtoken", "authz", "session_env"},
-    "pipeline": {"login", "login_state", "login_steps", "transport"},
+    "pipeline": {"login", "login_state", "step_address", "step_limits", "step_challenge",
+                 "step_secrets", "step_verify", "transport"},
 }
 MAY_USE = {
     "base": {"base"},
