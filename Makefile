@@ -125,15 +125,15 @@ vectors: $(VECTORS)
 
 # ---- Formatting: .clang-format is the house style ------------------------------------------------
 CLANG_FORMAT ?= clang-format
-FORMAT_SRC   := $(sort pam_extid.c $(wildcard src/*.[ch] tools/*.[ch] tests/*.c tests/unit/*.[ch] \
-                  tests/fuzz/*.[ch] tests/bench/*.c))
+C_SOURCES    := $(sort pam_extid.c $(wildcard src/*.[ch] tools/*.[ch] tests/*.c tests/unit/*.[ch] \
+                  tests/fuzz/*.[ch] tests/bench/*.c tests/vectors/*.[ch]))
 .PHONY: format format-check
 
 format:
-	$(CLANG_FORMAT) -i $(FORMAT_SRC)
+	$(CLANG_FORMAT) -i $(C_SOURCES)
 
 format-check:
-	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_SRC)
+	$(CLANG_FORMAT) --dry-run --Werror $(C_SOURCES)
 
 # ---- Hardening: fuzzing, the suites under ASan+UBSan, valgrind and TSan, static analysis ---------
 # Each target fails on any finding. Trees: build-fuzz, build-asan, build-tsan, build-scan.

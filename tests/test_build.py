@@ -113,7 +113,8 @@ def test_core_layers_include_only_downwards():
 def test_every_c_file_says_what_it_is_for():
     """The first thing in each C file is a comment saying what it is for."""
     sources = [p for pattern in ("src/*.[ch]", "pam_extid.c", "tools/*.[ch]", "tests/*.c",
-                                 "tests/unit/*.[ch]", "tests/fuzz/*.[ch]", "tests/bench/*.c")
+                                 "tests/unit/*.[ch]", "tests/fuzz/*.[ch]", "tests/bench/*.c",
+                                 "tests/vectors/*.[ch]")
                for p in glob.glob(os.path.join(ROOT, pattern))]
     silent = sorted(os.path.relpath(p, ROOT) for p in sources
                     if not open(p).read().startswith("/*"))
