@@ -77,7 +77,8 @@ def test_unit_tests_run_without_root(tmp_path):
 LAYERS = {
     "base": {"result", "log", "util"},
     "local": {"config", "users", "safefile", "cache", "throttle"},
-    "network": {"http", "early", "entra_app", "nativeauth", "discovery"},
+    "network": {"http", "early", "entra_app", "entra_json", "entra_errors", "nativeauth",
+                "discovery"},
     "token": {"b64url", "jwt", "jwks", "weakkey", "claims", "idtoken", "authz", "session_env"},
     "pipeline": {"login", "login_state", "step_address", "step_limits", "step_challenge",
                  "step_secrets", "step_verify", "transport"},
