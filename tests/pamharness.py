@@ -238,6 +238,14 @@ def remove_user(name):
     subprocess.run(["userdel", name], stderr=subprocess.DEVNULL, check=False)
 
 
+def write_old_events(path, count, age):
+    """Replaces a throttle state file with count events that happened age seconds ago, to
+    see them leave the window without waiting."""
+    old = int(time.time()) - age
+    with open(path, "w") as f:
+        f.write("".join("%d\n" % old for _ in range(count)))
+
+
 def write_root_file(path, text, mode=0o600):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

@@ -7,9 +7,8 @@ import os
 import re
 import subprocess
 import threading
-import time
 
-from pamharness import PAM, ROOT, Outbox
+from pamharness import PAM, ROOT, Outbox, write_old_events
 
 CHECK = os.path.join(ROOT, "build", "extid-check")
 WRONG = "00000000"
@@ -92,9 +91,7 @@ def test_old_failures_leave_the_window(pam, tenant):
     assert pam.login("extidalice", codes=[WRONG, WRONG]).rc == PAM["AUTH_ERR"]
     assert pam.login("extidalice").rc == PAM["AUTH_ERR"]
     [path] = state(pam, "fails")
-    old = int(time.time()) - 61
-    with open(path, "w") as f:
-        f.write("%d\n%d\n" % (old, old))
+    write_old_events(path, 2, 61)
     assert pam.login("extidalice").rc == PAM["SUCCESS"]
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pamharness import PAM, Outbox
+from pamharness import PAM, Outbox, write_old_events
 
 pytestmark = pytest.mark.system
 
@@ -67,9 +67,7 @@ def test_old_sends_leave_the_window(pam, tenant):
     assert pam.login("extidalice").rc == PAM["SUCCESS"]
     assert pam.login("extidalice").rc == PAM["AUTH_ERR"]
     [path] = state_files(pam)
-    old = int(time.time()) - 61
-    with open(path, "w") as f:
-        f.write("%d\n%d\n" % (old, old))
+    write_old_events(path, 2, 61)
     assert pam.login("extidalice").rc == PAM["SUCCESS"]
 
 
