@@ -200,6 +200,14 @@ def finish(child, conv):
     return conv
 
 
+def shell_proof(child):
+    """Has the logged-in shell on child print a marker and its user, exits it and returns what
+    it printed: proof that a real session of that account started."""
+    child.sendline("echo E2E-$((6*7)) $(id -un); exit")
+    child.expect(pexpect.EOF)
+    return child.before
+
+
 def converse_to_end(child, answer_code, email=None, stops=(), on_stop=None):
     """converse(), then on_stop(child, conv) if one of `stops` showed, then finish(); the
     program is ended whatever happens."""

@@ -7,8 +7,8 @@ import subprocess
 import pexpect
 import pytest
 
-from e2e_support import (E2EModule, assert_one_code_prompt, converse, private_pam_argv, spawn_pty,
-                         write_fallback_stack)
+from e2e_support import (E2EModule, assert_one_code_prompt, converse, private_pam_argv, shell_proof,
+                         spawn_pty, write_fallback_stack)
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -43,9 +43,7 @@ def test_kiosk_opened_by_an_address_of_the_domain(login, tenant):
                        stops=[SHELL_PROMPT, "Login incorrect"])
         assert res.stop == 0, res  # a shell prompt, not a refusal
         # The session is a real shell of the kiosk account.
-        child.sendline("echo E2E-$((6*7)) $(id -un); exit")
-        child.expect(pexpect.EOF)
-        out = child.before
+        out = shell_proof(child)
         child.close()
     finally:
         if child.isalive():
@@ -106,9 +104,7 @@ def test_fallback_unmapped_account_uses_its_password(fallback, tenant):
         assert res.stop == 0, res
         child.sendline(LOCAL_PASSWORD)
         child.expect(SHELL_PROMPT)
-        child.sendline("echo E2E-$((6*7)) $(id -un); exit")
-        child.expect(pexpect.EOF)
-        out = child.before
+        out = shell_proof(child)
     finally:
         child.close(force=True)
     assert "E2E-42 %s" % LOCAL_USER in out, out

@@ -8,8 +8,8 @@ import subprocess
 import pexpect
 import pytest
 
-from e2e_support import (EMAIL_PROMPT, E2EModule, finish, private_pam_argv, spawn_pty, spawn_ssh,
-                         stack_text)
+from e2e_support import (EMAIL_PROMPT, E2EModule, finish, private_pam_argv, shell_proof, spawn_pty,
+                         spawn_ssh, stack_text)
 from pamharness import write_root_file
 from test_e2e_ssh import install_authorized_key
 
@@ -154,9 +154,7 @@ def test_console_login_with_password_and_emailed_code(e2e, tenant):
         run = converse(child, tenant, email, tenant.password,
                        stops=[SHELL_PROMPT, "Login incorrect"])
         assert run.stop == 0, run.output
-        child.sendline("echo E2E-$((6*7)) $(id -un); exit")
-        child.expect(pexpect.EOF)
-        out = child.before
+        out = shell_proof(child)
         child.close()
     finally:
         if child.isalive():
