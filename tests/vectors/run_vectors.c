@@ -230,46 +230,62 @@ static bool module_accepts_key(const cJSON *jwk, struct tally *t)
     return ok;
 }
 
-/* Wycheproof's JSON Web Signature, Key and Crypto files: each test a JWS (or JWE) to verify
- * with the group's public key, or its private one for symmetric keys. */
-static bool run_jose_file(const char *dir, const char *name, struct tally *t)
+/* One Wycheproof test's outcome, under its file name and tcId. */
+static void record_test(struct tally *t, const char *name, const cJSON *test, bool applicable,
+                        bool accepted)
+{
+    record(t, name, (long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(test, "tcId")),
+           str_member(test, "comment"), expectation(test), applicable, accepted);
+}
+
+/* Runs every test group of a Wycheproof file through run_group, which returns how many tests
+ * it ran; a file that is missing or holds no tests leaves the run incomplete. */
+static bool run_wycheproof_file(const char *dir, const char *name, struct tally *t,
+                                int (*run_group)(const cJSON *group, const char *name,
+                                                 struct tally *t))
 {
     cJSON *doc = load_json(dir, name);
-    const cJSON *group, *test;
+    const cJSON *group;
     int seen = 0;
 
     if (!doc)
         return false;
-    cJSON_ArrayForEach(group, cJSON_GetObjectItemCaseSensitive(doc, "testGroups")) {
-        const cJSON *key = cJSON_GetObjectItemCaseSensitive(group, "public");
-        bool key_applicable;
-        char *jwks;
-
-        if (!key)
-            key = cJSON_GetObjectItemCaseSensitive(group, "private");
-        jwks = as_key_set(key, &key_applicable);
-        cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests")) {
-            const cJSON *jws = cJSON_GetObjectItemCaseSensitive(test, "jws");
-            const cJSON *jwe = cJSON_GetObjectItemCaseSensitive(test, "jwe");
-            const cJSON *item = jws ? jws : jwe;
-            /* The JSON serialization reaches the module as the text it is. */
-            char *token = cJSON_IsString(item) ? strdup(item->valuestring)
-                                               : cJSON_PrintUnformatted(item);
-            bool accepted = token && module_accepts_token(token, jwks, t);
-
-            record(t, name, (long)cJSON_GetNumberValue(
-                       cJSON_GetObjectItemCaseSensitive(test, "tcId")),
-                   str_member(test, "comment"), expectation(test),
-                   key_applicable && jws != NULL, accepted);
-            free(token);
-            seen++;
-        }
-        free(jwks);
-    }
+    cJSON_ArrayForEach(group, cJSON_GetObjectItemCaseSensitive(doc, "testGroups"))
+        seen += run_group(group, name, t);
     cJSON_Delete(doc);
     if (seen == 0)
         fprintf(stderr, "vectors: no tests in %s\n", name);
     return seen > 0;
+}
+
+/* Wycheproof's JSON Web Signature, Key and Crypto files: each test a JWS (or JWE) to verify
+ * with the group's public key, or its private one for symmetric keys. */
+static int run_jose_group(const cJSON *group, const char *name, struct tally *t)
+{
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(group, "public");
+    const cJSON *test;
+    bool key_applicable;
+    char *jwks;
+    int seen = 0;
+
+    if (!key)
+        key = cJSON_GetObjectItemCaseSensitive(group, "private");
+    jwks = as_key_set(key, &key_applicable);
+    cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests")) {
+        const cJSON *jws = cJSON_GetObjectItemCaseSensitive(test, "jws");
+        const cJSON *jwe = cJSON_GetObjectItemCaseSensitive(test, "jwe");
+        const cJSON *item = jws ? jws : jwe;
+        /* The JSON serialization reaches the module as the text it is. */
+        char *token = cJSON_IsString(item) ? strdup(item->valuestring)
+                                           : cJSON_PrintUnformatted(item);
+        bool accepted = token && module_accepts_token(token, jwks, t);
+
+        record_test(t, name, test, key_applicable && jws != NULL, accepted);
+        free(token);
+        seen++;
+    }
+    free(jwks);
+    return seen;
 }
 
 static unsigned char *hex_decode(const char *hex, size_t *len)
@@ -317,43 +333,32 @@ static cJSON *jwk_from_hex(const cJSON *numbers)
 }
 
 /* Wycheproof's RSASSA-PKCS1-v1_5 files: raw message and signature under the group's key. */
-static bool run_rsa_file(const char *dir, const char *name, struct tally *t)
+static int run_rsa_group(const cJSON *group, const char *name, struct tally *t)
 {
-    cJSON *doc = load_json(dir, name);
-    const cJSON *group, *test;
+    const cJSON *given = cJSON_GetObjectItemCaseSensitive(group, "keyJwk");
+    const cJSON *numbers = cJSON_GetObjectItemCaseSensitive(group, "publicKey");
+    const char *sha = str_member(group, "sha");
+    cJSON *jwk = given ? cJSON_Duplicate(given, true)
+                       : jwk_from_hex(numbers ? numbers
+                                      : cJSON_GetObjectItemCaseSensitive(group, "privateKey"));
+    bool applicable = rs256_key(jwk) && sha && strcmp(sha, "SHA-256") == 0;
+    const cJSON *test;
     int seen = 0;
 
-    if (!doc)
-        return false;
-    cJSON_ArrayForEach(group, cJSON_GetObjectItemCaseSensitive(doc, "testGroups")) {
-        const cJSON *given = cJSON_GetObjectItemCaseSensitive(group, "keyJwk");
-        const cJSON *numbers = cJSON_GetObjectItemCaseSensitive(group, "publicKey");
-        const char *sha = str_member(group, "sha");
-        cJSON *jwk = given ? cJSON_Duplicate(given, true)
-                           : jwk_from_hex(numbers ? numbers
-                                          : cJSON_GetObjectItemCaseSensitive(group, "privateKey"));
-        bool applicable = rs256_key(jwk) && sha && strcmp(sha, "SHA-256") == 0;
+    cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests")) {
+        size_t msg_len = 0, sig_len = 0;
+        unsigned char *msg = hex_decode(str_member(test, "msg"), &msg_len);
+        unsigned char *sig = hex_decode(str_member(test, "sig"), &sig_len);
+        bool accepted = msg && sig
+                        && module_accepts_signature(jwk, msg, msg_len, sig, sig_len, t);
 
-        cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests")) {
-            size_t msg_len = 0, sig_len = 0;
-            unsigned char *msg = hex_decode(str_member(test, "msg"), &msg_len);
-            unsigned char *sig = hex_decode(str_member(test, "sig"), &sig_len);
-            bool accepted = msg && sig
-                            && module_accepts_signature(jwk, msg, msg_len, sig, sig_len, t);
-
-            record(t, name, (long)cJSON_GetNumberValue(
-                       cJSON_GetObjectItemCaseSensitive(test, "tcId")),
-                   str_member(test, "comment"), expectation(test), applicable, accepted);
-            free(msg);
-            free(sig);
-            seen++;
-        }
-        cJSON_Delete(jwk);
+        record_test(t, name, test, applicable, accepted);
+        free(msg);
+        free(sig);
+        seen++;
     }
-    cJSON_Delete(doc);
-    if (seen == 0)
-        fprintf(stderr, "vectors: no tests in %s\n", name);
-    return seen > 0;
+    cJSON_Delete(jwk);
+    return seen;
 }
 
 /* Every key of a published example is genuine: accepted when it is an RS256 key, refused
@@ -454,9 +459,9 @@ int main(int argc, char **argv)
         return 2;
     }
     for (size_t i = 0; i < sizeof jose / sizeof jose[0]; i++)
-        complete = run_jose_file(argv[1], jose[i], &t) && complete;
+        complete = run_wycheproof_file(argv[1], jose[i], &t, run_jose_group) && complete;
     for (size_t i = 0; i < sizeof rsa / sizeof rsa[0]; i++)
-        complete = run_rsa_file(argv[1], rsa[i], &t) && complete;
+        complete = run_wycheproof_file(argv[1], rsa[i], &t, run_rsa_group) && complete;
     complete = run_examples(argv[1], &t) && complete;
 
     total = t.valid_accepted + t.invalid_refused + t.na_refused + t.either_accepted
