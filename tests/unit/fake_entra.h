@@ -169,13 +169,24 @@ static inline enum extid_result fake_initiate(void *session, const char *email, 
     return rc;
 }
 
+/* A challenge answer: the forced one if any, else body, read as the module reads it. */
+static inline enum extid_result fake_challenge_answer(struct fake_entra *f, const char *body,
+                                                      struct extid_challenge *out)
+{
+    cJSON *json = NULL;
+    enum extid_result rc = fake_answer(f, FAKE_CHALLENGE, body, NULL, &json);
+
+    if (rc == EXTID_OK)
+        rc = extid_challenge_from_json(json, out, f->log);
+    cJSON_Delete(json);
+    return rc;
+}
+
 static inline enum extid_result fake_challenge(void *session, const char *ct,
                                                struct extid_challenge *out)
 {
     struct fake_entra *f = session;
     char body[256];
-    cJSON *json = NULL;
-    enum extid_result rc;
 
     fake_require(f && f->opens > f->closes && ct && *ct && out);
     memset(out, 0, sizeof *out);
@@ -188,11 +199,7 @@ static inline enum extid_result fake_challenge(void *session, const char *ct,
                  "\"code_length\":%zu,\"challenge_target_label\":\"a***e@c***o.com\","
                  "\"challenge_channel\":\"email\",\"interval\":300}",
                  f->calls[FAKE_CHALLENGE], strlen(f->code ? f->code : "12345678"));
-    rc = fake_answer(f, FAKE_CHALLENGE, body, NULL, &json);
-    if (rc == EXTID_OK)
-        rc = extid_challenge_from_json(json, out, f->log);
-    cJSON_Delete(json);
-    return rc;
+    return fake_challenge_answer(f, body, out);
 }
 
 /* The second factor's methods, as introspect answers them. */
@@ -221,10 +228,9 @@ static inline enum extid_result fake_challenge_method(void *session, const char 
                                                       struct extid_challenge *out)
 {
     struct fake_entra *f = session;
-    cJSON *methods = cJSON_Parse(f->methods ? f->methods : "[]"), *m, *json = NULL;
+    cJSON *methods = cJSON_Parse(f->methods ? f->methods : "[]"), *m;
     const char *channel = "email", *hint = "";
     char body[512];
-    enum extid_result rc;
 
     fake_require(f && f->opens > f->closes && ct && *ct && id && *id && out);
     memset(out, 0, sizeof *out);
@@ -245,11 +251,7 @@ static inline enum extid_result fake_challenge_method(void *session, const char 
              f->calls[FAKE_CHALLENGE], strlen(f->second_code ? f->second_code : "654321"), hint,
              channel);
     cJSON_Delete(methods);
-    rc = fake_answer(f, FAKE_CHALLENGE, body, NULL, &json);
-    if (rc == EXTID_OK)
-        rc = extid_challenge_from_json(json, out, f->log);
-    cJSON_Delete(json);
-    return rc;
+    return fake_challenge_answer(f, body, out);
 }
 
 static inline enum extid_result fake_token(void *session, enum extid_grant grant, const char *ct,
