@@ -200,12 +200,15 @@ def finish(child, conv):
     return conv
 
 
-def shell_proof(child):
-    """Has the logged-in shell on child print a marker and its user, exits it and returns what
-    it printed: proof that a real session of that account started."""
+def shell_proof(child, user):
+    """Asserts that a real shell of user runs on child: it prints a marker and its user name and
+    exits, and the program is waited for. Returns what the shell printed."""
     child.sendline("echo E2E-$((6*7)) $(id -un); exit")
     child.expect(pexpect.EOF)
-    return child.before
+    out = child.before
+    child.close()
+    assert "E2E-42 %s" % user in out, out
+    return out
 
 
 def converse_to_end(child, answer_code, email=None, stops=(), on_stop=None):
