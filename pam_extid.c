@@ -43,8 +43,8 @@ static int pam_code_for(enum extid_result r)
  * say): messages are held and go out as part of the next prompt, or of one last prompt. */
 struct conv_ctx {
     pam_handle_t *pamh;
-    bool silent;          /* PAM_SILENT: no informational or error messages, prompts still go out */
-    char held[HELD_MAX];  /* messages waiting for a prompt, one after the other */
+    bool silent;         /* PAM_SILENT: no informational or error messages, prompts still go out */
+    char held[HELD_MAX]; /* messages waiting for a prompt, one after the other */
 };
 
 static void log_to_syslog(void *ctx, int priority, const char *msg)
@@ -113,13 +113,10 @@ static enum extid_result user_error(int pam_rc)
     switch (pam_rc) {
     case PAM_CONV_ERR:
     case PAM_CONV_AGAIN: /* no resumable conversations here: the login fails */
-    case PAM_ABORT:
-        return EXTID_CONV_ERR;
+    case PAM_ABORT: return EXTID_CONV_ERR;
     case PAM_BUF_ERR:
-    case PAM_SYSTEM_ERR:
-        return EXTID_SYSTEM_ERR;
-    default:
-        return EXTID_USER_UNKNOWN;
+    case PAM_SYSTEM_ERR: return EXTID_SYSTEM_ERR;
+    default: return EXTID_USER_UNKNOWN;
     }
 }
 
@@ -172,8 +169,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 
     pam_rc = pam_get_user(pamh, &user, NULL);
     if (pam_rc != PAM_SUCCESS) {
-        pam_syslog(pamh, LOG_ERR, "cannot determine the user name: %s",
-                   pam_strerror(pamh, pam_rc));
+        pam_syslog(pamh, LOG_ERR, "cannot determine the user name: %s", pam_strerror(pamh, pam_rc));
         rc = user_error(pam_rc);
         goto out;
     }

@@ -24,9 +24,7 @@ static enum shape string_list(const cJSON *claims, const char *name, const cJSON
         return SHAPE_ABSENT;
     if (!cJSON_IsArray(item))
         return SHAPE_BAD;
-    cJSON_ArrayForEach(e, item)
-        if (!cJSON_IsString(e) || !e->valuestring)
-            return SHAPE_BAD;
+    cJSON_ArrayForEach(e, item) if (!cJSON_IsString(e) || !e->valuestring) return SHAPE_BAD;
     *list = item;
     return SHAPE_LIST;
 }
@@ -38,22 +36,21 @@ static bool group_overage(const cJSON *claims)
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(claims, "_claim_names");
 
     return cJSON_GetObjectItemCaseSensitive(claims, "hasgroups") != NULL
-           || (cJSON_IsObject(names) && cJSON_GetObjectItemCaseSensitive(names, "groups"));
+        || (cJSON_IsObject(names) && cJSON_GetObjectItemCaseSensitive(names, "groups"));
 }
 
 static bool list_has(const cJSON *list, const char *value, bool fold_case)
 {
     const cJSON *e;
 
-    cJSON_ArrayForEach(e, list)
-        if (fold_case ? extid_str_ieq(e->valuestring, value) : strcmp(e->valuestring, value) == 0)
-            return true;
+    cJSON_ArrayForEach(e, list) if (fold_case ? extid_str_ieq(e->valuestring, value)
+                                              : strcmp(e->valuestring, value) == 0) return true;
     return false;
 }
 
 /* The first requirement of line that the token meets, or NULL. */
-static const struct extid_requirement *met(const struct extid_users_line *line,
-                                           const cJSON *roles, const cJSON *groups)
+static const struct extid_requirement *met(const struct extid_users_line *line, const cJSON *roles,
+                                           const cJSON *groups)
 {
     size_t i;
 
@@ -110,16 +107,12 @@ void extid_authz_describe(const struct cJSON *claims, const char *name, char *bu
         return;
     }
     switch (string_list(claims, name, &list)) {
-    case SHAPE_ABSENT:
-        append(buf, size, "(none)");
-        return;
-    case SHAPE_BAD:
-        append(buf, size, "(not an array of strings)");
-        return;
-    case SHAPE_LIST:
-        break;
+    case SHAPE_ABSENT: append(buf, size, "(none)"); return;
+    case SHAPE_BAD: append(buf, size, "(not an array of strings)"); return;
+    case SHAPE_LIST: break;
     }
-    cJSON_ArrayForEach(e, list) {
+    cJSON_ArrayForEach(e, list)
+    {
         append(buf, size, first ? "" : ", ");
         append(buf, size, e->valuestring);
         first = false;
@@ -133,15 +126,18 @@ static void explain_groups(const cJSON *claims, enum shape groups_shape,
                            const struct extid_log *log)
 {
     if (group_overage(claims))
-        extid_log(log, LOG_WARNING, "the token signals group overage (the person is in more "
+        extid_log(log, LOG_WARNING,
+                  "the token signals group overage (the person is in more "
                   "groups than a token carries), so no group: requirement can be met: require "
                   "an app role assigned to the group (role:NAME) instead, or have the app "
                   "registration emit only groups assigned to the application");
     else if (groups_shape == SHAPE_BAD)
-        extid_log(log, LOG_WARNING, "the token's groups claim is not an array of strings: no "
+        extid_log(log, LOG_WARNING,
+                  "the token's groups claim is not an array of strings: no "
                   "group: requirement can be met");
     else if (groups_shape == SHAPE_ABSENT)
-        extid_log(log, LOG_NOTICE, "the token has no groups claim: add it to the app "
+        extid_log(log, LOG_NOTICE,
+                  "the token has no groups claim: add it to the app "
                   "registration (Token configuration, groups claim, security groups) for "
                   "group: requirements");
 }
@@ -167,7 +163,8 @@ enum extid_result extid_authz_check(const struct extid_identities *ids, const ch
     if (group_overage(claims))
         groups = NULL;
     if (roles_shape == SHAPE_BAD)
-        extid_log(log, LOG_WARNING, "the token's roles claim is not an array of strings: no "
+        extid_log(log, LOG_WARNING,
+                  "the token's roles claim is not an array of strings: no "
                   "role: requirement can be met");
     for (i = 0; i < ids->nlines; i++) {
         const struct extid_users_line *line = &ids->lines[i];
@@ -179,16 +176,16 @@ enum extid_result extid_authz_check(const struct extid_identities *ids, const ch
         if (line->nreqs == 0 || r) {
             extid_authz_describe(claims, "roles", had_roles, sizeof had_roles);
             extid_authz_describe(claims, "groups", had_groups, sizeof had_groups);
-            extid_log(log, LOG_INFO, "%s:%d grants %s (%s%s); token roles %s; groups %s",
-                      ids->file, line->lineno, email, r ? prefix(r) : "no requirement",
-                      r ? r->value : "", had_roles, had_groups);
+            extid_log(log, LOG_INFO, "%s:%d grants %s (%s%s); token roles %s; groups %s", ids->file,
+                      line->lineno, email, r ? prefix(r) : "no requirement", r ? r->value : "",
+                      had_roles, had_groups);
             if (granted)
                 *granted = line;
             return EXTID_OK;
         }
         describe_line(line, need, sizeof need);
-        extid_log(log, LOG_NOTICE, "%s:%d does not grant %s: the token has none of %s",
-                  ids->file, line->lineno, email, need);
+        extid_log(log, LOG_NOTICE, "%s:%d does not grant %s: the token has none of %s", ids->file,
+                  line->lineno, email, need);
         for (size_t j = 0; j < line->nreqs; j++)
             wanted_group = wanted_group || line->reqs[j].kind == EXTID_REQ_GROUP;
     }

@@ -21,8 +21,7 @@
 /* Names are single path components chosen by the code, never by the network. */
 static bool name_ok(const char *name)
 {
-    return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 &&
-           strcmp(name, "..") != 0;
+    return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 /* Root-owned and not writable by group/others: nobody but root can have planted it. */
@@ -41,8 +40,8 @@ enum extid_result extid_cache_key(const char *text, char out[EXTID_CACHE_KEY_LEN
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0, i;
 
-    if (!text || EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) != 1 ||
-        2 * mdlen + 1 != EXTID_CACHE_KEY_LEN)
+    if (!text || EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) != 1
+        || 2 * mdlen + 1 != EXTID_CACHE_KEY_LEN)
         return EXTID_SYSTEM_ERR;
     for (i = 0; i < mdlen; i++) {
         out[2 * i] = digits[md[i] >> 4];
@@ -77,9 +76,9 @@ enum extid_result extid_cache_dir_check(const char *dir, const struct extid_log 
         extid_log(log, LOG_ERR, "cache: cannot stat %s: %s", dir, EXTID_STRERROR(errno));
         goto out;
     }
-    const char *why = S_ISLNK(st.st_mode)  ? "is a symbolic link"
-                      : !S_ISDIR(st.st_mode) ? "not a directory"
-                                            : unsafe_reason(&st);
+    const char *why = S_ISLNK(st.st_mode) ? "is a symbolic link"
+        : !S_ISDIR(st.st_mode)            ? "not a directory"
+                                          : unsafe_reason(&st);
     if (why) {
         extid_log(log, LOG_ERR, "cache: directory %s refused: %s", dir, why);
         goto out;
@@ -208,8 +207,8 @@ static bool write_all(int fd, const char *data, size_t len)
     return true;
 }
 
-enum extid_result extid_cache_write(const char *dir, const char *name, const char *data,
-                                    size_t len, const struct extid_log *log)
+enum extid_result extid_cache_write(const char *dir, const char *name, const char *data, size_t len,
+                                    const struct extid_log *log)
 {
     if (!dir || !name_ok(name) || (len && !data))
         return EXTID_SYSTEM_ERR;

@@ -27,7 +27,7 @@ enum extid_cache_read extid_cache_read(const char *dir, const char *name, long t
                                        size_t *len, const struct extid_log *log);
 
 /* Writes data to dir/name via a unique temp file, fsync, rename: readers see old or new. */
-enum extid_result extid_cache_write(const char *dir, const char *name, const char *data,
-                                    size_t len, const struct extid_log *log);
+enum extid_result extid_cache_write(const char *dir, const char *name, const char *data, size_t len,
+                                    const struct extid_log *log);
 
 #endif

@@ -36,8 +36,7 @@ static const char *json_type_name(const cJSON *item)
 }
 
 /* A string claim, or NULL (logged) when absent or of another type. */
-static const char *string_claim(const cJSON *payload, const char *name,
-                                const struct extid_log *log)
+static const char *string_claim(const cJSON *payload, const char *name, const struct extid_log *log)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(payload, name);
 
@@ -87,8 +86,8 @@ static bool check_issuer(const cJSON *payload, const struct extid_claim_policy *
         return false;
     /* Exact: "https://x/v2.0" and "https://x/v2.0/" are different issuers. */
     if (strcmp(iss, p->issuer) != 0) {
-        extid_log(log, LOG_ERR, "id token: iss \"%.*s\" is not the expected \"%.*s\"",
-                  VAL_LOG_MAX, iss, VAL_LOG_MAX, p->issuer);
+        extid_log(log, LOG_ERR, "id token: iss \"%.*s\" is not the expected \"%.*s\"", VAL_LOG_MAX,
+                  iss, VAL_LOG_MAX, p->issuer);
         return false;
     }
     return true;
@@ -111,8 +110,8 @@ static bool check_audience(const cJSON *payload, const struct extid_claim_policy
     if (cJSON_IsString(aud) && aud->valuestring) {
         if (is_our_client(aud->valuestring, p))
             return true;
-        extid_log(log, LOG_ERR, "id token: aud \"%.*s\" is not our client_id \"%.*s\"",
-                  VAL_LOG_MAX, aud->valuestring, VAL_LOG_MAX, p->audience);
+        extid_log(log, LOG_ERR, "id token: aud \"%.*s\" is not our client_id \"%.*s\"", VAL_LOG_MAX,
+                  aud->valuestring, VAL_LOG_MAX, p->audience);
         return false;
     }
     if (!cJSON_IsArray(aud)) {
@@ -120,19 +119,23 @@ static bool check_audience(const cJSON *payload, const struct extid_claim_policy
                   json_type_name(aud));
         return false;
     }
-    cJSON_ArrayForEach(item, aud) {
+    cJSON_ArrayForEach(item, aud)
+    {
         if (!cJSON_IsString(item) || !item->valuestring) {
             extid_log(log, LOG_ERR, "id token: aud array holds %s, expected strings only",
                       json_type_name(item));
             return false;
         }
     }
-    cJSON_ArrayForEach(item, aud) {
+    cJSON_ArrayForEach(item, aud)
+    {
         if (is_our_client(item->valuestring, p))
             return true;
     }
-    extid_log(log, LOG_ERR, "id token: aud array (%d entries) does not contain our client_id "
-              "\"%.*s\"", cJSON_GetArraySize(aud), VAL_LOG_MAX, p->audience);
+    extid_log(log, LOG_ERR,
+              "id token: aud array (%d entries) does not contain our client_id "
+              "\"%.*s\"",
+              cJSON_GetArraySize(aud), VAL_LOG_MAX, p->audience);
     return false;
 }
 
@@ -159,8 +162,8 @@ static bool check_authorized_party(const cJSON *payload, const struct extid_clai
         return false;
     }
     if (!is_our_client(azp->valuestring, p)) {
-        extid_log(log, LOG_ERR, "id token: azp \"%.*s\" is not our client_id \"%.*s\"",
-                  VAL_LOG_MAX, azp->valuestring, VAL_LOG_MAX, p->audience);
+        extid_log(log, LOG_ERR, "id token: azp \"%.*s\" is not our client_id \"%.*s\"", VAL_LOG_MAX,
+                  azp->valuestring, VAL_LOG_MAX, p->audience);
         return false;
     }
     return true;
@@ -181,18 +184,20 @@ static bool check_times(const cJSON *payload, const struct extid_claim_policy *p
         || !time_claim(payload, "iat", true, &has_iat, &iat, log))
         return false;
     if (exp <= now - skew) {
-        extid_log(log, LOG_ERR, "id token: expired: exp %.0f, now %.0f, clock_skew %ld", exp,
-                  now, p->clock_skew);
+        extid_log(log, LOG_ERR, "id token: expired: exp %.0f, now %.0f, clock_skew %ld", exp, now,
+                  p->clock_skew);
         return false;
     }
     if (has_nbf && nbf > now + skew) {
-        extid_log(log, LOG_ERR, "id token: not yet valid: nbf %.0f, now %.0f, clock_skew %ld",
-                  nbf, now, p->clock_skew);
+        extid_log(log, LOG_ERR, "id token: not yet valid: nbf %.0f, now %.0f, clock_skew %ld", nbf,
+                  now, p->clock_skew);
         return false;
     }
     if (iat > now + skew) {
-        extid_log(log, LOG_ERR, "id token: issued in the future: iat %.0f, now %.0f, "
-                  "clock_skew %ld", iat, now, p->clock_skew);
+        extid_log(log, LOG_ERR,
+                  "id token: issued in the future: iat %.0f, now %.0f, "
+                  "clock_skew %ld",
+                  iat, now, p->clock_skew);
         return false;
     }
     return true;
@@ -242,10 +247,11 @@ enum extid_result extid_claims_check(const struct cJSON *payload,
         extid_log(log, LOG_ERR, "id token: claims are not a JSON object");
         return EXTID_AUTH_ERR;
     }
-    if (!policy || !policy->issuer || !*policy->issuer || !policy->audience
-        || !*policy->audience || !policy->identity_claim || !*policy->identity_claim
-        || !policy->email || !*policy->email) {
-        extid_log(log, LOG_ERR, "id token: claim policy incomplete (issuer, audience, "
+    if (!policy || !policy->issuer || !*policy->issuer || !policy->audience || !*policy->audience
+        || !policy->identity_claim || !*policy->identity_claim || !policy->email
+        || !*policy->email) {
+        extid_log(log, LOG_ERR,
+                  "id token: claim policy incomplete (issuer, audience, "
                   "identity claim and email are all required)");
         return EXTID_AUTH_ERR;
     }
@@ -258,10 +264,9 @@ enum extid_result extid_claims_check(const struct cJSON *payload,
         extid_log(log, LOG_ERR, "id token: no current time to check the token against");
         return EXTID_AUTH_ERR;
     }
-    if (!check_issuer(payload, policy, log) || !check_audience(payload, policy, log) ||
-        !check_authorized_party(payload, policy, log)
-        || !check_times(payload, policy, log) || !check_tenant(payload, policy, log)
-        || !check_identity(payload, policy, log))
+    if (!check_issuer(payload, policy, log) || !check_audience(payload, policy, log)
+        || !check_authorized_party(payload, policy, log) || !check_times(payload, policy, log)
+        || !check_tenant(payload, policy, log) || !check_identity(payload, policy, log))
         return EXTID_AUTH_ERR;
     return EXTID_OK;
 }

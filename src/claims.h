@@ -9,12 +9,12 @@
 struct cJSON;
 
 struct extid_claim_policy {
-    const char *issuer;          /* iss must equal it exactly */
-    const char *audience;        /* client_id: aud (string, or array containing it) */
-    const char *tenant_id;       /* NULL: tid not checked */
-    const char *identity_claim;  /* claim that must equal email, case-insensitively */
-    const char *email;           /* the challenged address */
-    long clock_skew;             /* seconds */
+    const char *issuer;         /* iss must equal it exactly */
+    const char *audience;       /* client_id: aud (string, or array containing it) */
+    const char *tenant_id;      /* NULL: tid not checked */
+    const char *identity_claim; /* claim that must equal email, case-insensitively */
+    const char *email;          /* the challenged address */
+    long clock_skew;            /* seconds */
     time_t now;
 };
 

@@ -82,15 +82,15 @@ static const char *const key_names[K_COUNT] = {
 /* One place settings come from (the file, or the module arguments), for log lines and for
  * spotting a key given twice in that place. */
 struct source {
-    const char *file;      /* NULL: module arguments */
-    int pos;               /* line number, or argument number (1-based) */
-    const char *arg;       /* the argument text, for log lines */
-    int first[K_COUNT];    /* where each key was first seen; 0 = not yet */
+    const char *file;   /* NULL: module arguments */
+    int pos;            /* line number, or argument number (1-based) */
+    const char *arg;    /* the argument text, for log lines */
+    int first[K_COUNT]; /* where each key was first seen; 0 = not yet */
     const struct extid_log *log;
 };
 
-__attribute__((format(printf, 2, 3)))
-static void bad(const struct source *src, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void bad(const struct source *src, const char *fmt,
+                                                      ...)
 {
     char msg[512];
     va_list ap;
@@ -198,8 +198,10 @@ static enum extid_result set_authority(const struct source *src, const char *val
         return EXTID_CONFIG_ERR;
     }
     if (has_space(value) || strpbrk(value, "?#@")) {
-        bad(src, "authority must be a plain https:// URL without spaces, query ('?'), "
-                 "fragment ('#') or user name ('@'): '%s'", value);
+        bad(src,
+            "authority must be a plain https:// URL without spaces, query ('?'), "
+            "fragment ('#') or user name ('@'): '%s'",
+            value);
         return EXTID_CONFIG_ERR;
     }
     if (n > sizeof scheme - 1 && value[n - 1] == '/')
@@ -272,13 +274,15 @@ static enum extid_result set_client_id(const struct source *src, const char *val
 
     for (i = 0; form[i] && value[i]; i++) {
         bool hex = (value[i] >= '0' && value[i] <= '9') || (value[i] >= 'a' && value[i] <= 'f')
-                   || (value[i] >= 'A' && value[i] <= 'F');
+            || (value[i] >= 'A' && value[i] <= 'F');
         if (form[i] == '-' ? value[i] != '-' : !hex)
             break;
     }
     if (form[i] || value[i]) {
-        bad(src, "client_id must be the app registration's Application (client) ID, a GUID like "
-                 "00001111-aaaa-2222-bbbb-3333cccc4444, not '%s'", value);
+        bad(src,
+            "client_id must be the app registration's Application (client) ID, a GUID like "
+            "00001111-aaaa-2222-bbbb-3333cccc4444, not '%s'",
+            value);
         return EXTID_CONFIG_ERR;
     }
     return set_str(field, value);
@@ -300,8 +304,7 @@ static enum extid_result set_choice(const struct source *src, const char *key, c
 
 /* "otp", "password" or both, separated by spaces or commas (a module argument has no spaces
  * unless bracketed), each at most once. */
-static enum extid_result set_methods(const struct source *src, const char *value,
-                                     unsigned *methods)
+static enum extid_result set_methods(const struct source *src, const char *value, unsigned *methods)
 {
     unsigned got = 0;
     const char *p = value;
@@ -330,48 +333,31 @@ static enum extid_result set_methods(const struct source *src, const char *value
     return EXTID_OK;
 }
 
-static enum extid_result set_value(struct extid_config *cfg, const struct source *src,
-                                   enum key k, const char *value)
+static enum extid_result set_value(struct extid_config *cfg, const struct source *src, enum key k,
+                                   const char *value)
 {
     const char *name = key_names[k];
     enum extid_result r;
     int which = 0;
 
     switch (k) {
-    case K_TENANT:
-        return set_tenant(src, value, &cfg->authority);
-    case K_AUTHORITY:
-        return set_authority(src, value, &cfg->authority);
-    case K_CLIENT_ID:
-        return set_client_id(src, value, &cfg->client_id);
-    case K_TENANT_ID:
-        return set_word(src, name, value, &cfg->tenant_id);
-    case K_USERS:
-        return set_path(src, name, value, &cfg->users_file);
-    case K_CA_FILE:
-        return set_path(src, name, value, &cfg->ca_file);
-    case K_CACHE_DIR:
-        return set_path(src, name, value, &cfg->cache_dir);
-    case K_PROXY:
-        return set_proxy(src, value, &cfg->proxy);
-    case K_TIMEOUT:
-        return set_long(src, name, value, 1, 300, &cfg->timeout);
-    case K_MAX_ATTEMPTS:
-        return set_int(src, name, value, 1, 10, &cfg->max_attempts);
-    case K_MAX_RESENDS:
-        return set_int(src, name, value, 0, 10, &cfg->max_resends);
-    case K_CLOCK_SKEW:
-        return set_long(src, name, value, 0, 3600, &cfg->clock_skew);
-    case K_JWKS_TTL:
-        return set_long(src, name, value, 60, 2592000, &cfg->jwks_ttl);
-    case K_SEND_LIMIT:
-        return set_int(src, name, value, 0, 1000, &cfg->send_limit);
-    case K_SEND_WINDOW:
-        return set_long(src, name, value, 60, 86400, &cfg->send_window);
-    case K_SEND_GAP:
-        return set_long(src, name, value, 0, 3600, &cfg->send_gap);
-    case K_FAIL_LIMIT:
-        return set_int(src, name, value, 0, 1000, &cfg->fail_limit);
+    case K_TENANT: return set_tenant(src, value, &cfg->authority);
+    case K_AUTHORITY: return set_authority(src, value, &cfg->authority);
+    case K_CLIENT_ID: return set_client_id(src, value, &cfg->client_id);
+    case K_TENANT_ID: return set_word(src, name, value, &cfg->tenant_id);
+    case K_USERS: return set_path(src, name, value, &cfg->users_file);
+    case K_CA_FILE: return set_path(src, name, value, &cfg->ca_file);
+    case K_CACHE_DIR: return set_path(src, name, value, &cfg->cache_dir);
+    case K_PROXY: return set_proxy(src, value, &cfg->proxy);
+    case K_TIMEOUT: return set_long(src, name, value, 1, 300, &cfg->timeout);
+    case K_MAX_ATTEMPTS: return set_int(src, name, value, 1, 10, &cfg->max_attempts);
+    case K_MAX_RESENDS: return set_int(src, name, value, 0, 10, &cfg->max_resends);
+    case K_CLOCK_SKEW: return set_long(src, name, value, 0, 3600, &cfg->clock_skew);
+    case K_JWKS_TTL: return set_long(src, name, value, 60, 2592000, &cfg->jwks_ttl);
+    case K_SEND_LIMIT: return set_int(src, name, value, 0, 1000, &cfg->send_limit);
+    case K_SEND_WINDOW: return set_long(src, name, value, 60, 86400, &cfg->send_window);
+    case K_SEND_GAP: return set_long(src, name, value, 0, 3600, &cfg->send_gap);
+    case K_FAIL_LIMIT: return set_int(src, name, value, 0, 1000, &cfg->fail_limit);
     case K_IDENTITY_CLAIM:
         r = set_choice(src, name, value, "preferred_username", "email", &which);
         return r == EXTID_OK ? set_str(&cfg->identity_claim, value) : r;
@@ -385,8 +371,7 @@ static enum extid_result set_value(struct extid_config *cfg, const struct source
         if (r == EXTID_OK)
             cfg->export_env = which == 1;
         return r;
-    case K_METHODS:
-        return set_methods(src, value, &cfg->methods);
+    case K_METHODS: return set_methods(src, value, &cfg->methods);
     case K_EARLY_CONNECT:
         r = set_choice(src, name, value, "no", "yes", &which);
         if (r == EXTID_OK)
@@ -422,8 +407,8 @@ static enum extid_result apply(struct extid_config *cfg, struct source *src, con
         return EXTID_CONFIG_ERR;
     }
     if (src->first[k]) {
-        bad(src, "%s given twice (first at %s %d)", key_names[k],
-            src->file ? "line" : "argument", src->first[k]);
+        bad(src, "%s given twice (first at %s %d)", key_names[k], src->file ? "line" : "argument",
+            src->first[k]);
         return EXTID_CONFIG_ERR;
     }
     src->first[k] = src->pos;
@@ -635,8 +620,10 @@ enum extid_result extid_config_load(struct extid_config *cfg, int argc, const ch
     if (r != EXTID_OK)
         goto out;
     if (!cfg->authority) {
-        extid_log(log, LOG_ERR, "%s: no tenant or authority given (in the file or as a module "
-                  "argument)", cfg->config_file);
+        extid_log(log, LOG_ERR,
+                  "%s: no tenant or authority given (in the file or as a module "
+                  "argument)",
+                  cfg->config_file);
         failed = true;
     }
     if (!cfg->client_id) {

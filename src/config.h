@@ -18,28 +18,28 @@ enum extid_unmapped { EXTID_UNMAPPED_DENY, EXTID_UNMAPPED_IGNORE };
 #define EXTID_METHOD_PASSWORD 2u /* the account's password */
 
 struct extid_config {
-    char *config_file;    /* the file that was read (default or config=) */
-    char *authority;      /* https:// base URL, no trailing slash */
+    char *config_file; /* the file that was read (default or config=) */
+    char *authority;   /* https:// base URL, no trailing slash */
     char *client_id;
-    char *tenant_id;      /* NULL: tid not checked */
+    char *tenant_id; /* NULL: tid not checked */
     char *users_file;
-    char *ca_file;        /* NULL: system store */
-    char *proxy;          /* NULL: none */
-    long timeout;         /* seconds per HTTP request */
+    char *ca_file; /* NULL: system store */
+    char *proxy;   /* NULL: none */
+    long timeout;  /* seconds per HTTP request */
     int max_attempts;
     int max_resends;
     char *identity_claim; /* "preferred_username" or "email" */
     long clock_skew;      /* seconds */
     char *cache_dir;
-    long jwks_ttl;        /* seconds */
-    int send_limit;       /* codes per identity per send_window; 0: no limit */
-    long send_window;     /* seconds */
-    long send_gap;        /* seconds required between two codes to one identity */
-    int fail_limit;       /* wrong secrets per identity per send_window; 0: no limit */
+    long jwks_ttl;    /* seconds */
+    int send_limit;   /* codes per identity per send_window; 0: no limit */
+    long send_window; /* seconds */
+    long send_gap;    /* seconds required between two codes to one identity */
+    int fail_limit;   /* wrong secrets per identity per send_window; 0: no limit */
     enum extid_unmapped unmapped;
-    bool export_env;      /* the verified identity goes into the PAM environment */
-    unsigned methods;     /* EXTID_METHOD_* bits, at least one */
-    bool early_connect;   /* connect to Entra while the address is typed */
+    bool export_env;    /* the verified identity goes into the PAM environment */
+    unsigned methods;   /* EXTID_METHOD_* bits, at least one */
+    bool early_connect; /* connect to Entra while the address is typed */
     bool debug;
 };
 

@@ -44,7 +44,7 @@ static const char *https_member(const cJSON *obj, const char *name)
     if (!cJSON_IsString(it) || !it->valuestring)
         return NULL;
     return strncmp(it->valuestring, "https://", 8) == 0 && it->valuestring[8] ? it->valuestring
-                                                                             : NULL;
+                                                                              : NULL;
 }
 
 /* Discovery must name an https issuer and an https jwks_uri; both are copied out. */
@@ -115,8 +115,8 @@ static enum extid_result cache_names(const char *authority, const char *query,
 static enum extid_cache_read cache_load(const struct extid_app *cfg, const char *name,
                                         struct doc *d, const struct extid_log *log)
 {
-    enum extid_cache_read rc = extid_cache_read(cfg->cache_dir, name, cfg->jwks_ttl, &d->body,
-                                                &d->len, log);
+    enum extid_cache_read rc =
+        extid_cache_read(cfg->cache_dir, name, cfg->jwks_ttl, &d->body, &d->len, log);
     if (rc != EXTID_CACHE_HIT)
         return rc;
     if (asprintf(&d->origin, "cache file %s/%s", cfg->cache_dir, name) < 0) {
@@ -186,8 +186,8 @@ out:
 }
 
 static enum extid_result from_network(const struct extid_app *cfg, const char *query,
-                                      bool use_cache, const char *disc_name,
-                                      const char *jwks_name, struct extid_signing_info *out)
+                                      bool use_cache, const char *disc_name, const char *jwks_name,
+                                      struct extid_signing_info *out)
 {
     struct extid_http *h = cfg->http;
     struct doc disc = { 0 }, jwks = { 0 };
@@ -248,8 +248,7 @@ static enum extid_result signing_info_get(const struct extid_app *cfg, const cha
     /* An unsafe cache directory is neither read nor written; the network is the truth. */
     bool use_cache = cfg->cache_dir && extid_cache_dir_check(cfg->cache_dir, h->log) == EXTID_OK;
     if (cfg->cache_dir && !use_cache)
-        extid_log(h->log, LOG_WARNING, "discovery: not using cache directory %s",
-                  cfg->cache_dir);
+        extid_log(h->log, LOG_WARNING, "discovery: not using cache directory %s", cfg->cache_dir);
 
     if (use_cache && !force_refresh) {
         enum extid_cache_read rc = from_cache(cfg, disc_name, jwks_name, out, h->log);

@@ -8,10 +8,10 @@
 #include "result.h"
 
 struct extid_signing_info {
-    char *issuer;     /* "issuer" of the discovery document */
-    char *jwks_json;  /* the JWKS document, as fetched */
-    char *jwks_uri;   /* where it came from, for log lines */
-    bool cached;      /* read from cache_dir rather than fetched by this login */
+    char *issuer;    /* "issuer" of the discovery document */
+    char *jwks_json; /* the JWKS document, as fetched */
+    char *jwks_uri;  /* where it came from, for log lines */
+    bool cached;     /* read from cache_dir rather than fetched by this login */
 };
 
 /* Returns the issuer and JWKS for app->authority. Uses the cache files in app->cache_dir when

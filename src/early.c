@@ -18,15 +18,15 @@ enum order { ORDER_WAIT, ORDER_GO, ORDER_STOP };
 struct extid_early {
     CURL *curl;
     const struct curl_slist *session_headers; /* put back afterwards */
-    struct curl_slist *headers;   /* the session's, Content-Length, no chunking, no Expect */
-    char *length_header;          /* the placeholder's node text, rewritten at the request */
+    struct curl_slist *headers; /* the session's, Content-Length, no chunking, no Expect */
+    char *length_header;        /* the placeholder's node text, rewritten at the request */
     long timeout;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    enum order order;             /* under lock, with deadline */
-    struct timespec deadline;     /* for the transfer, set when the body is given */
-    bool timed_out;               /* worker only, read after the join */
+    enum order order;         /* under lock, with deadline */
+    struct timespec deadline; /* for the transfer, set when the body is given */
+    bool timed_out;           /* worker only, read after the join */
     const char *body;
     size_t len;
     size_t off;
@@ -38,8 +38,8 @@ static double seconds_left(const struct timespec *deadline)
     struct timespec now;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(deadline->tv_sec - now.tv_sec) +
-           (double)(deadline->tv_nsec - now.tv_nsec) / 1e9;
+    return (double)(deadline->tv_sec - now.tv_sec)
+        + (double)(deadline->tv_nsec - now.tv_nsec) / 1e9;
 }
 
 /* curl's pre-request callback: the connection and its TLS handshake are done. Waits for the

@@ -12,10 +12,10 @@ struct extid_app {
     struct extid_http *http; /* the session the requests go over */
     const char *authority;   /* https:// base URL, no trailing slash */
     const char *client_id;
-    unsigned methods;        /* EXTID_METHOD_*: the challenge types offered */
-    bool email_scope;        /* ask for the email claim too (identity_claim = email) */
-    const char *cache_dir;   /* discovery and key cache; NULL: none */
-    long jwks_ttl;           /* seconds a cached key set is trusted */
+    unsigned methods;      /* EXTID_METHOD_*: the challenge types offered */
+    bool email_scope;      /* ask for the email claim too (identity_claim = email) */
+    const char *cache_dir; /* discovery and key cache; NULL: none */
+    long jwks_ttl;         /* seconds a cached key set is trusted */
 };
 
 /* The app as cfg describes it, over http. The strings stay cfg's. */

@@ -79,7 +79,8 @@ static void read_codes(const cJSON *obj, struct extid_entra_error *out)
         return;
     if (extid_json_int(cJSON_GetArrayItem(codes, 0), 0, 2147483647L, &code))
         out->first_error_code = code;
-    cJSON_ArrayForEach(it, codes) {
+    cJSON_ArrayForEach(it, codes)
+    {
         if (out->ncodes == EXTID_ENTRA_CODES_MAX)
             break;
         if (extid_json_int(it, 1, 2147483647L, &code))
@@ -127,11 +128,10 @@ static void log_failure(const struct extid_log *log, int prio, const char *endpo
     extid_log(log, prio,
               "%s: HTTP %ld: %s (error=%s suberror=%s error_code=%ld trace_id=%s "
               "correlation_id=%s)%s%s%s",
-              endpoint, status, what, or_dash(e ? e->error : NULL),
-              or_dash(e ? e->suberror : NULL), e ? e->first_error_code : 0L,
-              or_dash(e ? e->trace_id : NULL), or_dash(e ? e->correlation_id : NULL),
-              said && *said ? "; Entra says: \"" : "", said && *said ? said : "",
-              said && *said ? "\"" : "");
+              endpoint, status, what, or_dash(e ? e->error : NULL), or_dash(e ? e->suberror : NULL),
+              e ? e->first_error_code : 0L, or_dash(e ? e->trace_id : NULL),
+              or_dash(e ? e->correlation_id : NULL), said && *said ? "; Entra says: \"" : "",
+              said && *said ? said : "", said && *said ? "\"" : "");
     if (e && e->description)
         extid_debug(log, "%s: error_description: %s", endpoint, e->description);
 }
@@ -303,8 +303,7 @@ enum extid_result extid_na_interpret(const char *endpoint, const struct extid_ht
     if (status == 200) {
         j = extid_json_parse_exact(resp->body, resp->len);
         if (!cJSON_IsObject(j)) {
-            log_failure(log, LOG_ERR, endpoint, status, NULL, "answer is not a JSON object",
-                        false);
+            log_failure(log, LOG_ERR, endpoint, status, NULL, "answer is not a JSON object", false);
             goto out;
         }
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(j, "challenge_type");

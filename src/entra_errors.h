@@ -15,11 +15,11 @@
 struct extid_entra_error {
     char *error;
     char *suberror;
-    char *description;     /* control characters stripped */
-    char *summary;         /* the description's first line (Entra's own message), stripped */
+    char *description; /* control characters stripped */
+    char *summary;     /* the description's first line (Entra's own message), stripped */
     char *trace_id;
     char *correlation_id;
-    long first_error_code; /* error_codes[0], or 0 */
+    long first_error_code;             /* error_codes[0], or 0 */
     long codes[EXTID_ENTRA_CODES_MAX]; /* the first error_codes, in order */
     size_t ncodes;
 };

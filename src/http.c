@@ -140,8 +140,9 @@ enum extid_result extid_http_open(struct extid_http *h, const struct extid_http_
      * option to turn that off; in su or sudo that variable comes from the unprivileged caller,
      * and root would create or append to any file it names. Refuse rather than write. */
     if (getenv("SSLKEYLOGFILE")) {
-        extid_log(log, LOG_ERR, "http: SSLKEYLOGFILE is set in the environment; refusing to "
-                                "open TLS connections that would write their secrets to it");
+        extid_log(log, LOG_ERR,
+                  "http: SSLKEYLOGFILE is set in the environment; refusing to "
+                  "open TLS connections that would write their secrets to it");
         goto out;
     }
     /* No curl_global_init: curl_easy_init does it lazily, and libcurl >= 7.84 makes that
@@ -208,8 +209,8 @@ enum extid_result extid_http_open(struct extid_http *h, const struct extid_http_
     bad |= curl_easy_setopt(c, CURLOPT_USERAGENT, "pam_extid/" EXTID_VERSION) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK;
     /* Rejects an announced oversized body before reading it; on_body catches the rest. */
-    bad |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
-                            (curl_off_t)EXTID_HTTP_MAX_BODY) != CURLE_OK;
+    bad |=
+        curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)EXTID_HTTP_MAX_BODY) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
     if (bad) {
@@ -267,8 +268,7 @@ static const char *curl_reason(CURLcode cr, const struct transfer *t)
 
 /* Judges curl's outcome of a transfer and fills resp (taking the body). */
 static enum extid_result conclude(struct extid_http *h, const char *method, const char *url,
-                                  CURLcode cr, struct transfer *t,
-                                  struct extid_http_response *resp)
+                                  CURLcode cr, struct transfer *t, struct extid_http_response *resp)
 {
     CURL *c = h->curl;
     long status = 0, conns = -1;
@@ -368,12 +368,15 @@ static bool early_send(struct extid_http *h, const char *url, const char *form, 
      * back, so sending it again is safe; not when the time allowed is over. */
     again = cr != CURLE_OK && !expired && status == 0;
     if (again)
-        extid_log(h->log, LOG_INFO, "POST %s: the connection opened during the prompt failed "
-                                    "or is gone (%s); connecting again", url, curl_reason(cr, t));
+        extid_log(h->log, LOG_INFO,
+                  "POST %s: the connection opened during the prompt failed "
+                  "or is gone (%s); connecting again",
+                  url, curl_reason(cr, t));
     else {
         if (cr == CURLE_OK)
-            extid_debug(h->log, "http: the request went out on the connection opened during "
-                                "the prompt");
+            extid_debug(h->log,
+                        "http: the request went out on the connection opened during "
+                        "the prompt");
         *rc = conclude(h, "POST", url, cr, t, resp);
     }
     transfer_unbind(h->curl, t);
@@ -404,8 +407,8 @@ static void response_init(struct extid_http_response *resp)
  * values (codes, continuation tokens) in freed memory; this writes one buffer, sized first. */
 static bool form_keeps(unsigned char ch)
 {
-    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '.' || ch == '_' || ch == '~';
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
+        || ch == '-' || ch == '.' || ch == '_' || ch == '~';
 }
 
 static size_t form_put(char *out, const char *s)
@@ -484,12 +487,12 @@ enum extid_result extid_http_post_form(struct extid_http *h, const char *url,
         extid_log(h->log, LOG_ERR, "POST %s: out of memory encoding the form", url);
         goto out;
     }
-    if (h->pending && strcmp(h->pending->url, url) == 0 &&
-        early_send(h, url, form, blen, resp, &rc))
+    if (h->pending && strcmp(h->pending->url, url) == 0
+        && early_send(h, url, form, blen, resp, &rc))
         goto out;
     early_drop(h);
-    if (curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, form) != CURLE_OK) {
+    if (curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen) != CURLE_OK
+        || curl_easy_setopt(c, CURLOPT_POSTFIELDS, form) != CURLE_OK) {
         extid_log(h->log, LOG_ERR, "POST %s: cannot set the request body", url);
         goto out;
     }

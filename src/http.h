@@ -13,32 +13,32 @@ struct extid_http_pending;
 
 /* How to reach and trust the server: all the session knows of the configuration. */
 struct extid_http_settings {
-    const char *ca_file;        /* NULL: the system store */
-    const char *proxy;          /* NULL: none */
-    long timeout;               /* seconds per request; 0: the default */
+    const char *ca_file; /* NULL: the system store */
+    const char *proxy;   /* NULL: none */
+    long timeout;        /* seconds per request; 0: the default */
 };
 
 struct extid_http {
-    void *curl;                 /* CURL *, opaque to keep curl.h out of other headers */
-    long timeout;               /* seconds per request */
+    void *curl;   /* CURL *, opaque to keep curl.h out of other headers */
+    long timeout; /* seconds per request */
     const struct extid_log *log;
-    char request_id[37];        /* client-request-id sent with every request of this login */
-    void *headers;              /* struct curl_slist * */
-    unsigned long requests;     /* requests sent (for debug logs) */
+    char request_id[37];    /* client-request-id sent with every request of this login */
+    void *headers;          /* struct curl_slist * */
+    unsigned long requests; /* requests sent (for debug logs) */
     struct extid_http_pending *pending; /* a POST made ready by extid_http_prepare_post (its
                                          * worker, URL and response: http.c's own), or NULL */
 };
 
 struct extid_form_field {
     const char *name;
-    const char *value;          /* URL-encoded by extid_http_post_form */
+    const char *value; /* URL-encoded by extid_http_post_form */
 };
 
 struct extid_http_response {
-    long status;                /* HTTP status code */
-    char *body;                 /* NUL-terminated; may hold secrets: freed with wiping */
+    long status; /* HTTP status code */
+    char *body;  /* NUL-terminated; may hold secrets: freed with wiping */
     size_t len;
-    long retry_after;           /* seconds from Retry-After (number or HTTP date), -1 if absent */
+    long retry_after; /* seconds from Retry-After (number or HTTP date), -1 if absent */
 };
 
 /* Creates the handle: HTTPS only (also for redirects, which are not followed), TLS peer and host

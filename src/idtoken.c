@@ -33,8 +33,8 @@ static bool check_header(const cJSON *header, const char **kid, const struct ext
         return false;
     }
     /* Media type names are case-insensitive (RFC 7515 §4.1.9). */
-    if (typ && (!cJSON_IsString(typ) || !typ->valuestring ||
-                !extid_str_ieq(typ->valuestring, "JWT"))) {
+    if (typ
+        && (!cJSON_IsString(typ) || !typ->valuestring || !extid_str_ieq(typ->valuestring, "JWT"))) {
         extid_log(log, LOG_ERR, "id token: header \"typ\" is not \"JWT\"");
         return false;
     }
@@ -55,9 +55,9 @@ static bool check_header(const cJSON *header, const char **kid, const struct ext
     return true;
 }
 
-enum extid_result extid_idtoken_check_signature(const struct extid_jwt *jwt,
-                                                const char *jwks_json, size_t jwks_len,
-                                                bool *unknown_kid, const struct extid_log *log)
+enum extid_result extid_idtoken_check_signature(const struct extid_jwt *jwt, const char *jwks_json,
+                                                size_t jwks_len, bool *unknown_kid,
+                                                const struct extid_log *log)
 {
     enum extid_result rc;
     EVP_PKEY *key = NULL;
@@ -85,8 +85,8 @@ enum extid_result extid_idtoken_verify(const char *token, const char *jwks_json,
 enum extid_result extid_idtoken_verify_claims(const char *token, const char *jwks_json,
                                               size_t jwks_len,
                                               const struct extid_claim_policy *policy,
-                                              const struct extid_log *log,
-                                              struct cJSON **claims, bool *unknown_kid)
+                                              const struct extid_log *log, struct cJSON **claims,
+                                              bool *unknown_kid)
 {
     enum extid_result rc;
     struct extid_jwt jwt;

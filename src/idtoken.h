@@ -23,9 +23,9 @@ struct extid_jwt;
  * Claims are not looked at. Same results as extid_idtoken_verify; *unknown_kid (when not NULL)
  * is set when the refusal is only that the key set lacks the token's kid, which a newer key
  * set may hold. */
-enum extid_result extid_idtoken_check_signature(const struct extid_jwt *jwt,
-                                                const char *jwks_json, size_t jwks_len,
-                                                bool *unknown_kid, const struct extid_log *log);
+enum extid_result extid_idtoken_check_signature(const struct extid_jwt *jwt, const char *jwks_json,
+                                                size_t jwks_len, bool *unknown_kid,
+                                                const struct extid_log *log);
 
 /* The same; on EXTID_OK only, *claims (when claims is not NULL) receives the verified payload,
  * which the caller frees with cJSON_Delete. Anything else leaves *claims NULL. */
@@ -33,7 +33,7 @@ enum extid_result extid_idtoken_check_signature(const struct extid_jwt *jwt,
 enum extid_result extid_idtoken_verify_claims(const char *token, const char *jwks_json,
                                               size_t jwks_len,
                                               const struct extid_claim_policy *policy,
-                                              const struct extid_log *log,
-                                              struct cJSON **claims, bool *unknown_kid);
+                                              const struct extid_log *log, struct cJSON **claims,
+                                              bool *unknown_kid);
 
 #endif

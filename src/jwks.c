@@ -77,8 +77,8 @@ static bool optional_member_is(const cJSON *jwk, const char *name, const char *w
     if (!item)
         return true;
     if (!cJSON_IsString(item) || !item->valuestring) {
-        extid_log(log, LOG_ERR, "jwks: key kid=\"%.*s\": \"%s\" is not a string", KID_LOG_MAX,
-                  kid, name);
+        extid_log(log, LOG_ERR, "jwks: key kid=\"%.*s\": \"%s\" is not a string", KID_LOG_MAX, kid,
+                  name);
         return false;
     }
     if (strcmp(item->valuestring, want) != 0) {
@@ -98,11 +98,12 @@ static bool key_ops_allow_verify(const cJSON *jwk, const char *kid, const struct
     if (!ops)
         return true;
     if (!cJSON_IsArray(ops)) {
-        extid_log(log, LOG_ERR, "jwks: key kid=\"%.*s\": \"key_ops\" is not an array",
-                  KID_LOG_MAX, kid);
+        extid_log(log, LOG_ERR, "jwks: key kid=\"%.*s\": \"key_ops\" is not an array", KID_LOG_MAX,
+                  kid);
         return false;
     }
-    cJSON_ArrayForEach(op, ops) {
+    cJSON_ArrayForEach(op, ops)
+    {
         if (cJSON_IsString(op) && op->valuestring && strcmp(op->valuestring, "verify") == 0)
             return true;
     }
@@ -111,8 +112,7 @@ static bool key_ops_allow_verify(const cJSON *jwk, const char *kid, const struct
     return false;
 }
 
-static EVP_PKEY *rsa_key_from_bignums(const BIGNUM *n, const BIGNUM *e,
-                                      const struct extid_log *log)
+static EVP_PKEY *rsa_key_from_bignums(const BIGNUM *n, const BIGNUM *e, const struct extid_log *log)
 {
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     OSSL_PARAM *params = NULL;
@@ -126,8 +126,9 @@ static EVP_PKEY *rsa_key_from_bignums(const BIGNUM *n, const BIGNUM *e,
         || EVP_PKEY_fromdata_init(ctx) <= 0
         || EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
         extid_log(log, LOG_ERR, "jwks: OpenSSL could not build the RSA key: %s",
-                  ERR_reason_error_string(ERR_peek_last_error()) ?
-                  ERR_reason_error_string(ERR_peek_last_error()) : "unknown error");
+                  ERR_reason_error_string(ERR_peek_last_error())
+                      ? ERR_reason_error_string(ERR_peek_last_error())
+                      : "unknown error");
         ERR_clear_error();
         EVP_PKEY_free(key);
         key = NULL;
@@ -158,19 +159,25 @@ static EVP_PKEY *jwk_to_key(const cJSON *jwk, const char *kid, const struct exti
         goto out;
     bits = BN_num_bits(n);
     if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
-        extid_log(log, LOG_ERR, "jwks: key kid=\"%.*s\": RSA modulus of %d bits refused "
-                  "(allowed %d..%d)", KID_LOG_MAX, kid, bits, RSA_MIN_BITS, RSA_MAX_BITS);
+        extid_log(log, LOG_ERR,
+                  "jwks: key kid=\"%.*s\": RSA modulus of %d bits refused "
+                  "(allowed %d..%d)",
+                  KID_LOG_MAX, kid, bits, RSA_MIN_BITS, RSA_MAX_BITS);
         goto out;
     }
     /* An even or tiny exponent is never a real RSA signing key; e must also be below n. */
     if (!BN_is_odd(e) || BN_num_bits(e) < 2 || BN_cmp(e, n) >= 0) {
-        extid_log(log, LOG_ERR, "jwks: key kid=\"%.*s\": RSA public exponent refused "
-                  "(must be odd, at least 3 and below the modulus)", KID_LOG_MAX, kid);
+        extid_log(log, LOG_ERR,
+                  "jwks: key kid=\"%.*s\": RSA public exponent refused "
+                  "(must be odd, at least 3 and below the modulus)",
+                  KID_LOG_MAX, kid);
         goto out;
     }
     if (extid_rsa_modulus_is_weak(n)) {
-        extid_log(log, LOG_ERR, "jwks: key kid=\"%.*s\": RSA modulus has the structure of a "
-                  "known-weak key generator (ROCA); refused", KID_LOG_MAX, kid);
+        extid_log(log, LOG_ERR,
+                  "jwks: key kid=\"%.*s\": RSA modulus has the structure of a "
+                  "known-weak key generator (ROCA); refused",
+                  KID_LOG_MAX, kid);
         goto out;
     }
     key = rsa_key_from_bignums(n, e, log);
@@ -188,8 +195,7 @@ EVP_PKEY *extid_jwk_import(const struct cJSON *jwk, const struct extid_log *log)
         extid_log(log, LOG_ERR, "jwks: a key is not a JSON object");
         return NULL;
     }
-    return jwk_to_key(jwk, cJSON_IsString(jkid) && jkid->valuestring ? jkid->valuestring : "",
-                      log);
+    return jwk_to_key(jwk, cJSON_IsString(jkid) && jkid->valuestring ? jkid->valuestring : "", log);
 }
 
 enum extid_result extid_jwks_find_key(const char *jwks_json, size_t len, const char *kid,
@@ -235,7 +241,8 @@ enum extid_result extid_jwks_find_key(const char *jwks_json, size_t len, const c
                   JWKS_MAX_KEYS);
         goto out;
     }
-    cJSON_ArrayForEach(jwk, keys) {
+    cJSON_ArrayForEach(jwk, keys)
+    {
         const cJSON *jkid;
 
         if (!cJSON_IsObject(jwk)) {

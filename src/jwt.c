@@ -39,8 +39,8 @@ static bool has_duplicate_members(const cJSON *obj, int *count)
 }
 
 /* Decodes one base64url part that must hold exactly one JSON object. */
-static enum extid_result decode_object(const char *part, size_t len, const char *what,
-                                       cJSON **obj, const struct extid_log *log)
+static enum extid_result decode_object(const char *part, size_t len, const char *what, cJSON **obj,
+                                       const struct extid_log *log)
 {
     enum extid_result rc = EXTID_AUTH_ERR;
     unsigned char *raw = NULL;
@@ -76,8 +76,9 @@ static enum extid_result decode_object(const char *part, size_t len, const char 
         goto out;
     }
     if (has_duplicate_members(doc, &members)) {
-        extid_log(log, LOG_ERR, members > JWT_MAX_MEMBERS ?
-                  "id token: %s has too many members" : "id token: %s repeats a member name",
+        extid_log(log, LOG_ERR,
+                  members > JWT_MAX_MEMBERS ? "id token: %s has too many members"
+                                            : "id token: %s repeats a member name",
                   what);
         goto out;
     }
@@ -123,7 +124,9 @@ static enum extid_result parse(const char *token, struct extid_jwt *out, bool cl
     slen = len - (size_t)(sig - token);
     if (hlen == 0 || (plen == 0 && claims) || slen == 0) {
         extid_log(log, LOG_ERR, "id token: empty %s part",
-                  hlen == 0 ? "header" : slen == 0 ? "signature" : "payload");
+                  hlen == 0       ? "header"
+                      : slen == 0 ? "signature"
+                                  : "payload");
         return EXTID_AUTH_ERR;
     }
 
@@ -203,8 +206,9 @@ enum extid_result extid_jwt_verify_rs256(const struct extid_jwt *jwt, EVP_PKEY *
     if (EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, key) != 1
         || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) {
         extid_log(log, LOG_ERR, "id token: cannot set up RS256 verification: %s",
-                  ERR_reason_error_string(ERR_peek_last_error()) ?
-                  ERR_reason_error_string(ERR_peek_last_error()) : "unknown error");
+                  ERR_reason_error_string(ERR_peek_last_error())
+                      ? ERR_reason_error_string(ERR_peek_last_error())
+                      : "unknown error");
         goto out;
     }
     ok = EVP_DigestVerify(md, jwt->signature, jwt->signature_len,

@@ -10,9 +10,9 @@
 struct cJSON;
 
 struct extid_jwt {
-    struct cJSON *header;        /* decoded protected header */
-    struct cJSON *payload;       /* decoded claims (NULL from extid_jws_parse) */
-    char *signing_input;         /* "header.payload" as received */
+    struct cJSON *header;  /* decoded protected header */
+    struct cJSON *payload; /* decoded claims (NULL from extid_jws_parse) */
+    char *signing_input;   /* "header.payload" as received */
     size_t signing_input_len;
     unsigned char *signature;
     size_t signature_len;

@@ -11,8 +11,8 @@
 /* Long enough for a URL plus Entra's ids; longer lines are cut, never split. */
 #define EXTID_LOG_LINE 1024
 
-__attribute__((format(printf, 3, 0)))
-static void emit_v(const struct extid_log *log, int priority, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void emit_v(const struct extid_log *log, int priority,
+                                                         const char *fmt, va_list ap)
 {
     char line[EXTID_LOG_LINE];
 

@@ -76,8 +76,8 @@ static void audit(const struct login *l)
               "login %s: user=%s email=%s rhost=%s service=%s%s%s",
               rc == EXTID_OK ? "granted" : "refused", req->account, l->email ? l->email : "-",
               req->remote_host && *req->remote_host ? req->remote_host : "-",
-              req->service ? req->service : "-", rc == EXTID_OK ? "" : " result=",
-              rc == EXTID_OK ? "" : extid_result_name(rc));
+              req->service ? req->service : "-",
+              rc == EXTID_OK ? "" : " result=", rc == EXTID_OK ? "" : extid_result_name(rc));
 }
 
 /* Runs every step not skipped until one fails; the result is only ever EXTID_OK when all of
@@ -146,7 +146,11 @@ enum extid_result extid_login_with(const struct extid_transport *transport,
                                    const struct extid_log *log)
 {
     struct login l = {
-        .cfg = cfg, .req = req, .prompter = prompter, .log = log, .transport = transport,
+        .cfg = cfg,
+        .req = req,
+        .prompter = prompter,
+        .log = log,
+        .transport = transport,
     };
 
     if (!transport || !cfg || !req || !req->account || !prompter || !prompter->ask)
@@ -162,10 +166,8 @@ enum extid_result extid_login_with(const struct extid_transport *transport,
     return l.result;
 }
 
-enum extid_result extid_login(const struct extid_config *cfg,
-                              const struct extid_login_request *req,
-                              const struct extid_prompter *prompter,
-                              const struct extid_log *log)
+enum extid_result extid_login(const struct extid_config *cfg, const struct extid_login_request *req,
+                              const struct extid_prompter *prompter, const struct extid_log *log)
 {
     return extid_login_with(extid_transport_entra(), cfg, req, prompter, log);
 }

@@ -54,30 +54,30 @@ struct login {
     const struct extid_transport *transport;
 
     /* Made by the steps; login_free releases all of it. */
-    void *session;                  /* the transport's, NULL until connect */
-    struct extid_identities ids;    /* from the users file */
-    char *email;                    /* the address being challenged */
-    char *continuation;             /* secret: continuation token from initiate */
+    void *session;                    /* the transport's, NULL until connect */
+    struct extid_identities ids;      /* from the users file */
+    char *email;                      /* the address being challenged */
+    char *continuation;               /* secret: continuation token from initiate */
     struct extid_challenge challenge; /* the code sent (or the password asked for); its
                                        * continuation token is secret */
-    bool send_slot;                 /* the throttle's permission taken before initiate and not
+    bool send_slot;                   /* the throttle's permission taken before initiate and not
                                      * used yet (a password challenge sends no code) */
-    char *second;                   /* secret: continuation token when a second factor is
+    char *second;                     /* secret: continuation token when a second factor is
                                      * required (the grant's *next), NULL otherwise */
     struct extid_mfa_methods methods; /* the second factor's, from introspect */
-    const char *method_id;          /* the chosen one's id (in methods), NULL for the first
+    const char *method_id;            /* the chosen one's id (in methods), NULL for the first
                                      * factor's code */
-    bool wrong_passwords;           /* EXTID_MAXTRIES came from the password, not a code */
-    struct extid_signing_info keys; /* issuer and key set for the ID token */
-    char *id_token;                 /* secret: the proof the last steps check */
-    struct cJSON *claims;           /* the ID token's claims, once verified */
+    bool wrong_passwords;             /* EXTID_MAXTRIES came from the password, not a code */
+    struct extid_signing_info keys;   /* issuer and key set for the ID token */
+    char *id_token;                   /* secret: the proof the last steps check */
+    struct cJSON *claims;             /* the ID token's claims, once verified */
 
-    time_t send_taken_at;           /* when the throttle counted the code about to go out */
-    bool send_pending;              /* counted, but not yet known to have gone out */
-    unsigned skip;                  /* LOGIN_SKIP(step) for steps no longer needed */
-    bool quiet;                     /* the result goes to the caller without message or audit */
-    bool told;                      /* the person has been told why the login ends */
-    enum extid_result result;       /* the login's outcome, once it has one */
+    time_t send_taken_at;     /* when the throttle counted the code about to go out */
+    bool send_pending;        /* counted, but not yet known to have gone out */
+    unsigned skip;            /* LOGIN_SKIP(step) for steps no longer needed */
+    bool quiet;               /* the result goes to the caller without message or audit */
+    bool told;                /* the person has been told why the login ends */
+    enum extid_result result; /* the login's outcome, once it has one */
 };
 
 /* Room for any prompt a step writes (an address, a list of second-factor methods). */

@@ -63,8 +63,8 @@ static const char *default_label(enum extid_channel c)
 static char *label_copy(const cJSON *label, enum extid_channel c)
 {
     char *s = cJSON_IsString(label) && label->valuestring && *label->valuestring
-                  ? strndup(label->valuestring, EXTID_ENTRA_FIELD_MAX)
-                  : strdup(default_label(c));
+        ? strndup(label->valuestring, EXTID_ENTRA_FIELD_MAX)
+        : strdup(default_label(c));
     if (s)
         extid_strip_controls_inplace(s);
     return s;
@@ -123,8 +123,8 @@ enum extid_result extid_challenge_from_json(const struct cJSON *json, struct ext
         goto out;
     }
     if (!extid_json_int(len, CODE_LENGTH_MIN, CODE_LENGTH_MAX, &code_length)) {
-        extid_log(log, LOG_ERR, "challenge: code_length missing or outside %d..%d",
-                  CODE_LENGTH_MIN, CODE_LENGTH_MAX);
+        extid_log(log, LOG_ERR, "challenge: code_length missing or outside %d..%d", CODE_LENGTH_MIN,
+                  CODE_LENGTH_MAX);
         goto out;
     }
     if (label && !(cJSON_IsString(label) && label->valuestring)) {
@@ -141,8 +141,10 @@ enum extid_result extid_challenge_from_json(const struct cJSON *json, struct ext
         char *shown = strndup(channel, 32);
         if (shown)
             extid_strip_controls_inplace(shown);
-        extid_log(log, LOG_WARNING, "challenge: code sent by \"%s\", which the module cannot "
-                  "name to the person, refused", shown ? shown : "?");
+        extid_log(log, LOG_WARNING,
+                  "challenge: code sent by \"%s\", which the module cannot "
+                  "name to the person, refused",
+                  shown ? shown : "?");
         free(shown);
         rc = EXTID_AUTH_ERR;
         goto out;
@@ -194,8 +196,10 @@ static enum extid_result add_method(const cJSON *m, struct extid_mfa_methods *ou
         snprintf(c, sizeof c, "%s", channel ? channel : "-");
         extid_strip_controls_inplace(t);
         extid_strip_controls_inplace(c);
-        extid_log(log, LOG_NOTICE, "introspect: skipping a second-factor method the module "
-                  "cannot ask for (challenge_type=%s challenge_channel=%s)", t, c);
+        extid_log(log, LOG_NOTICE,
+                  "introspect: skipping a second-factor method the module "
+                  "cannot ask for (challenge_type=%s challenge_channel=%s)",
+                  t, c);
         return EXTID_AUTH_ERR;
     }
     it->id = strdup(id);
@@ -234,7 +238,8 @@ enum extid_result extid_mfa_methods_from_json(const struct cJSON *json,
         rc = EXTID_SYSTEM_ERR;
         goto out;
     }
-    cJSON_ArrayForEach(m, methods) {
+    cJSON_ArrayForEach(m, methods)
+    {
         if (out->count == EXTID_MFA_METHODS_MAX)
             break;
         offered++;
@@ -245,7 +250,8 @@ enum extid_result extid_mfa_methods_from_json(const struct cJSON *json,
         }
     }
     if (out->count == 0) {
-        extid_log(log, LOG_WARNING, "introspect: %s; the account must register an email or "
+        extid_log(log, LOG_WARNING,
+                  "introspect: %s; the account must register an email or "
                   "phone second factor in a browser first, refused",
                   offered ? "no second-factor method the module can ask for"
                           : "no second-factor method registered");
@@ -317,8 +323,10 @@ static enum extid_result call(const struct extid_app *a, const char *endpoint,
     if (opening == EXTID_NA_MFA_REQUIRED && next)
         rc = error_token(a, endpoint, &resp, next);
     else if (opening == EXTID_NA_MFA_REQUIRED)
-        extid_log(a->http->log, LOG_WARNING, "%s: the account needs a second factor, which this step "
-                  "cannot ask for, refused", endpoint);
+        extid_log(a->http->log, LOG_WARNING,
+                  "%s: the account needs a second factor, which this step "
+                  "cannot ask for, refused",
+                  endpoint);
     if (wrong_secret)
         *wrong_secret = opening == EXTID_NA_WRONG_SECRET;
 out:
@@ -397,13 +405,12 @@ enum extid_result extid_na_initiate(const struct extid_app *a, const char *email
         { "capabilities", "mfa_required" },
     };
     cJSON *j = NULL;
-    enum extid_result rc = call(a, "initiate", fields, sizeof(fields) / sizeof(fields[0]), &j,
-                                NULL, NULL);
+    enum extid_result rc =
+        call(a, "initiate", fields, sizeof(fields) / sizeof(fields[0]), &j, NULL, NULL);
     if (rc != EXTID_OK)
         goto out;
     /* No continuation token in a 200: an answer we do not understand, not a refusal. */
-    rc = copy_member(a, "initiate", j, "continuation_token", EXTID_UNAVAILABLE,
-                     continuation_token);
+    rc = copy_member(a, "initiate", j, "continuation_token", EXTID_UNAVAILABLE, continuation_token);
 out:
     extid_json_delete_wiping(j);
     return rc;
@@ -487,8 +494,9 @@ enum extid_result extid_na_challenge(const struct extid_app *a, const char *cont
     return challenge_call(a, continuation_token, NULL, out);
 }
 
-enum extid_result extid_na_challenge_method(const struct extid_app *a, const char *continuation_token,
-                                            const char *method_id, struct extid_challenge *out)
+enum extid_result extid_na_challenge_method(const struct extid_app *a,
+                                            const char *continuation_token, const char *method_id,
+                                            struct extid_challenge *out)
 {
     if (!method_id) {
         if (out)
@@ -514,8 +522,8 @@ enum extid_result extid_na_introspect(const struct extid_app *a, const char *con
         { "continuation_token", continuation_token },
     };
     cJSON *j = NULL;
-    enum extid_result rc = call(a, "introspect", fields, sizeof(fields) / sizeof(fields[0]), &j,
-                                NULL, NULL);
+    enum extid_result rc =
+        call(a, "introspect", fields, sizeof(fields) / sizeof(fields[0]), &j, NULL, NULL);
     if (rc == EXTID_OK)
         rc = extid_mfa_methods_from_json(j, out, a->http->log);
     extid_json_delete_wiping(j);
@@ -545,8 +553,10 @@ enum extid_result extid_na_grant(const struct extid_app *a, enum extid_grant gra
     const struct extid_form_field fields[] = {
         { "client_id", a->client_id },
         { "continuation_token", continuation_token },
-        { "grant_type", grant == EXTID_GRANT_PASSWORD ? "password"
-                        : grant == EXTID_GRANT_MFA_OOB ? "mfa_oob" : "oob" },
+        { "grant_type",
+          grant == EXTID_GRANT_PASSWORD      ? "password"
+              : grant == EXTID_GRANT_MFA_OOB ? "mfa_oob"
+                                             : "oob" },
         /* The password goes in this body only, over the verified TLS connection. */
         { grant == EXTID_GRANT_PASSWORD ? "password" : "oob", secret },
         { "scope", email ? "openid profile email" : "openid profile" },
@@ -567,6 +577,5 @@ out:
 enum extid_result extid_na_token(const struct extid_app *a, const char *continuation_token,
                                  const char *code, char **id_token, bool *wrong_code)
 {
-    return extid_na_grant(a, EXTID_GRANT_OOB, continuation_token, code, id_token, NULL,
-                          wrong_code);
+    return extid_na_grant(a, EXTID_GRANT_OOB, continuation_token, code, id_token, NULL, wrong_code);
 }

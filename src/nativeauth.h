@@ -17,25 +17,25 @@ enum extid_channel { EXTID_CHANNEL_EMAIL = 0, EXTID_CHANNEL_SMS };
 
 struct extid_challenge {
     enum extid_challenge_kind kind;
-    char *continuation_token;  /* secret */
+    char *continuation_token; /* secret */
     /* The rest only for EXTID_CHALLENGE_OOB (NULL / 0 for a password challenge). */
     enum extid_channel channel;
-    char *target_label;        /* masked address or number, control characters stripped */
-    int code_length;           /* 4..16 */
-    long interval;             /* seconds before a resend is allowed, 0 if absent */
+    char *target_label; /* masked address or number, control characters stripped */
+    int code_length;    /* 4..16 */
+    long interval;      /* seconds before a resend is allowed, 0 if absent */
 };
 
 /* A second-factor method /introspect offers (only the kinds the module can ask for). */
 struct extid_mfa_method {
-    char *id;                  /* opaque, sent back as /challenge's id */
+    char *id; /* opaque, sent back as /challenge's id */
     enum extid_channel channel;
-    char *label;               /* masked target (login_hint), control characters stripped */
+    char *label; /* masked target (login_hint), control characters stripped */
 };
 
 struct extid_mfa_methods {
-    char *continuation_token;  /* secret */
+    char *continuation_token; /* secret */
     struct extid_mfa_method *methods;
-    size_t count;              /* 1..EXTID_MFA_METHODS_MAX */
+    size_t count; /* 1..EXTID_MFA_METHODS_MAX */
 };
 #define EXTID_MFA_METHODS_MAX 8
 
@@ -77,8 +77,9 @@ enum extid_result extid_na_challenge(const struct extid_app *a, const char *cont
                                      struct extid_challenge *out);
 /* /challenge for the second-factor method `method_id` (from /introspect); also its resend. Only
  * an oob answer is accepted. */
-enum extid_result extid_na_challenge_method(const struct extid_app *a, const char *continuation_token,
-                                            const char *method_id, struct extid_challenge *out);
+enum extid_result extid_na_challenge_method(const struct extid_app *a,
+                                            const char *continuation_token, const char *method_id,
+                                            struct extid_challenge *out);
 /* The second factor's methods, once /token asked for one (extid_na_grant's *next). */
 enum extid_result extid_na_introspect(const struct extid_app *a, const char *continuation_token,
                                       struct extid_mfa_methods *out);

@@ -7,15 +7,15 @@
 #define EXTID_RESULT_H
 
 enum extid_result {
-    EXTID_OK = 0,        /* every check passed */
-    EXTID_AUTH_ERR,      /* refused: wrong email, token check failed, Entra said no */
-    EXTID_MAXTRIES,      /* wrong code max_attempts times */
-    EXTID_UNAVAILABLE,   /* IdP unreachable, TLS, timeout, 5xx/429, unparseable answer */
-    EXTID_USER_UNKNOWN,  /* local account absent from the users file */
-    EXTID_IGNORE,        /* unmapped account with unmapped=ignore */
-    EXTID_CONFIG_ERR,    /* bad or unsafe configuration */
-    EXTID_CONV_ERR,      /* conversation failed or the person aborted */
-    EXTID_SYSTEM_ERR,    /* out of memory or another local failure */
+    EXTID_OK = 0,       /* every check passed */
+    EXTID_AUTH_ERR,     /* refused: wrong email, token check failed, Entra said no */
+    EXTID_MAXTRIES,     /* wrong code max_attempts times */
+    EXTID_UNAVAILABLE,  /* IdP unreachable, TLS, timeout, 5xx/429, unparseable answer */
+    EXTID_USER_UNKNOWN, /* local account absent from the users file */
+    EXTID_IGNORE,       /* unmapped account with unmapped=ignore */
+    EXTID_CONFIG_ERR,   /* bad or unsafe configuration */
+    EXTID_CONV_ERR,     /* conversation failed or the person aborted */
+    EXTID_SYSTEM_ERR,   /* out of memory or another local failure */
 };
 
 /* Short stable name for logs ("ok", "auth_err", ...). */

@@ -47,14 +47,13 @@ static enum extid_result check_stat(const char *path, const struct stat *st,
 }
 
 /* check_stat on the open fd, or (fd < 0) on the file name; *st filled. */
-static enum extid_result stat_checked(const char *path, int fd, const char *name,
-                                      struct stat *st, const struct extid_log *log)
+static enum extid_result stat_checked(const char *path, int fd, const char *name, struct stat *st,
+                                      const struct extid_log *log)
 {
     char errbuf[ERRBUF];
 
     if ((fd >= 0 ? fstat(fd, st) : stat(name, st)) != 0) {
-        extid_log(log, LOG_ERR, "%s: cannot stat: %s", path,
-                  errtext(errno, errbuf, sizeof errbuf));
+        extid_log(log, LOG_ERR, "%s: cannot stat: %s", path, errtext(errno, errbuf, sizeof errbuf));
         return EXTID_CONFIG_ERR;
     }
     return check_stat(path, st, log);
@@ -63,8 +62,7 @@ static enum extid_result stat_checked(const char *path, int fd, const char *name
 /* The directory dir (already resolved) and every one above it must be root's and not writable
  * by group or others, unless sticky (as /tmp, where others cannot rename or remove root's
  * entries): whoever could write one could put a file of their own in place of path's. */
-static enum extid_result check_dirs(const char *path, const char *dir,
-                                    const struct extid_log *log)
+static enum extid_result check_dirs(const char *path, const char *dir, const struct extid_log *log)
 {
     char errbuf[ERRBUF];
     char cur[PATH_MAX];

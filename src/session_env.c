@@ -75,7 +75,8 @@ static void roles_value(const cJSON *claims, char *buf, size_t size, const struc
         extid_log(log, LOG_WARNING, "export_env: the roles claim is not an array: none exported");
         return;
     }
-    cJSON_ArrayForEach(e, roles) {
+    cJSON_ArrayForEach(e, roles)
+    {
         size_t n;
         if (!cJSON_IsString(e) || !role_safe(e->valuestring)) {
             dropped++;
@@ -92,8 +93,10 @@ static void roles_value(const cJSON *claims, char *buf, size_t size, const struc
         len += n;
     }
     if (dropped)
-        extid_log(log, LOG_WARNING, "export_env: %zu role(s) not exported (only A-Za-z0-9._- "
-                  "are, up to %d bytes in all)", dropped, ROLES_MAX - 1);
+        extid_log(log, LOG_WARNING,
+                  "export_env: %zu role(s) not exported (only A-Za-z0-9._- "
+                  "are, up to %d bytes in all)",
+                  dropped, ROLES_MAX - 1);
 }
 
 enum extid_result extid_env_build(const struct cJSON *claims, const char *email,

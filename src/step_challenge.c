@@ -25,7 +25,8 @@ enum extid_result login_step_challenge(struct login *l)
     if (l->challenge.kind == EXTID_CHALLENGE_PASSWORD
         && !(l->cfg->methods & EXTID_METHOD_PASSWORD)) {
         /* Entra asks for a password only of a client that offered it; refuse all the same. */
-        extid_log(l->log, LOG_WARNING, "challenge: the account signs in with a password, which "
+        extid_log(l->log, LOG_WARNING,
+                  "challenge: the account signs in with a password, which "
                   "methods does not offer, refused");
         return EXTID_AUTH_ERR;
     }

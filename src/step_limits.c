@@ -24,7 +24,9 @@ static void tell_wait(const struct login *l, const char *what, long wait)
 static struct extid_throttle_policy send_policy(const struct extid_config *cfg)
 {
     struct extid_throttle_policy policy = {
-        .limit = cfg->send_limit, .window = cfg->send_window, .gap = cfg->send_gap,
+        .limit = cfg->send_limit,
+        .window = cfg->send_window,
+        .gap = cfg->send_gap,
     };
     return policy;
 }
@@ -35,8 +37,8 @@ enum extid_throttle login_may_send_code(struct login *l)
     struct extid_throttle_policy policy = send_policy(l->cfg);
     time_t now = time(NULL);
     long wait = 0;
-    enum extid_throttle rc = extid_throttle_take(l->cfg->cache_dir, l->email, &policy, now,
-                                                 &wait, l->log);
+    enum extid_throttle rc =
+        extid_throttle_take(l->cfg->cache_dir, l->email, &policy, now, &wait, l->log);
 
     if (rc == EXTID_THROTTLE_REFUSED)
         tell_wait(l, "Too many codes were sent to this address", wait);
@@ -57,8 +59,8 @@ void login_send_done(struct login *l, bool may_have_gone)
     l->send_slot = false;
     /* Giving back is best effort: should it fail, the send keeps counting, the safe side. */
     if (!may_have_gone)
-        extid_throttle_give_back(l->cfg->cache_dir, l->email, &policy, l->send_taken_at,
-                                 time(NULL), l->log);
+        extid_throttle_give_back(l->cfg->cache_dir, l->email, &policy, l->send_taken_at, time(NULL),
+                                 l->log);
 }
 
 /* A failure budget outcome for the login: EXTID_OK to go on; a refusal tells how long to wait. */
@@ -82,8 +84,8 @@ enum extid_result login_reserve_try(struct login *l, time_t *taken_at)
     enum extid_throttle t;
 
     *taken_at = time(NULL);
-    t = extid_fails_reserve(cfg->cache_dir, l->email, cfg->fail_limit, cfg->send_window,
-                            *taken_at, &wait, l->log);
+    t = extid_fails_reserve(cfg->cache_dir, l->email, cfg->fail_limit, cfg->send_window, *taken_at,
+                            &wait, l->log);
     return budget_result(l, t, wait);
 }
 
@@ -104,8 +106,8 @@ enum extid_result login_settle_try(struct login *l, time_t taken_at, enum extid_
                                   taken_at, time(NULL), l->log);
         return rc;
     }
-    t = extid_fails_check(cfg->cache_dir, l->email, cfg->fail_limit, cfg->send_window,
-                          time(NULL), &wait, l->log);
+    t = extid_fails_check(cfg->cache_dir, l->email, cfg->fail_limit, cfg->send_window, time(NULL),
+                          &wait, l->log);
     spent = budget_result(l, t, wait);
     if (spent == EXTID_OK)
         return rc; /* *wrong stays: another may be asked for */
@@ -165,7 +167,6 @@ enum extid_result login_step_forgive(struct login *l)
 {
     if (l->cfg->fail_limit > 0
         && extid_fails_clear(l->cfg->cache_dir, l->email, l->log) != EXTID_THROTTLE_GO)
-        extid_log(l->log, LOG_WARNING, "failure budget: the failures of %s stay counted",
-                  l->email);
+        extid_log(l->log, LOG_WARNING, "failure budget: the failures of %s stay counted", l->email);
     return EXTID_OK;
 }

@@ -14,9 +14,8 @@
 static enum extid_result first_factor_token(struct login *l, enum extid_grant grant,
                                             const char *secret, bool *wrong)
 {
-    enum extid_result rc = l->transport->token(l->session, grant,
-                                               l->challenge.continuation_token, secret,
-                                               &l->id_token, &l->second, wrong);
+    enum extid_result rc = l->transport->token(l->session, grant, l->challenge.continuation_token,
+                                               secret, &l->id_token, &l->second, wrong);
 
     if (rc != EXTID_OK)
         return rc;
@@ -141,8 +140,8 @@ static enum extid_result try_code(struct login *l, const char *code, int attempt
 
     *wrong = false;
     if (!extid_code_valid(code, ch->code_length)) {
-        extid_log(l->log, LOG_NOTICE, "code entry %d of %d: not %d digits, not sent", attempts,
-                  max, ch->code_length);
+        extid_log(l->log, LOG_NOTICE, "code entry %d of %d: not %d digits, not sent", attempts, max,
+                  ch->code_length);
         if (attempts < max) {
             char msg[96];
             snprintf(msg, sizeof msg, "The code is %d digits.", ch->code_length);
@@ -273,8 +272,8 @@ enum extid_result login_step_second(struct login *l)
     rc = choose_method(l, &method);
     if (rc != EXTID_OK)
         return rc;
-    extid_debug(l->log, "second factor by %s", method->channel == EXTID_CHANNEL_SMS ? "sms"
-                                                                                     : "email");
+    extid_debug(l->log, "second factor by %s",
+                method->channel == EXTID_CHANNEL_SMS ? "sms" : "email");
     throttle = login_may_send_next(l);
     if (throttle == EXTID_THROTTLE_REFUSED) {
         l->told = true; /* how long to wait, rather than a bare failure */

@@ -39,14 +39,16 @@ static enum extid_result verify_with_app_keys(struct login *l, struct extid_clai
         }
         policy->issuer = app.issuer;
         policy->now = time(NULL);
-        rc = extid_idtoken_verify_claims(l->id_token, app.jwks_json, strlen(app.jwks_json),
-                                         policy, l->log, &l->claims, unknown_kid);
+        rc = extid_idtoken_verify_claims(l->id_token, app.jwks_json, strlen(app.jwks_json), policy,
+                                         l->log, &l->claims, unknown_kid);
         if (*unknown_kid && !app.cached)
             break;
     }
     if (rc == EXTID_OK)
-        extid_log(l->log, LOG_NOTICE, "ID token verified with the app's own signing key (from %s), "
-                  "not one of the tenant's", app.jwks_uri ? app.jwks_uri : "app discovery");
+        extid_log(l->log, LOG_NOTICE,
+                  "ID token verified with the app's own signing key (from %s), "
+                  "not one of the tenant's",
+                  app.jwks_uri ? app.jwks_uri : "app discovery");
     extid_signing_info_free(&app);
     return rc;
 }
@@ -94,7 +96,8 @@ enum extid_result login_step_verify(struct login *l)
         rc = verify_with_app_keys(l, &policy, &unknown_kid);
     }
     if (unknown_kid)
-        extid_log(l->log, LOG_ERR, "ID token signed by a key neither the tenant nor the app "
+        extid_log(l->log, LOG_ERR,
+                  "ID token signed by a key neither the tenant nor the app "
                   "publishes");
     return rc;
 }

@@ -97,8 +97,10 @@ static int take_lock(const char *cache_dir, const char *key, const char *email,
             waited_ms += LOCK_RETRY_MS;
         } else if (errno != EINTR) {
             if (errno == EWOULDBLOCK)
-                extid_log(log, LOG_ERR, "address state: the state for %s stayed locked by "
-                          "another login for %d ms (%s); refusing", email, LOCK_WAIT_MS, path);
+                extid_log(log, LOG_ERR,
+                          "address state: the state for %s stayed locked by "
+                          "another login for %d ms (%s); refusing",
+                          email, LOCK_WAIT_MS, path);
             else
                 extid_log(log, LOG_ERR, "address state: cannot lock %s: %s", path,
                           EXTID_STRERROR(errno));
@@ -114,16 +116,16 @@ static int take_lock(const char *cache_dir, const char *key, const char *email,
  * goes. The same rules hold for every kind: an unsafe cache_dir, a state that cannot be read
  * (it may hold events that still count) and a failed write all fail closed. */
 struct state_op {
-    const char *kind;   /* file name prefix, and the log's name for the state */
-    const char *what;   /* the log's name for it */
-    long window;        /* seconds an event counts */
-    int keep;           /* events worth keeping (the limit) */
+    const char *kind; /* file name prefix, and the log's name for the state */
+    const char *what; /* the log's name for it */
+    long window;      /* seconds an event counts */
+    int keep;         /* events worth keeping (the limit) */
     time_t now;
     /* EXTID_THROTTLE_GO or _REFUSED; *changed true to write the state back. */
     enum extid_throttle (*decide)(struct sends *s, const struct state_op *op, bool *changed,
                                   long *retry_after, const char *email,
                                   const struct extid_log *log);
-    long long arg;      /* the op's own argument (a time to remove, say) */
+    long long arg; /* the op's own argument (a time to remove, say) */
 };
 
 static bool state_name(const char *kind, const char *email, char key[EXTID_CACHE_KEY_LEN],
@@ -186,8 +188,8 @@ static enum extid_throttle with_state(const char *cache_dir, const char *email,
     if (!changed)
         goto out;
     out_text = format_sends(s);
-    if (!out_text || extid_cache_write(cache_dir, name, out_text, strlen(out_text), log)
-                     != EXTID_OK) {
+    if (!out_text
+        || extid_cache_write(cache_dir, name, out_text, strlen(out_text), log) != EXTID_OK) {
         extid_log(log, LOG_ERR, "%s: cannot record the state for %s", op->what, email);
         rc = EXTID_THROTTLE_ERROR;
     }
@@ -227,8 +229,8 @@ enum extid_throttle extid_throttle_take(const char *cache_dir, const char *email
                                         const struct extid_throttle_policy *policy, time_t now,
                                         long *retry_after, const struct extid_log *log)
 {
-    struct state_op op = { "sends", "send throttle", policy->window, policy->limit, now,
-                           decide_send, policy->gap };
+    struct state_op op = { "sends", "send throttle", policy->window, policy->limit,
+                           now,     decide_send,     policy->gap };
 
     *retry_after = 0;
     if (policy->limit <= 0)
@@ -260,8 +262,8 @@ enum extid_throttle extid_throttle_give_back(const char *cache_dir, const char *
                                              time_t taken_at, time_t now,
                                              const struct extid_log *log)
 {
-    struct state_op op = { "sends", "send throttle", policy->window, policy->limit, now,
-                           decide_give_back, (long long)taken_at };
+    struct state_op op = { "sends", "send throttle",  policy->window,     policy->limit,
+                           now,     decide_give_back, (long long)taken_at };
     long unused;
 
     if (policy->limit <= 0)
@@ -270,22 +272,24 @@ enum extid_throttle extid_throttle_give_back(const char *cache_dir, const char *
 }
 
 static enum extid_throttle decide_fail_check(struct sends *s, const struct state_op *op,
-                                             bool *changed, long *retry_after,
-                                             const char *email, const struct extid_log *log)
+                                             bool *changed, long *retry_after, const char *email,
+                                             const struct extid_log *log)
 {
     (void)changed;
     if (s->count < op->keep)
         return EXTID_THROTTLE_GO;
     *retry_after = (long)(s->at[0] + op->window - op->now);
-    extid_log(log, LOG_NOTICE, "failure budget: %d wrong codes or passwords for %s in %ld s; "
-              "next login in %ld s", s->count, email, op->window, *retry_after);
+    extid_log(log, LOG_NOTICE,
+              "failure budget: %d wrong codes or passwords for %s in %ld s; "
+              "next login in %ld s",
+              s->count, email, op->window, *retry_after);
     return EXTID_THROTTLE_REFUSED;
 }
 
 /* Counts one failure in advance, unless the budget is spent (then nothing is recorded). */
 static enum extid_throttle decide_fail_reserve(struct sends *s, const struct state_op *op,
-                                               bool *changed, long *retry_after,
-                                               const char *email, const struct extid_log *log)
+                                               bool *changed, long *retry_after, const char *email,
+                                               const struct extid_log *log)
 {
     if (s->count >= op->keep)
         return decide_fail_check(s, op, changed, retry_after, email, log);
@@ -311,8 +315,7 @@ enum extid_throttle extid_fails_reserve(const char *cache_dir, const char *email
                                         long window, time_t now, long *retry_after,
                                         const struct extid_log *log)
 {
-    struct state_op op = { "fails", "failure budget", window, limit, now, decide_fail_reserve,
-                           0 };
+    struct state_op op = { "fails", "failure budget", window, limit, now, decide_fail_reserve, 0 };
 
     *retry_after = 0;
     if (limit <= 0)
@@ -324,8 +327,8 @@ enum extid_throttle extid_fails_give_back(const char *cache_dir, const char *ema
                                           long window, time_t taken_at, time_t now,
                                           const struct extid_log *log)
 {
-    struct state_op op = { "fails", "failure budget", window, limit, now, decide_give_back,
-                           (long long)taken_at };
+    struct state_op op = { "fails",          "failure budget",   window, limit, now,
+                           decide_give_back, (long long)taken_at };
     long unused;
 
     if (limit <= 0)
@@ -354,8 +357,7 @@ static enum extid_throttle clear_kind(const char *cache_dir, const char *kind, c
     if (lock_fd < 0)
         return EXTID_THROTTLE_ERROR;
     if (unlink(path) != 0 && errno != ENOENT) {
-        extid_log(log, LOG_ERR, "address state: cannot remove %s: %s", path,
-                  EXTID_STRERROR(errno));
+        extid_log(log, LOG_ERR, "address state: cannot remove %s: %s", path, EXTID_STRERROR(errno));
         rc = EXTID_THROTTLE_ERROR;
     }
     close(lock_fd);

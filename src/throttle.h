@@ -8,9 +8,9 @@
 #include "result.h"
 
 struct extid_throttle_policy {
-    int limit;    /* codes per window; 0 disables the throttle */
-    long window;  /* seconds */
-    long gap;     /* seconds required between two codes */
+    int limit;   /* codes per window; 0 disables the throttle */
+    long window; /* seconds */
+    long gap;    /* seconds required between two codes */
 };
 
 /* The throttle's own outcome; the login decides what each means for it. */

@@ -54,8 +54,8 @@ static enum extid_result entra_challenge(void *session, const char *continuation
 }
 
 static enum extid_result entra_token(void *session, enum extid_grant grant,
-                                     const char *continuation, const char *secret,
-                                     char **id_token, char **next, bool *wrong_secret)
+                                     const char *continuation, const char *secret, char **id_token,
+                                     char **next, bool *wrong_secret)
 {
     return extid_na_grant(session, grant, continuation, secret, id_token, next, wrong_secret);
 }
@@ -67,8 +67,7 @@ static enum extid_result entra_introspect(void *session, const char *continuatio
 }
 
 static enum extid_result entra_challenge_method(void *session, const char *continuation,
-                                                const char *method_id,
-                                                struct extid_challenge *out)
+                                                const char *method_id, struct extid_challenge *out)
 {
     return extid_na_challenge_method(session, continuation, method_id, out);
 }

@@ -27,8 +27,8 @@ struct extid_transport {
     /* /token with a code or the password (extid_na_grant): EXTID_OK with *id_token, or *next
      * when a second factor is needed; a refused secret sets *wrong_secret. */
     enum extid_result (*token)(void *session, enum extid_grant grant,
-                               const char *continuation_token, const char *secret,
-                               char **id_token, char **next, bool *wrong_secret);
+                               const char *continuation_token, const char *secret, char **id_token,
+                               char **next, bool *wrong_secret);
     /* The second factor: its methods, and a code sent by one of them (also the resend). */
     enum extid_result (*introspect)(void *session, const char *continuation_token,
                                     struct extid_mfa_methods *out);

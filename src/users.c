@@ -35,7 +35,7 @@ struct parser {
     const char *name; /* file name for log lines */
     const char *account;
     bool star_ok;
-    bool all;         /* keep every line as written */
+    bool all; /* keep every line as written */
     const struct extid_log *log;
     struct line_list own, star;
     bool failed;
@@ -149,15 +149,19 @@ static bool requirement_valid(const struct parser *p, int lineno, const char *w)
     if (strncmp(w, "role:", 5) == 0) {
         if (role_valid(w + 5))
             return true;
-        extid_log(p->log, LOG_ERR, "%s:%d: '%s': a role needs a name of printable characters "
-                  "without ',' or '#' (at most %d)", p->name, lineno, w, ROLE_MAX);
+        extid_log(p->log, LOG_ERR,
+                  "%s:%d: '%s': a role needs a name of printable characters "
+                  "without ',' or '#' (at most %d)",
+                  p->name, lineno, w, ROLE_MAX);
         return false;
     }
     if (strncmp(w, "group:", 6) == 0) {
         if (guid_valid(w + 6))
             return true;
-        extid_log(p->log, LOG_ERR, "%s:%d: '%s': a group is named by its object id "
-                  "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", p->name, lineno, w);
+        extid_log(p->log, LOG_ERR,
+                  "%s:%d: '%s': a group is named by its object id "
+                  "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+                  p->name, lineno, w);
         return false;
     }
     extid_log(p->log, LOG_ERR, "%s:%d: '%.*s' is not a known requirement (role: or group:)",
@@ -312,8 +316,8 @@ static bool check_words(struct parser *p, int lineno, char **words, size_t n, bo
     for (i = 1; i < n; i++) {
         const char *w = words[i];
         if (w[0] == '#') {
-            extid_log(p->log, LOG_ERR, "%s:%d: a '#' comment must be on a line of its own",
-                      p->name, lineno);
+            extid_log(p->log, LOG_ERR, "%s:%d: a '#' comment must be on a line of its own", p->name,
+                      lineno);
             return false;
         }
         if (is_requirement(w)) {
@@ -322,16 +326,20 @@ static bool check_words(struct parser *p, int lineno, char **words, size_t n, bo
             continue;
         }
         if (*nreqs) {
-            extid_log(p->log, LOG_ERR, "%s:%d: identity '%s' after a requirement: identities "
-                      "come first", p->name, lineno, w);
+            extid_log(p->log, LOG_ERR,
+                      "%s:%d: identity '%s' after a requirement: identities "
+                      "come first",
+                      p->name, lineno, w);
             ok = false;
         } else if (!identity_valid(w)) {
             extid_log(p->log, LOG_ERR, "%s:%d: '%s' is neither an email address nor *@domain",
                       p->name, lineno, w);
             ok = false;
         } else if (star && !is_wildcard(w)) {
-            extid_log(p->log, LOG_ERR, "%s:%d: '%s': a '*' line takes only *@domain identities "
-                      "(one address would open every account)", p->name, lineno, w);
+            extid_log(p->log, LOG_ERR,
+                      "%s:%d: '%s': a '*' line takes only *@domain identities "
+                      "(one address would open every account)",
+                      p->name, lineno, w);
             ok = false;
         }
         (*nids)++;
@@ -358,7 +366,8 @@ static enum extid_result parse_line(struct parser *p, char *line, int lineno, ch
         return EXTID_OK;
     star = strcmp(words[0], "*") == 0;
     if (!star && !account_valid(words[0])) {
-        extid_log(p->log, LOG_ERR, "%s:%d: '%s' is not a valid account name (letters, digits, "
+        extid_log(p->log, LOG_ERR,
+                  "%s:%d: '%s' is not a valid account name (letters, digits, "
                   "'.', '_', '-', not starting with '-', at most %d characters; or '*')",
                   p->name, lineno, words[0], ACCOUNT_MAX);
         p->failed = true;
@@ -410,8 +419,9 @@ static enum extid_result parse(const char *text, const char *name, const char *a
                                bool star_ok, bool all, struct extid_identities *out,
                                const struct extid_log *log)
 {
-    struct parser p = { .name = name ? name : "(users)", .log = log, .star_ok = star_ok,
-                        .all = all };
+    struct parser p = {
+        .name = name ? name : "(users)", .log = log, .star_ok = star_ok, .all = all
+    };
     enum extid_result r = EXTID_OK;
     char *copy = NULL, *line, *nl;
     char **words = NULL;

@@ -20,7 +20,7 @@ struct extid_requirement {
  * line, whose *@domain identities are already narrowed to account@domain. */
 struct extid_users_line {
     int lineno;
-    char *account;  /* the account word as written ("*" for a '*' line) */
+    char *account; /* the account word as written ("*" for a '*' line) */
     bool star;
     char **ids;
     size_t nids;
@@ -29,11 +29,11 @@ struct extid_users_line {
 };
 
 struct extid_identities {
-    char **items;  /* every identity of every line below, for the address check and prompt */
+    char **items; /* every identity of every line below, for the address check and prompt */
     size_t count;
     struct extid_users_line *lines; /* the alternatives, in file order */
     size_t nlines;
-    char *file;    /* the file's name, for file:line in log lines */
+    char *file; /* the file's name, for file:line in log lines */
 };
 
 /* Whether an account with this uid is one a '*' line may stand for: a person's account

@@ -50,8 +50,8 @@ static size_t utf8_len(const unsigned char *s)
     for (i = 1; i < n; i++)
         if ((s[i] & 0xc0) != 0x80) /* stops at the terminating NUL too */
             return 0;
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f)
+        || (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
         return 0;
     return n;
 }
@@ -89,7 +89,7 @@ char *extid_strip_controls(const char *s)
 static bool email_char_ok(unsigned char c)
 {
     return c > 0x20 && c < 0x7f && c != '@' && c != '"' && c != '\\' && c != '<' && c != '>'
-           && c != '(' && c != ')' && c != ',' && c != ';' && c != ':' && c != '[' && c != ']';
+        && c != '(' && c != ')' && c != ',' && c != ';' && c != ':' && c != '[' && c != ']';
 }
 
 bool extid_email_valid(const char *s)
@@ -163,9 +163,8 @@ bool extid_uuid4(char out[37])
         return false;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
     return true;
 }

@@ -59,8 +59,8 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
         const char *text = msg[i]->msg ? msg[i]->msg : "";
         if (style == PAM_PROMPT_ECHO_ON || style == PAM_PROMPT_ECHO_OFF) {
             if (c->script) {
-                printf("%s %s\n", style == PAM_PROMPT_ECHO_ON ? "PROMPT_ECHO_ON" : "PROMPT_ECHO_OFF",
-                       text);
+                printf("%s %s\n",
+                       style == PAM_PROMPT_ECHO_ON ? "PROMPT_ECHO_ON" : "PROMPT_ECHO_OFF", text);
                 fflush(stdout);
             } else {
                 fputs(text, stderr);
@@ -110,9 +110,10 @@ static void print_env(pam_handle_t *pamh)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: extid-pamclient [--confdir DIR] [--service NAME] [--rhost HOST] "
-                    "[--script] [--repeat N] [--silent] USER\n"
-                    "  USER - starts without a user: the stack asks for one\n");
+    fprintf(stderr,
+            "usage: extid-pamclient [--confdir DIR] [--service NAME] [--rhost HOST] "
+            "[--script] [--repeat N] [--silent] USER\n"
+            "  USER - starts without a user: the stack asks for one\n");
 }
 
 int main(int argc, char **argv)
@@ -121,8 +122,7 @@ int main(int argc, char **argv)
         { "confdir", required_argument, NULL, 'c' }, { "service", required_argument, NULL, 's' },
         { "rhost", required_argument, NULL, 'r' },   { "script", no_argument, NULL, 'x' },
         { "repeat", required_argument, NULL, 'n' },  { "help", no_argument, NULL, 'h' },
-        { "silent", no_argument, NULL, 'q' },
-        { NULL, 0, NULL, 0 }
+        { "silent", no_argument, NULL, 'q' },        { NULL, 0, NULL, 0 }
     };
     struct client c = { 0 };
     struct pam_conv conv = { converse, &c };

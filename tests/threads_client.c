@@ -102,17 +102,11 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
         return PAM_BUF_ERR;
     for (i = 0; i < n; i++) {
         switch (msg[i]->msg_style) {
-        case PAM_PROMPT_ECHO_ON:
-            out[i].resp = strdup(j->email);
-            break;
-        case PAM_PROMPT_ECHO_OFF:
-            out[i].resp = read_code(j);
-            break;
+        case PAM_PROMPT_ECHO_ON: out[i].resp = strdup(j->email); break;
+        case PAM_PROMPT_ECHO_OFF: out[i].resp = read_code(j); break;
         case PAM_TEXT_INFO:
-        case PAM_ERROR_MSG:
-            continue;
-        default:
-            break;
+        case PAM_ERROR_MSG: continue;
+        default: break;
         }
         if (!out[i].resp) {
             free_responses(out, n);
@@ -180,7 +174,7 @@ static int compare(const struct signal_state *a, const struct signal_state *b)
     for (sig = 1; sig < NSIG; sig++) {
         const struct sigaction *x = &a->act[sig], *y = &b->act[sig];
         int differs = x->sa_handler != y->sa_handler || x->sa_flags != y->sa_flags
-                      || sigismember(&a->mask, sig) != sigismember(&b->mask, sig);
+            || sigismember(&a->mask, sig) != sigismember(&b->mask, sig);
         if (differs) {
             printf("%s %d", changed ? "" : "SIGNALS changed", sig);
             changed++;
@@ -192,8 +186,9 @@ static int compare(const struct signal_state *a, const struct signal_state *b)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: extid-threads-client --confdir DIR --service NAME --outbox DIR "
-                    "[--rounds N] [--same-handle] USER EMAIL...\n");
+    fprintf(stderr,
+            "usage: extid-threads-client --confdir DIR --service NAME --outbox DIR "
+            "[--rounds N] [--same-handle] USER EMAIL...\n");
 }
 
 int main(int argc, char **argv)
@@ -230,9 +225,14 @@ int main(int argc, char **argv)
     snapshot(&before);
 
     for (i = 0; i < nthreads; i++) {
-        jobs[i] = (struct job){ .index = i, .email = argv[optind + 1 + i], .confdir = confdir,
-                                .service = service, .outbox = outbox, .user = argv[optind],
-                                .rounds = rounds, .same_handle = same_handle };
+        jobs[i] = (struct job){ .index = i,
+                                .email = argv[optind + 1 + i],
+                                .confdir = confdir,
+                                .service = service,
+                                .outbox = outbox,
+                                .user = argv[optind],
+                                .rounds = rounds,
+                                .same_handle = same_handle };
         errno = pthread_create(&tids[i], NULL, run_job, &jobs[i]);
         if (errno) {
             perror("pthread_create");

@@ -44,14 +44,14 @@
 #define TRIAL_ACCOUNT "extid-check"
 
 struct options {
-    const char *config;   /* --config, as given */
-    const char *user;     /* --user */
-    const char *login;    /* --login */
-    const char *reset;    /* --reset */
-    const char *email;    /* --email, with --user */
-    bool offline;         /* --offline */
-    bool json;            /* --json */
-    int nsettings;        /* key=value arguments */
+    const char *config; /* --config, as given */
+    const char *user;   /* --user */
+    const char *login;  /* --login */
+    const char *reset;  /* --reset */
+    const char *email;  /* --email, with --user */
+    bool offline;       /* --offline */
+    bool json;          /* --json */
+    int nsettings;      /* key=value arguments */
     char **settings;
 };
 
@@ -65,8 +65,9 @@ static void emit(void *ctx, int priority, const char *msg)
 {
     struct sink *s = ctx;
     const char *level = priority <= LOG_ERR ? "error"
-                        : priority == LOG_WARNING ? "warning"
-                        : priority == LOG_DEBUG ? "debug" : "info";
+        : priority == LOG_WARNING           ? "warning"
+        : priority == LOG_DEBUG             ? "debug"
+                                            : "info";
 
     fprintf(stderr, "extid-check: %s: %s\n", level, msg);
     if (strstr(msg, "send throttle: ") == msg || strstr(msg, "failure budget: ") == msg)
@@ -77,40 +78,36 @@ static void emit(void *ctx, int priority, const char *msg)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: extid-check [--config PATH] [--offline] [--user ACCOUNT [--email ADDRESS]]\n"
-            "                   [--login EMAIL] [--json] [key=value ...]\n"
-            "       extid-check [--config PATH] --reset EMAIL [key=value ...]\n"
-            "Checks the pam_extid configuration and users file, fetches the tenant's OpenID\n"
-            "discovery document and key set, and optionally runs a whole login.\n"
-            "  --config PATH   configuration file (default " EXTID_DEFAULT_CONFIG ")\n"
-            "  --offline       check the files only; no network\n"
-            "  --user ACCOUNT  show which identities may open ACCOUNT, and what each line requires\n"
-            "  --email ADDRESS with --user: which lines allow ADDRESS, what the token must then hold\n"
-            "  --login EMAIL   sign EMAIL in: the code (or password, and a second factor) is\n"
-            "                  asked for here; every claim of the verified token is shown\n"
-            "                  (a real code: it counts against send_limit, like any login)\n"
-            "  --reset EMAIL   forget the codes sent to EMAIL and its wrong codes (send_limit,\n"
-            "                  fail_limit), nothing else\n"
-            "  --json          the report on stderr, and on stdout one JSON object: result, and\n"
-            "                  with --login the verified token's claims\n"
-            "  key=value       override a setting, as a PAM module argument would\n"
-            "Exit status: 0 all checks passed, 1 a check failed, 2 usage error.\n");
+    fprintf(
+        f,
+        "usage: extid-check [--config PATH] [--offline] [--user ACCOUNT [--email ADDRESS]]\n"
+        "                   [--login EMAIL] [--json] [key=value ...]\n"
+        "       extid-check [--config PATH] --reset EMAIL [key=value ...]\n"
+        "Checks the pam_extid configuration and users file, fetches the tenant's OpenID\n"
+        "discovery document and key set, and optionally runs a whole login.\n"
+        "  --config PATH   configuration file (default " EXTID_DEFAULT_CONFIG ")\n"
+        "  --offline       check the files only; no network\n"
+        "  --user ACCOUNT  show which identities may open ACCOUNT, and what each line requires\n"
+        "  --email ADDRESS with --user: which lines allow ADDRESS, what the token must then hold\n"
+        "  --login EMAIL   sign EMAIL in: the code (or password, and a second factor) is\n"
+        "                  asked for here; every claim of the verified token is shown\n"
+        "                  (a real code: it counts against send_limit, like any login)\n"
+        "  --reset EMAIL   forget the codes sent to EMAIL and its wrong codes (send_limit,\n"
+        "                  fail_limit), nothing else\n"
+        "  --json          the report on stderr, and on stdout one JSON object: result, and\n"
+        "                  with --login the verified token's claims\n"
+        "  key=value       override a setting, as a PAM module argument would\n"
+        "Exit status: 0 all checks passed, 1 a check failed, 2 usage error.\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "user", required_argument, NULL, 'u' },
-        { "login", required_argument, NULL, 'l' },
-        { "reset", required_argument, NULL, 'r' },
-        { "email", required_argument, NULL, 'e' },
-        { "offline", no_argument, NULL, 'o' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
+        { "config", required_argument, NULL, 'c' }, { "user", required_argument, NULL, 'u' },
+        { "login", required_argument, NULL, 'l' },  { "reset", required_argument, NULL, 'r' },
+        { "email", required_argument, NULL, 'e' },  { "offline", no_argument, NULL, 'o' },
+        { "json", no_argument, NULL, 'j' },         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 },
     };
     int c;
 
@@ -206,7 +203,8 @@ static void show_config(const struct extid_config *cfg)
     printf("config %s: ok\n", cfg->config_file);
     printf("  authority       %s\n", cfg->authority);
     printf("  client_id       %s\n", cfg->client_id);
-    printf("  tenant_id       %s\n", cfg->tenant_id ? cfg->tenant_id : "(not set: tid not checked)");
+    printf("  tenant_id       %s\n",
+           cfg->tenant_id ? cfg->tenant_id : "(not set: tid not checked)");
     printf("  identity_claim  %s\n", cfg->identity_claim);
     printf("  ca_file         %s\n", cfg->ca_file ? cfg->ca_file : "(system CA store)");
     printf("  proxy           %s\n", cfg->proxy ? "(set)" : "(none)");
@@ -251,12 +249,12 @@ static size_t mapping_lines(const char *text)
  * of any such mailbox can make an account, so *@domain there without a requirement lets
  * strangers in. Providers with a domain per country are matched by their first label. */
 static const char *const public_domains[] = {
-    "gmail.com", "googlemail.com", "icloud.com", "me.com", "mac.com", "aol.com", "msn.com",
-    "proton.me", "protonmail.com", "pm.me", "mail.com", "zoho.com", "qq.com", "163.com",
-    "126.com", "fastmail.com", "tutanota.com", "hey.com", "web.de", "mail.ru", "ymail.com",
+    "gmail.com", "googlemail.com", "icloud.com",   "me.com",   "mac.com",  "aol.com", "msn.com",
+    "proton.me", "protonmail.com", "pm.me",        "mail.com", "zoho.com", "qq.com",  "163.com",
+    "126.com",   "fastmail.com",   "tutanota.com", "hey.com",  "web.de",   "mail.ru", "ymail.com",
 };
-static const char *const public_providers[] = { "outlook", "hotmail", "live", "yahoo", "gmx",
-                                                "yandex" };
+static const char *const public_providers[] = { "outlook", "hotmail", "live",
+                                                "yahoo",   "gmx",     "yandex" };
 
 static bool public_mail_domain(const char *domain)
 {
@@ -301,8 +299,8 @@ static void print_requirements(const struct extid_users_line *l)
     size_t i;
 
     for (i = 0; i < l->nreqs; i++)
-        printf("%s%s%s", i ? " or " : "", l->reqs[i].kind == EXTID_REQ_ROLE ? "role:" : "group:",
-               l->reqs[i].value);
+        printf("%s%s%s", i ? " or " : "",
+               l->reqs[i].kind == EXTID_REQ_ROLE ? "role:" : "group:", l->reqs[i].value);
 }
 
 /* The whole users file is checked by every lookup; no account → only the check. A file that
@@ -330,8 +328,8 @@ static bool check_users_file(const struct extid_config *cfg, const struct extid_
     if (lines == 0) {
         printf("users %s: FAILED: 0 accounts mapped: %s\n", cfg->users_file,
                cfg->unmapped == EXTID_UNMAPPED_IGNORE
-               ? "the module serves nobody (unmapped = ignore passes every login on)"
-               : "every login is refused");
+                   ? "the module serves nobody (unmapped = ignore passes every login on)"
+                   : "every login is refused");
         return false;
     }
     printf("users %s: ok (%zu line%s mapping accounts)\n", cfg->users_file, lines,
@@ -371,8 +369,7 @@ static bool check_address(const struct extid_identities *ids, const char *accoun
     if (open)
         printf("  a login with %s is granted once the code and token are verified\n", email);
     else
-        printf("  a login with %s is granted only if the token meets a requirement above\n",
-               email);
+        printf("  a login with %s is granted only if the token meets a requirement above\n", email);
     return true;
 }
 
@@ -397,8 +394,8 @@ static bool check_account(const struct extid_config *cfg, const char *account, c
     if (rc == EXTID_USER_UNKNOWN) {
         printf("  not in %s: %s\n", cfg->users_file,
                cfg->unmapped == EXTID_UNMAPPED_IGNORE
-               ? "the module returns PAM_IGNORE (unmapped = ignore)"
-               : "refused with PAM_USER_UNKNOWN (unmapped = deny)");
+                   ? "the module returns PAM_IGNORE (unmapped = ignore)"
+                   : "refused with PAM_USER_UNKNOWN (unmapped = deny)");
         goto out;
     }
     if (rc != EXTID_OK) {
@@ -443,7 +440,8 @@ static bool show_keys(const char *jwks_json, const struct extid_log *log)
     const cJSON *key;
     int usable = 0;
 
-    cJSON_ArrayForEach(key, keys) {
+    cJSON_ArrayForEach(key, keys)
+    {
         const cJSON *kid = cJSON_GetObjectItemCaseSensitive(key, "kid");
         EVP_PKEY *pkey = NULL;
 
@@ -457,8 +455,7 @@ static bool show_keys(const char *jwks_json, const struct extid_log *log)
                    EVP_PKEY_get_bits(pkey));
             usable++;
         } else {
-            printf("  key             %s: NOT usable (see the message above)\n",
-                   kid->valuestring);
+            printf("  key             %s: NOT usable (see the message above)\n", kid->valuestring);
         }
         EVP_PKEY_free(pkey);
     }
@@ -493,7 +490,8 @@ static bool check_tenant(const struct extid_config *cfg, const struct extid_log 
     if (extid_http_get(&http, url, &resp) != EXTID_OK) {
         printf("  FAILED: %s\n", sink->last_error[0] ? sink->last_error : "no answer");
         printf("  TLS             not verified: no trusted connection to the authority "
-               "(trust: %s)\n", cfg->ca_file ? cfg->ca_file : "system CA store");
+               "(trust: %s)\n",
+               cfg->ca_file ? cfg->ca_file : "system CA store");
         goto out;
     }
     printf("  TLS             certificate verified (trust: %s)\n",
@@ -517,7 +515,8 @@ static bool check_tenant(const struct extid_config *cfg, const struct extid_log 
      * and then every token's tid check fails. */
     if (cfg->tenant_id && !strcasestr(info.issuer, cfg->tenant_id))
         printf("  warning: the issuer does not name tenant_id %s: is it this tenant's "
-               "Directory (tenant) ID? Every token's tid must equal it\n", cfg->tenant_id);
+               "Directory (tenant) ID? Every token's tid must equal it\n",
+               cfg->tenant_id);
     ok = show_keys(info.jwks_json, log);
     if (ok) {
         *issuer = strdup(info.issuer);
@@ -548,7 +547,8 @@ static bool check_client(const struct extid_config *cfg, const struct extid_log 
     printf("app registration %s:\n", cfg->client_id);
     /* Consent shows only at the end of a real login (--login), so it is said here. */
     printf("  permissions     delegated openid, profile%s, with admin consent (checked by "
-           "--login only)\n", strcmp(cfg->identity_claim, "email") == 0 ? ", email" : "");
+           "--login only)\n",
+           strcmp(cfg->identity_claim, "email") == 0 ? ", email" : "");
     sink->last_error[0] = '\0';
     if (extid_http_open(&http, &settings, log) == EXTID_OK) {
         rc = extid_na_check_client(&app);
@@ -556,7 +556,8 @@ static bool check_client(const struct extid_config *cfg, const struct extid_log 
     }
     if (rc == EXTID_OK) {
         printf("  ok: the tenant knows this client_id and allows it native authentication "
-               "(asked about %s; no code was sent)\n", EXTID_PROBE_ADDRESS);
+               "(asked about %s; no code was sent)\n",
+               EXTID_PROBE_ADDRESS);
         return true;
     }
     if (rc == EXTID_CONFIG_ERR) {
@@ -580,7 +581,8 @@ static bool check_cache_dir(const struct extid_config *cfg, const struct extid_l
     if (cfg->send_limit > 0 || cfg->fail_limit > 0) {
         printf("  FAILED: not usable (see the message above): with send_limit %d and fail_limit "
                "%d the send throttle and the failure budget keep their state there, so every "
-               "login is refused\n", cfg->send_limit, cfg->fail_limit);
+               "login is refused\n",
+               cfg->send_limit, cfg->fail_limit);
         return false;
     }
     printf("  warning: not usable (see the message above); logins will fetch the keys every "
@@ -677,7 +679,7 @@ struct trial {
 static bool is_time_claim(const char *name)
 {
     return strcmp(name, "exp") == 0 || strcmp(name, "nbf") == 0 || strcmp(name, "iat") == 0
-           || strcmp(name, "auth_time") == 0;
+        || strcmp(name, "auth_time") == 0;
 }
 
 /* Every claim of the verified token, name and value, in the token's order: what an
@@ -687,9 +689,10 @@ static void show_claims(const cJSON *claims)
     const cJSON *c;
 
     printf("  claims of the verified token:\n");
-    cJSON_ArrayForEach(c, claims) {
-        char *text = cJSON_IsString(c) ? extid_strip_controls(c->valuestring)
-                                       : cJSON_PrintUnformatted(c);
+    cJSON_ArrayForEach(c, claims)
+    {
+        char *text =
+            cJSON_IsString(c) ? extid_strip_controls(c->valuestring) : cJSON_PrintUnformatted(c);
         char when[64] = "";
 
         if (is_time_claim(c->string) && cJSON_IsNumber(c) && c->valuedouble >= 0
@@ -710,9 +713,9 @@ static bool print_json_login(FILE *out, const char *email, const cJSON *claims)
     cJSON *o = cJSON_CreateObject();
     char *text = NULL;
     bool ok = o && cJSON_AddStringToObject(o, "result", "ok")
-              && cJSON_AddStringToObject(o, "login", email)
-              && cJSON_AddItemToObject(o, "claims", claims ? cJSON_Duplicate(claims, true)
-                                                           : cJSON_CreateObject());
+        && cJSON_AddStringToObject(o, "login", email)
+        && cJSON_AddItemToObject(o, "claims",
+                                 claims ? cJSON_Duplicate(claims, true) : cJSON_CreateObject());
     if (ok)
         text = cJSON_PrintUnformatted(o);
     if (text)
@@ -739,7 +742,8 @@ static bool trial_login(void *arg)
         printf("  FAILED: %s (the messages above say why)\n", extid_result_name(rc));
         if (sink->limited)
             printf("  hint: extid-check --reset %s clears what this host counts for the "
-                   "address\n", t->email);
+                   "address\n",
+                   t->email);
         return false;
     }
     /* extid_login returned EXTID_OK only after every check below passed. */
@@ -757,14 +761,16 @@ static bool trial_login(void *arg)
     return ok;
 }
 
-static bool run_login(const struct extid_config *cfg, const struct options *o,
-                      const char *issuer, FILE *json, const struct extid_log *log)
+static bool run_login(const struct extid_config *cfg, const struct options *o, const char *issuer,
+                      FILE *json, const struct extid_log *log)
 {
     struct extid_config trial = *cfg; /* shallow: only users_file may change, never freed */
     struct extid_identities ids = { 0 };
     struct extid_terminal term = { .in = STDIN_FILENO, .out = stderr, .auto_email = o->login };
     struct extid_prompter prompter = {
-        .ask = extid_terminal_ask, .show = extid_terminal_show, .ctx = &term,
+        .ask = extid_terminal_ask,
+        .show = extid_terminal_show,
+        .ctx = &term,
     };
     struct extid_login_request req = { .service = "extid-check" };
     char dir[] = "/tmp/extid-check.XXXXXX";

@@ -7,9 +7,9 @@
 #include "result.h"
 
 struct extid_terminal {
-    int in;                  /* file descriptor answers are read from */
-    FILE *out;               /* where prompts and messages go */
-    const char *auto_email;  /* answer to the first echo-on prompt (the address), given on the
+    int in;                 /* file descriptor answers are read from */
+    FILE *out;              /* where prompts and messages go */
+    const char *auto_email; /* answer to the first echo-on prompt (the address), given on the
                               * command line, or NULL; cleared once used */
 };
 

@@ -34,17 +34,17 @@
 struct bench {
     const char *email;
     const char *outbox;
-    const char *code;    /* --code: typed instead of the emailed one (a wrong code) */
+    const char *code;     /* --code: typed instead of the emailed one (a wrong code) */
     const char *password; /* --password: the answer to a password prompt */
     long code_delay_ms;
     long email_delay_ms;
     int verbose;
-    long long conv_us;   /* time spent answering, this login */
-    long anon_kb;        /* private memory (RssAnon) when the code was asked for */
-    long long t_email;       /* an address was answered (-1: never asked) */
-    long long t_code_prompt; /* the first code prompt came */
-    long long t_code;        /* the last code was answered */
-    long long t_answer;      /* the last answer of any kind went back (-1: none yet) */
+    long long conv_us;          /* time spent answering, this login */
+    long anon_kb;               /* private memory (RssAnon) when the code was asked for */
+    long long t_email;          /* an address was answered (-1: never asked) */
+    long long t_code_prompt;    /* the first code prompt came */
+    long long t_code;           /* the last code was answered */
+    long long t_answer;         /* the last answer of any kind went back (-1: none yet) */
     long long waits[WAITS_MAX]; /* after each answer, until the next prompt or the end */
     int nwaits;
 };
@@ -165,8 +165,7 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
                 fprintf(stderr, "bench-client: %s: %s\n",
                         msg[i]->msg_style == PAM_TEXT_INFO ? "info" : "error", text);
             continue;
-        default:
-            goto out;
+        default: goto out;
         }
         if (b->verbose)
             fprintf(stderr, "bench-client: prompt: %s\n", text);
@@ -240,23 +239,25 @@ static int login(struct bench *b, const char *service, const char *user, const c
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench-client --confdir DIR --service NAME --outbox DIR --email ADDR "
-                    "[--email-delay-ms N] [--code-delay-ms N] [--code CODE] [--password PW] "
-                    "[--logins N] [--verbose] USER\n");
+    fprintf(stderr,
+            "usage: bench-client --confdir DIR --service NAME --outbox DIR --email ADDR "
+            "[--email-delay-ms N] [--code-delay-ms N] [--code CODE] [--password PW] "
+            "[--logins N] [--verbose] USER\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "confdir", required_argument, NULL, 'c' },  { "service", required_argument, NULL, 's' },
-        { "outbox", required_argument, NULL, 'o' },   { "email", required_argument, NULL, 'e' },
-        { "code-delay-ms", required_argument, NULL, 'd' },
-        { "logins", required_argument, NULL, 'n' },   { "verbose", no_argument, NULL, 'v' },
-        { "code", required_argument, NULL, 'k' },
-        { "email-delay-ms", required_argument, NULL, 't' },
-        { "password", required_argument, NULL, 'p' },
-        { NULL, 0, NULL, 0 }
-    };
+    static const struct option opts[] = { { "confdir", required_argument, NULL, 'c' },
+                                          { "service", required_argument, NULL, 's' },
+                                          { "outbox", required_argument, NULL, 'o' },
+                                          { "email", required_argument, NULL, 'e' },
+                                          { "code-delay-ms", required_argument, NULL, 'd' },
+                                          { "logins", required_argument, NULL, 'n' },
+                                          { "verbose", no_argument, NULL, 'v' },
+                                          { "code", required_argument, NULL, 'k' },
+                                          { "email-delay-ms", required_argument, NULL, 't' },
+                                          { "password", required_argument, NULL, 'p' },
+                                          { NULL, 0, NULL, 0 } };
     struct bench b = { 0 };
     const char *confdir = NULL, *service = NULL;
     long logins = 1, i;
@@ -277,8 +278,8 @@ int main(int argc, char **argv)
         default: usage(); return 2;
         }
     }
-    if (optind != argc - 1 || !confdir || !service || !b.outbox || !b.email || logins < 1 ||
-        b.code_delay_ms < 0 || b.email_delay_ms < 0) {
+    if (optind != argc - 1 || !confdir || !service || !b.outbox || !b.email || logins < 1
+        || b.code_delay_ms < 0 || b.email_delay_ms < 0) {
         usage();
         return 2;
     }

@@ -12,10 +12,9 @@
 
 #define GROUP "0f0e0d0c-0b0a-0908-0706-05040302010f"
 
-static const char users[] =
-    "ops alice@contoso.com role:Linux.Ops group:" GROUP "\n"
-    "ops *@contoso.com role:Break.Glass\n"
-    "ops bob@contoso.com\n";
+static const char users[] = "ops alice@contoso.com role:Linux.Ops group:" GROUP "\n"
+                            "ops *@contoso.com role:Break.Glass\n"
+                            "ops bob@contoso.com\n";
 
 static bool has_string(const cJSON *list, const char *value, bool fold)
 {
@@ -23,13 +22,13 @@ static bool has_string(const cJSON *list, const char *value, bool fold)
 
     if (!cJSON_IsArray(list))
         return false;
-    cJSON_ArrayForEach(e, list) {
+    cJSON_ArrayForEach(e, list)
+    {
         if (!cJSON_IsString(e))
             return false; /* the whole claim is worth nothing then */
     }
-    cJSON_ArrayForEach(e, list)
-        if (fold ? strcasecmp(e->valuestring, value) == 0 : strcmp(e->valuestring, value) == 0)
-            return true;
+    cJSON_ArrayForEach(e, list) if (fold ? strcasecmp(e->valuestring, value) == 0
+                                         : strcmp(e->valuestring, value) == 0) return true;
     return false;
 }
 
@@ -38,7 +37,7 @@ static bool overage(const cJSON *c)
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(c, "_claim_names");
 
     return cJSON_GetObjectItemCaseSensitive(c, "hasgroups")
-           || (cJSON_IsObject(names) && cJSON_GetObjectItemCaseSensitive(names, "groups"));
+        || (cJSON_IsObject(names) && cJSON_GetObjectItemCaseSensitive(names, "groups"));
 }
 
 static void check_grant(const cJSON *c, const struct extid_users_line *line)

@@ -24,9 +24,8 @@ static bool names_audience(const cJSON *aud, const char *audience)
         return strcasecmp(aud->valuestring, audience) == 0;
     if (!cJSON_IsArray(aud))
         return false;
-    cJSON_ArrayForEach(item, aud)
-        if (cJSON_IsString(item) && strcasecmp(item->valuestring, audience) == 0)
-            return true;
+    cJSON_ArrayForEach(item, aud) if (cJSON_IsString(item)
+                                      && strcasecmp(item->valuestring, audience) == 0) return true;
     return false;
 }
 

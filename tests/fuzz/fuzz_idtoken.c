@@ -33,9 +33,8 @@ static bool contains(const cJSON *array, const char *want)
 {
     const cJSON *it;
 
-    cJSON_ArrayForEach(it, array)
-        if (cJSON_IsString(it) && strcmp(it->valuestring, want) == 0)
-            return true;
+    cJSON_ArrayForEach(it, array) if (cJSON_IsString(it)
+                                      && strcmp(it->valuestring, want) == 0) return true;
     return false;
 }
 

@@ -194,7 +194,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t total = 0;
     struct extid_log log = fuzz_log(&total);
     struct fake_entra tenant = {
-        .code = FUZZ_CODE, .id_token = token, .issuer = FX_ISSUER, .jwks = jwks,
+        .code = FUZZ_CODE,
+        .id_token = token,
+        .issuer = FX_ISSUER,
+        .jwks = jwks,
     };
     struct extid_transport transport = fake_transport(&tenant);
     struct person person = { 0 };
@@ -253,9 +256,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * closed again, and the core's internal signals never come out. */
     if (tenant.opens != tenant.closes)
         abort();
-    if (rc == EXTID_OK && (tenant.calls[FAKE_TOKEN] == 0
-                           || (strcmp(tenant.last_code, FUZZ_CODE) != 0
-                               && !tenant.last_forced[FAKE_TOKEN])))
+    if (rc == EXTID_OK
+        && (tenant.calls[FAKE_TOKEN] == 0
+            || (strcmp(tenant.last_code, FUZZ_CODE) != 0 && !tenant.last_forced[FAKE_TOKEN])))
         abort();
     if (rc < EXTID_OK || rc > EXTID_SYSTEM_ERR)
         abort();

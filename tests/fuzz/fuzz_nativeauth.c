@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     resp.body = fuzz_cstr(data + 1, size - 1);
     resp.len = size - 1;
     enum extid_na_opening opening = EXTID_NA_FINAL;
-    enum extid_result rc = extid_na_interpret(endpoints[(data[0] >> 4) % 3], &resp, &json,
-                                              &opening, &log);
+    enum extid_result rc =
+        extid_na_interpret(endpoints[(data[0] >> 4) % 3], &resp, &json, &opening, &log);
 
     /* Only a 400/401 refusal can leave the flow open. */
     if (opening != EXTID_NA_FINAL

@@ -3,9 +3,13 @@
 #include "fuzz.h"
 #include "users.h"
 
-static const char *const emails[] = { "alice@example.com", "ALICE@Example.COM",
-                                      "bob@sub.example.com", "x@example.com.evil.org",
-                                      "not-an-email", "@example.com", "a@b" };
+static const char *const emails[] = { "alice@example.com",
+                                      "ALICE@Example.COM",
+                                      "bob@sub.example.com",
+                                      "x@example.com.evil.org",
+                                      "not-an-email",
+                                      "@example.com",
+                                      "a@b" };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -27,29 +27,29 @@ struct fake_answer {
 
 struct fake_entra {
     /* The script. */
-    const char *code;            /* the right code; NULL: "12345678" */
-    const char *password;        /* non-NULL: a password account, and its password */
-    const char *methods;         /* non-NULL: a second factor follows the first, by these
+    const char *code;        /* the right code; NULL: "12345678" */
+    const char *password;    /* non-NULL: a password account, and its password */
+    const char *methods;     /* non-NULL: a second factor follows the first, by these
                                   * (introspect's "methods" array, JSON) */
-    const char *second_code;     /* the second factor's right code; NULL: "654321" */
-    const char *id_token;        /* what the right code yields */
-    const char *issuer;          /* signing info */
+    const char *second_code; /* the second factor's right code; NULL: "654321" */
+    const char *id_token;    /* what the right code yields */
+    const char *issuer;      /* signing info */
     const char *jwks;
-    const char *app_jwks;        /* the app's own key set (discovery ?appid=); NULL: none */
-    enum extid_result open_rc;   /* what opening the session gives */
-    enum extid_result keys_rc;   /* what fetching the signing info gives */
+    const char *app_jwks;      /* the app's own key set (discovery ?appid=); NULL: none */
+    enum extid_result open_rc; /* what opening the session gives */
+    enum extid_result keys_rc; /* what fetching the signing info gives */
     struct fake_answer forced[FAKE_CALLS][FAKE_FORCED];
 
     /* What happened. */
     int opens, closes, prepares, key_fetches, app_key_fetches;
-    int calls[FAKE_CALLS];       /* requests sent, per endpoint */
+    int calls[FAKE_CALLS];        /* requests sent, per endpoint */
     bool last_forced[FAKE_CALLS]; /* the endpoint's last answer was a forced one */
-    char email[256];             /* the address sent to initiate */
-    char last_code[64];          /* the last code sent to token (not passwords) */
-    int passwords_sent;          /* token requests with grant password */
-    int second_codes_sent;       /* token requests with grant mfa_oob */
-    char method_id[64];          /* the id of the last challenge for a second factor */
-    const struct extid_log *log; /* the login's, from open: the interpretation logs there */
+    char email[256];              /* the address sent to initiate */
+    char last_code[64];           /* the last code sent to token (not passwords) */
+    int passwords_sent;           /* token requests with grant password */
+    int second_codes_sent;        /* token requests with grant mfa_oob */
+    char method_id[64];           /* the id of the last challenge for a second factor */
+    const struct extid_log *log;  /* the login's, from open: the interpretation logs there */
 };
 
 static const char *const fake_endpoint[FAKE_CALLS] = { "initiate", "challenge", "token",
@@ -191,7 +191,8 @@ static inline enum extid_result fake_challenge(void *session, const char *ct,
     fake_require(f && f->opens > f->closes && ct && *ct && out);
     memset(out, 0, sizeof *out);
     if (f->password)
-        snprintf(body, sizeof body, "{\"continuation_token\":\"ct-password\","
+        snprintf(body, sizeof body,
+                 "{\"continuation_token\":\"ct-password\","
                  "\"challenge_type\":\"password\"}");
     else
         snprintf(body, sizeof body,
@@ -223,8 +224,7 @@ static inline enum extid_result fake_introspect(void *session, const char *ct,
 }
 
 /* A code sent by the method with this id, answered with that method's channel and hint. */
-static inline enum extid_result fake_challenge_method(void *session, const char *ct,
-                                                      const char *id,
+static inline enum extid_result fake_challenge_method(void *session, const char *ct, const char *id,
                                                       struct extid_challenge *out)
 {
     struct fake_entra *f = session;
@@ -235,7 +235,8 @@ static inline enum extid_result fake_challenge_method(void *session, const char 
     fake_require(f && f->opens > f->closes && ct && *ct && id && *id && out);
     memset(out, 0, sizeof *out);
     snprintf(f->method_id, sizeof f->method_id, "%s", id);
-    cJSON_ArrayForEach(m, methods) {
+    cJSON_ArrayForEach(m, methods)
+    {
         const cJSON *mid = cJSON_GetObjectItemCaseSensitive(m, "id");
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "challenge_channel");
         const cJSON *h = cJSON_GetObjectItemCaseSensitive(m, "login_hint");
@@ -286,14 +287,16 @@ static inline enum extid_result fake_token(void *session, enum extid_grant grant
     if (strcmp(secret, right) != 0 && grant == EXTID_GRANT_PASSWORD) {
         status = 400;
         cJSON_AddStringToObject(obj, "error", "invalid_grant");
-        cJSON_AddStringToObject(obj, "error_description", "AADSTS50126: Error validating "
+        cJSON_AddStringToObject(obj, "error_description",
+                                "AADSTS50126: Error validating "
                                 "credentials due to invalid username or password.");
         cJSON_AddItemToObject(obj, "error_codes", cJSON_CreateIntArray((const int[]){ 50126 }, 1));
     } else if (strcmp(secret, right) != 0) {
         status = 400;
         cJSON_AddStringToObject(obj, "error", "invalid_grant");
         cJSON_AddStringToObject(obj, "suberror", "invalid_oob_value");
-        cJSON_AddStringToObject(obj, "error_description", "AADSTS50181: Unable to validate "
+        cJSON_AddStringToObject(obj, "error_description",
+                                "AADSTS50181: Unable to validate "
                                 "the otp.");
     } else if (f->methods && grant != EXTID_GRANT_MFA_OOB) {
         status = 400;

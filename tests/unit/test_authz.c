@@ -98,8 +98,9 @@ static void test_role_exact(void **state)
     assert_logged(&f->cap, "u:2 grants bob@contoso.com (role:Linux.Ops)");
     claims(f, "{\"roles\":[\"linux.ops\",\"Linux.Ops \",\"Linux\"]}");
     expect(f, "bob@contoso.com", EXTID_AUTH_ERR, 0);
-    assert_logged(&f->cap, "u:2 does not grant bob@contoso.com: the token has none of "
-                           "role:Linux.Ops or group:" GROUP_A);
+    assert_logged(&f->cap,
+                  "u:2 does not grant bob@contoso.com: the token has none of "
+                  "role:Linux.Ops or group:" GROUP_A);
     assert_logged(&f->cap, "roles linux.ops, Linux.Ops , Linux; groups (none)");
     /* The role is in the groups claim, or the other way round: not the same thing. */
     claims(f, "{\"groups\":[\"Linux.Ops\"],\"roles\":[\"" GROUP_A "\"]}");
@@ -140,9 +141,10 @@ static void test_overage(void **state)
     struct fixture *f = *state;
 
     load(f, "ops");
-    claims(f, "{\"_claim_names\":{\"groups\":\"src1\"},\"_claim_sources\":{\"src1\":"
-              "{\"endpoint\":\"https://graph.microsoft.com/v1.0/users/x/getMemberObjects\"}},"
-              "\"groups\":[\"" GROUP_B "\"]}");
+    claims(f,
+           "{\"_claim_names\":{\"groups\":\"src1\"},\"_claim_sources\":{\"src1\":"
+           "{\"endpoint\":\"https://graph.microsoft.com/v1.0/users/x/getMemberObjects\"}},"
+           "\"groups\":[\"" GROUP_B "\"]}");
     expect(f, "bob@fabrikam.com", EXTID_AUTH_ERR, 0);
     assert_logged(&f->cap, "group overage");
     assert_logged(&f->cap, "require an app role assigned to the group (role:NAME)");
@@ -236,15 +238,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-        T(test_line_without_requirement),
-        T(test_role_exact),
-        T(test_group_any_case),
-        T(test_later_alternative_grants),
-        T(test_overage),
-        T(test_other_shapes),
-        T(test_address_no_line_allows),
-        T(test_arguments),
-        T(test_describe),
+        T(test_line_without_requirement), T(test_role_exact), T(test_group_any_case),
+        T(test_later_alternative_grants), T(test_overage),    T(test_other_shapes),
+        T(test_address_no_line_allows),   T(test_arguments),  T(test_describe),
 #undef T
     };
 

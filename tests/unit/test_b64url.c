@@ -12,14 +12,11 @@
 #include "b64url.h"
 
 /* RFC 4648 §10 test vectors, translated to base64url without padding (RFC 7515 §2). */
-static const struct { const char *plain, *enc; } rfc4648[] = {
-    { "", "" },
-    { "f", "Zg" },
-    { "fo", "Zm8" },
-    { "foo", "Zm9v" },
-    { "foob", "Zm9vYg" },
-    { "fooba", "Zm9vYmE" },
-    { "foobar", "Zm9vYmFy" },
+static const struct {
+    const char *plain, *enc;
+} rfc4648[] = {
+    { "", "" },           { "f", "Zg" },          { "fo", "Zm8" },          { "foo", "Zm9v" },
+    { "foob", "Zm9vYg" }, { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" },
 };
 
 static void test_rfc4648_decode(void **state)

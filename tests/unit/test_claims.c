@@ -172,8 +172,8 @@ static void test_azp(void **state)
     check_aud_azp(cJSON_CreateString(FX_CLIENT), NULL, EXTID_OK, NULL);
     check_aud_azp(cJSON_CreateStringArray(two + 1, 1), NULL, EXTID_OK, NULL);
     check_aud_azp(cJSON_CreateString(FX_CLIENT), cJSON_CreateString(FX_CLIENT), EXTID_OK, NULL);
-    check_aud_azp(cJSON_CreateString(FX_CLIENT), cJSON_CreateString("another-app"),
-                  EXTID_AUTH_ERR, "azp \"another-app\" is not our client_id");
+    check_aud_azp(cJSON_CreateString(FX_CLIENT), cJSON_CreateString("another-app"), EXTID_AUTH_ERR,
+                  "azp \"another-app\" is not our client_id");
     check_aud_azp(cJSON_CreateString(FX_CLIENT), cJSON_CreateNumber(7), EXTID_AUTH_ERR,
                   "claim \"azp\" is a number, expected a string");
 }
@@ -249,8 +249,8 @@ static void test_identity(void **state)
                "preferred_username \"bob@contoso.com\" is not the challenged address "
                "\"alice@contoso.com\"");
     check_with("preferred_username", cJSON_CreateString("Alice@Contoso.COM"), EXTID_OK, NULL);
-    check_with("preferred_username", cJSON_CreateString("alice@contoso.com.evil"),
-               EXTID_AUTH_ERR, "not the challenged address");
+    check_with("preferred_username", cJSON_CreateString("alice@contoso.com.evil"), EXTID_AUTH_ERR,
+               "not the challenged address");
     check_with("preferred_username", cJSON_CreateString(""), EXTID_AUTH_ERR,
                "not the challenged address");
     check_with("preferred_username", NULL, EXTID_AUTH_ERR,

@@ -18,8 +18,8 @@
 #define CID_FILE "ffff0000-0000-4000-8000-0000000000f1"
 
 struct fixture {
-    struct ufx_dir d;  /* d.path: the config file written last */
-    char arg[300];     /* "config=<d.path>" */
+    struct ufx_dir d; /* d.path: the config file written last */
+    char arg[300];    /* "config=<d.path>" */
     struct extid_config cfg;
 };
 
@@ -120,29 +120,28 @@ static void test_defaults(void **state)
     assert_int_equal(f->d.cap.len, 0);
 }
 
-static const char every_key[] =
-    "# every key, with values that differ from the defaults\n"
-    "authority = https://login.example.test/tenant-x/\n"
-    "client_id = 00000000-aaaa-bbbb-cccc-000000000001\n"
-    "tenant_id = 11111111-2222-3333-4444-555555555555\n"
-    "users = /etc/extid/users\n"
-    "ca_file = /etc/extid/ca.pem\n"
-    "proxy = http://127.0.0.1:3128\n"
-    "timeout = 30\n"
-    "max_attempts = 5\n"
-    "max_resends = 0\n"
-    "identity_claim = email\n"
-    "clock_skew = 0\n"
-    "cache_dir = /run/extid-cache\n"
-    "jwks_ttl = 60\n"
-    "send_limit = 0\n"
-    "send_window = 60\n"
-    "send_gap = 0\n"
-    "unmapped = ignore\n"
-    "export_env = yes\n"
-    "methods = password\n"
-    "early_connect = no\n"
-    "debug\n";
+static const char every_key[] = "# every key, with values that differ from the defaults\n"
+                                "authority = https://login.example.test/tenant-x/\n"
+                                "client_id = 00000000-aaaa-bbbb-cccc-000000000001\n"
+                                "tenant_id = 11111111-2222-3333-4444-555555555555\n"
+                                "users = /etc/extid/users\n"
+                                "ca_file = /etc/extid/ca.pem\n"
+                                "proxy = http://127.0.0.1:3128\n"
+                                "timeout = 30\n"
+                                "max_attempts = 5\n"
+                                "max_resends = 0\n"
+                                "identity_claim = email\n"
+                                "clock_skew = 0\n"
+                                "cache_dir = /run/extid-cache\n"
+                                "jwks_ttl = 60\n"
+                                "send_limit = 0\n"
+                                "send_window = 60\n"
+                                "send_gap = 0\n"
+                                "unmapped = ignore\n"
+                                "export_env = yes\n"
+                                "methods = password\n"
+                                "early_connect = no\n"
+                                "debug\n";
 
 static void assert_every_key(const struct extid_config *c)
 {
@@ -215,15 +214,17 @@ static void test_syntax_tolerance(void **state)
     struct fixture *f = *state;
     struct extid_config *c = &f->cfg;
 
-    assert_int_equal(load1(f, write_conf(f, "\n"
-                                            "   # indented comment\n"
-                                            "\t\n"
-                                            "tenant=contoso\r\n"
-                                            "  client_id\t =\t " CID "  \r\n"
-                                            "timeout   =   010\n"
-                                            "proxy = https://proxy.example.test:8443/\n"
-                                            "\tdebug \r\n"
-                                            "max_attempts = 7")), /* no final newline */
+    assert_int_equal(load1(f,
+                           write_conf(f,
+                                      "\n"
+                                      "   # indented comment\n"
+                                      "\t\n"
+                                      "tenant=contoso\r\n"
+                                      "  client_id\t =\t " CID "  \r\n"
+                                      "timeout   =   010\n"
+                                      "proxy = https://proxy.example.test:8443/\n"
+                                      "\tdebug \r\n"
+                                      "max_attempts = 7")), /* no final newline */
                      EXTID_OK);
     assert_string_equal(c->client_id, CID);
     assert_string_equal(c->authority, "https://contoso.ciamlogin.com/contoso.onmicrosoft.com");
@@ -266,10 +267,14 @@ static void test_range_limits_accepted(void **state)
 {
     struct fixture *f = *state;
     struct extid_config *c = &f->cfg;
-    const char *low[] = { write_conf(f, "tenant = t\nclient_id = " CID "\n"), "timeout=1",
-                          "max_attempts=1", "max_resends=0", "clock_skew=0", "jwks_ttl=60" };
-    const char *high[] = { low[0], "timeout=300", "max_attempts=10", "max_resends=10",
-                           "clock_skew=3600", "jwks_ttl=2592000" };
+    const char *low[] = { write_conf(f, "tenant = t\nclient_id = " CID "\n"),
+                          "timeout=1",
+                          "max_attempts=1",
+                          "max_resends=0",
+                          "clock_skew=0",
+                          "jwks_ttl=60" };
+    const char *high[] = { low[0],           "timeout=300",     "max_attempts=10",
+                           "max_resends=10", "clock_skew=3600", "jwks_ttl=2592000" };
 
     assert_int_equal(extid_config_load(c, 6, low, &f->d.log), EXTID_OK);
     assert_int_equal(c->timeout, 1);
@@ -293,8 +298,9 @@ static void test_argument_wins(void **state)
     const char *argv[] = { "timeout=40", NULL, "authority=https://arg.example.test",
                            "client_id=" CID_ARG, "unmapped=deny" };
 
-    argv[1] = write_conf(f, "tenant = filetenant\nclient_id = " CID_FILE "\ntimeout = 20\n"
-                            "unmapped = ignore\n");
+    argv[1] = write_conf(f,
+                         "tenant = filetenant\nclient_id = " CID_FILE "\ntimeout = 20\n"
+                         "unmapped = ignore\n");
     assert_int_equal(extid_config_load(c, 5, argv, &f->d.log), EXTID_OK);
     assert_int_equal(c->timeout, 40);
     assert_string_equal(c->authority, "https://arg.example.test");
@@ -475,9 +481,8 @@ static const struct file_case authority_cases[] = {
 
 static void test_authority_and_tenant_errors(void **state)
 {
-    expect_line_cases(*state, authority_cases,
-                      sizeof authority_cases / sizeof authority_cases[0], "",
-                      "client_id = " CID "\n", ":1: ");
+    expect_line_cases(*state, authority_cases, sizeof authority_cases / sizeof authority_cases[0],
+                      "", "client_id = " CID "\n", ":1: ");
 }
 
 static void test_tenant_63_chars_is_fine(void **state)
@@ -532,15 +537,17 @@ static const struct arg_case arg_cases[] = {
     { "max_attempts=11", "argument 2 (max_attempts=11): max_attempts is 11, outside 1..10" },
     { "unmapped=maybe", "argument 2 (unmapped=maybe): unmapped must be 'deny' or 'ignore'" },
     { "identity_claim=upn", "argument 2 (identity_claim=upn): identity_claim must be" },
-    { "authority=http://x.example.test", "argument 2 (authority=http://x.example.test): "
-                                         "authority must start with https://" },
+    { "authority=http://x.example.test",
+      "argument 2 (authority=http://x.example.test): "
+      "authority must start with https://" },
     { "tenant=UPPER", "argument 2 (tenant=UPPER): tenant must be a DNS label" },
     { "users=relative", "argument 2 (users=relative): users must be an absolute path" },
     { "proxy=ftp://p", "argument 2 (proxy=...): proxy must be an http:// or https:// URL" },
     { "client_id=a\tb", "argument 2 (client_id=a?b): value of client_id contains a control" },
     /* A client_id that is not a GUID never reaches Entra. */
-    { "client_id=my-app", "argument 2 (client_id=my-app): client_id must be the app "
-                          "registration's Application (client) ID, a GUID like" },
+    { "client_id=my-app",
+      "argument 2 (client_id=my-app): client_id must be the app "
+      "registration's Application (client) ID, a GUID like" },
     { "client_id=00001111-aaaa-2222-bbbb-3333cccc444",
       "not '00001111-aaaa-2222-bbbb-3333cccc444'" },
     { "client_id=00001111-aaaa-2222-bbbb-3333cccc44445", "client_id must be the app" },
@@ -608,8 +615,9 @@ static void test_every_error_is_reported(void **state)
 {
     struct fixture *f = *state;
 
-    expect_file_refused(f, "tenant = t\nclient_id = " CID "\ntimeout = x\n"
-                           "# fine\nmax_attempts = 0\nbogus = 1\n",
+    expect_file_refused(f,
+                        "tenant = t\nclient_id = " CID "\ntimeout = x\n"
+                        "# fine\nmax_attempts = 0\nbogus = 1\n",
                         ":3: timeout must be");
     assert_logged_at(&f->d.cap, f->d.path, ":5: max_attempts is 0");
     assert_logged_at(&f->d.cap, f->d.path, ":6: unknown key 'bogus'");

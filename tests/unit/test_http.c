@@ -30,7 +30,7 @@ struct server {
     pid_t pid;
     int port;
     char dir[64];
-    char base[64];   /* https://127.0.0.1:PORT */
+    char base[64]; /* https://127.0.0.1:PORT */
     char ca[128];
     char other[128];
 };
@@ -286,9 +286,15 @@ static void test_form_encoding(void **state)
     struct ctx *c = *state;
     struct extid_http_response r;
     const struct extid_form_field f[] = {
-        { "a&b", "c=d" },        { "plus", "1+1" },  { "space", "x y" },
-        { "pct", "100%" },       { "utf8", "Gr\xc3\xbc\xc3\x9f" "e \xe2\x9c\x93" },
-        { "empty", "" },         { "safe", "A-z_0.9~" },
+        { "a&b", "c=d" },
+        { "plus", "1+1" },
+        { "space", "x y" },
+        { "pct", "100%" },
+        { "utf8",
+          "Gr\xc3\xbc\xc3\x9f"
+          "e \xe2\x9c\x93" },
+        { "empty", "" },
+        { "safe", "A-z_0.9~" },
     };
     assert_int_equal(extid_http_post_form(&c->h, url(c, "/echo"), f, 7, &r), EXTID_OK);
     cJSON *e = cJSON_Parse(r.body);
@@ -479,11 +485,11 @@ static void test_args(void **state)
 
 static void assert_no_secrets(struct ctx *c)
 {
-    static const char *const secrets[] = { "CT1-SECRET", "CT2-SECRET", "CT3-SECRET",
-                                            "IDTOKEN-SECRET", "ACCESS-SECRET", "12345678",
-                                            "87654321", "CT1P-SECRET", "CT2P-SECRET",
-                                            "CT4-SECRET", "CT5-SECRET", "CT6-SECRET",
-                                            "PW-SECRET-OK", "PW-SECRET-BAD", "654321" };
+    static const char *const secrets[] = { "CT1-SECRET",     "CT2-SECRET",    "CT3-SECRET",
+                                           "IDTOKEN-SECRET", "ACCESS-SECRET", "12345678",
+                                           "87654321",       "CT1P-SECRET",   "CT2P-SECRET",
+                                           "CT4-SECRET",     "CT5-SECRET",    "CT6-SECRET",
+                                           "PW-SECRET-OK",   "PW-SECRET-BAD", "654321" };
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         if (strstr(c->cap.buf, secrets[i]))
             fail_msg("secret %s logged:\n%s", secrets[i], c->cap.buf);
@@ -526,8 +532,9 @@ static void test_nativeauth_flow(void **state)
     free(ct);
     assert_int_equal(num_connects(c), 0);
     assert_no_secrets(c);
-    assert_logged(&c->cap, "token: HTTP 400: wrong code (error=invalid_grant "
-                           "suberror=invalid_oob_value error_code=50181");
+    assert_logged(&c->cap,
+                  "token: HTTP 400: wrong code (error=invalid_grant "
+                  "suberror=invalid_oob_value error_code=50181");
 }
 
 /* Password, then a second factor by text message: the exact form fields of each request are
@@ -604,8 +611,9 @@ static void test_nativeauth_failures(void **state)
 
     assert_int_equal(extid_na_initiate(app(c), "nobody@example.com", &ct), EXTID_AUTH_ERR);
     assert_null(ct);
-    assert_logged(&c->cap, "initiate: HTTP 400: no such user at Entra (error=user_not_found "
-                           "suberror=- error_code=50034 trace_id=tr-1 correlation_id=co-1)");
+    assert_logged(&c->cap,
+                  "initiate: HTTP 400: no such user at Entra (error=user_not_found "
+                  "suberror=- error_code=50034 trace_id=tr-1 correlation_id=co-1)");
     assert_int_equal(extid_na_initiate(app(c), "redirect@example.com", &ct), EXTID_AUTH_ERR);
     assert_null(ct);
     assert_int_equal(extid_na_initiate(app(c), "busy@example.com", &ct), EXTID_UNAVAILABLE);

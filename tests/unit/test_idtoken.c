@@ -26,8 +26,7 @@ static int setup(void **state)
     f->small = fx_key(FX_KEY_SMALL_PEM);
     if (!f->a || !f->b || !f->small)
         return -1;
-    f->jwks = fx_jwks(fx_jwk(f->b, "key-b"), fx_jwk(f->a, FX_KID), fx_jwk(f->small, "weak"),
-                      NULL);
+    f->jwks = fx_jwks(fx_jwk(f->b, "key-b"), fx_jwk(f->a, FX_KID), fx_jwk(f->small, "weak"), NULL);
     return f->jwks ? 0 : -1;
 }
 
@@ -88,8 +87,8 @@ static void test_good_token(void **state)
     verify(f, fx_token(fx_header("key-b"), fx_claims(), f->b), EXTID_OK, NULL);
     /* typ is optional, and a media type name, so its case does not matter. */
     verify(f, token_hdr("{\"alg\":\"RS256\",\"kid\":\"key-a\"}", f->a), EXTID_OK, NULL);
-    verify(f, token_hdr("{\"alg\":\"RS256\",\"typ\":\"jwt\",\"kid\":\"key-a\"}", f->a),
-           EXTID_OK, NULL);
+    verify(f, token_hdr("{\"alg\":\"RS256\",\"typ\":\"jwt\",\"kid\":\"key-a\"}", f->a), EXTID_OK,
+           NULL);
 }
 
 /* Right kid, wrong signer. */
@@ -162,8 +161,7 @@ static void test_alg_other_forms(void **state)
            "alg \"rs256\" refused");
     verify(f, token_hdr("{\"alg\":\"PS256\",\"kid\":\"key-a\"}", f->a), EXTID_AUTH_ERR,
            "alg \"PS256\" refused");
-    verify(f, token_hdr("{\"alg\":\"RS256 \",\"kid\":\"key-a\"}", f->a), EXTID_AUTH_ERR,
-           "refused");
+    verify(f, token_hdr("{\"alg\":\"RS256 \",\"kid\":\"key-a\"}", f->a), EXTID_AUTH_ERR, "refused");
 }
 
 static void test_header_typ_crit_kid(void **state)
@@ -172,17 +170,16 @@ static void test_header_typ_crit_kid(void **state)
 
     verify(f, token_hdr("{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"key-a\"}", f->a),
            EXTID_AUTH_ERR, "\"typ\" is not \"JWT\"");
-    verify(f, token_hdr("{\"alg\":\"RS256\",\"typ\":1,\"kid\":\"key-a\"}", f->a),
-           EXTID_AUTH_ERR, "\"typ\" is not \"JWT\"");
+    verify(f, token_hdr("{\"alg\":\"RS256\",\"typ\":1,\"kid\":\"key-a\"}", f->a), EXTID_AUTH_ERR,
+           "\"typ\" is not \"JWT\"");
     verify(f, token_hdr("{\"alg\":\"RS256\",\"kid\":\"key-a\",\"crit\":[\"exp\"]}", f->a),
            EXTID_AUTH_ERR, "\"crit\"");
-    verify(f, token_hdr("{\"alg\":\"RS256\",\"kid\":\"key-a\",\"crit\":[]}", f->a),
-           EXTID_AUTH_ERR, "\"crit\"");
+    verify(f, token_hdr("{\"alg\":\"RS256\",\"kid\":\"key-a\",\"crit\":[]}", f->a), EXTID_AUTH_ERR,
+           "\"crit\"");
     verify(f, token_hdr("{\"alg\":\"RS256\"}", f->a), EXTID_AUTH_ERR, "\"kid\" missing");
     verify(f, token_hdr("{\"alg\":\"RS256\",\"kid\":\"\"}", f->a), EXTID_AUTH_ERR,
            "\"kid\" missing, empty");
-    verify(f, token_hdr("{\"alg\":\"RS256\",\"kid\":7}", f->a), EXTID_AUTH_ERR,
-           "not a string");
+    verify(f, token_hdr("{\"alg\":\"RS256\",\"kid\":7}", f->a), EXTID_AUTH_ERR, "not a string");
 }
 
 static void test_unknown_kid(void **state)
@@ -196,16 +193,16 @@ static void test_unknown_kid(void **state)
     verify(f, fx_token(fx_header("key-new"), fx_claims(), f->a), EXTID_AUTH_ERR,
            "no key with kid=\"key-new\"");
     /* Only the kid is missing: a newer key set may hold it. */
-    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, NULL,
-                                                 &unknown),
-                     EXTID_AUTH_ERR);
+    assert_int_equal(
+        extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, NULL, &unknown),
+        EXTID_AUTH_ERR);
     assert_true(unknown);
     free(tok);
     /* The algorithm is refused before any key lookup: no refetch for a forged header. */
     tok = token_hdr("{\"alg\":\"HS256\",\"kid\":\"key-new\"}", f->a);
-    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, NULL,
-                                                 &unknown),
-                     EXTID_AUTH_ERR);
+    assert_int_equal(
+        extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, NULL, &unknown),
+        EXTID_AUTH_ERR);
     assert_false(unknown);
     verify(f, tok, EXTID_AUTH_ERR, "alg \"HS256\" refused");
 }
@@ -214,8 +211,7 @@ static void test_weak_key_refused(void **state)
 {
     struct fx *f = *state;
 
-    verify(f, fx_token(fx_header("weak"), fx_claims(), f->small), EXTID_UNAVAILABLE,
-           "1024 bits");
+    verify(f, fx_token(fx_header("weak"), fx_claims(), f->small), EXTID_UNAVAILABLE, "1024 bits");
 }
 
 static void test_malformed_jwks(void **state)
@@ -297,9 +293,8 @@ static void test_claims_out(void **state)
 
     fx_set(c, "roles", cJSON_CreateStringArray((const char *const[]){ "Linux.Ops" }, 1));
     tok = fx_token(fx_header(FX_KID), c, f->a);
-    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out,
-                                                 NULL),
-                     EXTID_OK);
+    assert_int_equal(
+        extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out, NULL), EXTID_OK);
     assert_non_null(out);
     assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(out, "roles"), 0)->valuestring,
                         "Linux.Ops");
@@ -308,24 +303,23 @@ static void test_claims_out(void **state)
 
     out = (cJSON *)1;
     tok = fx_token(fx_header(FX_KID), fx_claims(), f->b); /* signed by the wrong key */
-    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out,
-                                                 NULL),
-                     EXTID_AUTH_ERR);
+    assert_int_equal(
+        extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out, NULL),
+        EXTID_AUTH_ERR);
     assert_null(out);
     free(tok);
 
     out = (cJSON *)1;
     p.email = "bob@contoso.com"; /* signed well, a claim check fails */
     tok = fx_token(fx_header(FX_KID), fx_claims(), f->a);
-    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out,
-                                                 NULL),
-                     EXTID_AUTH_ERR);
+    assert_int_equal(
+        extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, &out, NULL),
+        EXTID_AUTH_ERR);
     assert_null(out);
     /* No place for the claims is fine too. */
     p = fx_policy();
-    assert_int_equal(extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, NULL,
-                                                 NULL),
-                     EXTID_OK);
+    assert_int_equal(
+        extid_idtoken_verify_claims(tok, f->jwks, strlen(f->jwks), &p, NULL, NULL, NULL), EXTID_OK);
     free(tok);
 }
 
@@ -339,8 +333,7 @@ static void test_arguments(void **state)
                      EXTID_AUTH_ERR);
     assert_int_equal(extid_idtoken_verify(tok, f->jwks, strlen(f->jwks), NULL, NULL),
                      EXTID_AUTH_ERR);
-    assert_int_equal(extid_idtoken_verify("", f->jwks, strlen(f->jwks), &p, NULL),
-                     EXTID_AUTH_ERR);
+    assert_int_equal(extid_idtoken_verify("", f->jwks, strlen(f->jwks), &p, NULL), EXTID_AUTH_ERR);
     assert_int_equal(extid_idtoken_verify("a.b.c", f->jwks, strlen(f->jwks), &p, NULL),
                      EXTID_AUTH_ERR);
     /* A NULL log is allowed and changes nothing. */

@@ -70,8 +70,7 @@ struct member_case {
     const char *needle;
 };
 
-static void expect_member_cases(const struct fx_keys *k, const struct member_case *cases,
-                                size_t n)
+static void expect_member_cases(const struct fx_keys *k, const struct member_case *cases, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         cJSON *jwk = fx_jwk(k->a, "k"), *value = NULL;

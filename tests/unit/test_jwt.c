@@ -18,7 +18,7 @@ static char *good_token(EVP_PKEY *key)
 static bool jwt_is_empty(const struct extid_jwt *j)
 {
     return !j->header && !j->payload && !j->signing_input && !j->signature
-           && j->signing_input_len == 0 && j->signature_len == 0;
+        && j->signing_input_len == 0 && j->signature_len == 0;
 }
 
 /* Parses text and expects EXTID_AUTH_ERR with needle logged and nothing left allocated. */
@@ -315,8 +315,7 @@ static void test_jws_payload_is_not_interpreted(void **state)
         free(tok);
     }
     /* Still base64url, and the header and signature as strict as before. */
-    assert_int_equal(extid_jws_parse("eyJhbGciOiJSUzI1NiJ9.a+b.c2ln", &jwt, &log),
-                     EXTID_AUTH_ERR);
+    assert_int_equal(extid_jws_parse("eyJhbGciOiJSUzI1NiJ9.a+b.c2ln", &jwt, &log), EXTID_AUTH_ERR);
     assert_text_logged(cap.text, "payload is not valid base64url");
     assert_int_equal(extid_jws_parse(".e30.c2ln", &jwt, &log), EXTID_AUTH_ERR);
     assert_int_equal(extid_jws_parse("eyJhbGciOiJSUzI1NiJ9.e30.", &jwt, &log), EXTID_AUTH_ERR);

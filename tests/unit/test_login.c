@@ -124,7 +124,10 @@ static int setup(void **state)
     f->jwks = fx_jwks(fx_jwk(keys->a, FX_KID), NULL);
     f->token = make_token(keys->a, FX_KID, FX_EMAIL);
     f->tenant = (struct fake_entra){
-        .code = "12345678", .id_token = f->token, .issuer = FX_ISSUER, .jwks = f->jwks,
+        .code = "12345678",
+        .id_token = f->token,
+        .issuer = FX_ISSUER,
+        .jwks = f->jwks,
     };
     f->req = (struct extid_login_request){ .account = "extidalice", .service = "unit" };
     *state = f;
@@ -176,8 +179,9 @@ static void test_happy_path(void **state)
     assert_int_equal(f->tenant.calls[FAKE_CHALLENGE], 1);
     assert_int_equal(f->tenant.calls[FAKE_TOKEN], 1);
     assert_int_equal(f->tenant.prepares, 0); /* the address was known: nothing to get ready */
-    assert_string_equal(f->person.prompts,
-                        "Code emailed to a***e@c***o.com (8 digits; empty line for a new code): \n");
+    assert_string_equal(
+        f->person.prompts,
+        "Code emailed to a***e@c***o.com (8 digits; empty line for a new code): \n");
     assert_string_equal(f->person.shown, "");
     assert_logged(&f->d.cap, "login granted: user=extidalice email=" FX_EMAIL);
 }
@@ -198,10 +202,11 @@ static void test_app_signing_key(void **state)
     f->req.claims = &claims;
     say(f, "12345678", NULL, NULL, NULL);
     assert_int_equal(login(f), EXTID_OK);
-    assert_int_equal(f->tenant.key_fetches, 2); /* before the code, then the one refresh */
+    assert_int_equal(f->tenant.key_fetches, 2);     /* before the code, then the one refresh */
     assert_int_equal(f->tenant.app_key_fetches, 1); /* fresh already: not fetched again */
-    assert_logged(&f->d.cap, "ID token verified with the app's own signing key (from "
-                             "https://fake.invalid/keys?appid=fake), not one of the tenant's");
+    assert_logged(&f->d.cap,
+                  "ID token verified with the app's own signing key (from "
+                  "https://fake.invalid/keys?appid=fake), not one of the tenant's");
     assert_non_null(claims);
     assert_string_equal(cJSON_GetObjectItem(claims, "preferred_username")->valuestring, FX_EMAIL);
     cJSON_Delete(claims);
@@ -417,7 +422,10 @@ static void test_requirement_after_the_token(void **state)
     assert_null(strstr(f->d.cap.buf, "login granted"));
 
     f->tenant = (struct fake_entra){
-        .code = "12345678", .id_token = with_role, .issuer = FX_ISSUER, .jwks = f->jwks,
+        .code = "12345678",
+        .id_token = with_role,
+        .issuer = FX_ISSUER,
+        .jwks = f->jwks,
     };
     ufx_log_clear(&f->d.cap);
     say(f, "12345678", NULL, NULL, NULL);
@@ -467,23 +475,41 @@ static void test_no_error_path_returns_ok(void **state)
     } cases[] = {
         { "initiate 200 without token", FAKE_INITIATE, { 200, "{}" }, NULL, 0, EXTID_UNAVAILABLE },
         { "initiate not JSON", FAKE_INITIATE, { 200, "<html>" }, NULL, 0, EXTID_UNAVAILABLE },
-        { "user_not_found", FAKE_INITIATE, { 400, "{\"error\":\"user_not_found\"}" }, NULL, 0,
+        { "user_not_found",
+          FAKE_INITIATE,
+          { 400, "{\"error\":\"user_not_found\"}" },
+          NULL,
+          0,
           EXTID_AUTH_ERR },
-        { "invalid_client", FAKE_CHALLENGE, { 400, "{\"error\":\"invalid_client\"}" }, NULL, 0,
+        { "invalid_client",
+          FAKE_CHALLENGE,
+          { 400, "{\"error\":\"invalid_client\"}" },
+          NULL,
+          0,
           EXTID_CONFIG_ERR },
-        { "password account", FAKE_CHALLENGE,
-          { 200, "{\"challenge_type\":\"password\",\"continuation_token\":\"c\"}" }, NULL, 0,
+        { "password account",
+          FAKE_CHALLENGE,
+          { 200, "{\"challenge_type\":\"password\",\"continuation_token\":\"c\"}" },
+          NULL,
+          0,
           EXTID_AUTH_ERR },
-        { "token 200 without id_token", FAKE_TOKEN, { 200, "{\"token_type\":\"Bearer\"}" }, NULL,
-          0, EXTID_AUTH_ERR },
-        { "token expired_token", FAKE_TOKEN, { 400, "{\"error\":\"expired_token\"}" }, NULL, 0,
+        { "token 200 without id_token",
+          FAKE_TOKEN,
+          { 200, "{\"token_type\":\"Bearer\"}" },
+          NULL,
+          0,
+          EXTID_AUTH_ERR },
+        { "token expired_token",
+          FAKE_TOKEN,
+          { 400, "{\"error\":\"expired_token\"}" },
+          NULL,
+          0,
           EXTID_AUTH_ERR },
         { "token 429", FAKE_TOKEN, { 429, "" }, NULL, 0, EXTID_UNAVAILABLE },
         { "token from an unpublished key", FAKE_CALLS, { 0, NULL }, other, 0, EXTID_AUTH_ERR },
         { "token for another address", FAKE_CALLS, { 0, NULL }, wrong_user, 0, EXTID_AUTH_ERR },
         { "token not a JWT", FAKE_CALLS, { 0, NULL }, "not-a-token", 0, EXTID_AUTH_ERR },
-        { "no signing keys", FAKE_CALLS, { 0, NULL }, NULL, EXTID_UNAVAILABLE,
-          EXTID_UNAVAILABLE },
+        { "no signing keys", FAKE_CALLS, { 0, NULL }, NULL, EXTID_UNAVAILABLE, EXTID_UNAVAILABLE },
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -507,10 +533,12 @@ static void test_no_error_path_returns_ok(void **state)
 /* ---- password and second factor ---- */
 
 #define PW "Right-passw0rd-SECRET"
-#define EMAIL_METHOD "{\"id\":\"m-email\",\"challenge_type\":\"oob\"," \
-                     "\"challenge_channel\":\"email\",\"login_hint\":\"a***e@c***o.com\"}"
-#define SMS_METHOD "{\"id\":\"m-sms\",\"challenge_type\":\"oob\"," \
-                   "\"challenge_channel\":\"sms\",\"login_hint\":\"+1555****42\"}"
+#define EMAIL_METHOD                                                                               \
+    "{\"id\":\"m-email\",\"challenge_type\":\"oob\","                                              \
+    "\"challenge_channel\":\"email\",\"login_hint\":\"a***e@c***o.com\"}"
+#define SMS_METHOD                                                                                 \
+    "{\"id\":\"m-sms\",\"challenge_type\":\"oob\","                                                \
+    "\"challenge_channel\":\"sms\",\"login_hint\":\"+1555****42\"}"
 
 static void say_all(struct fixture *f, const char *const *answers, int n)
 {
@@ -519,8 +547,8 @@ static void say_all(struct fixture *f, const char *const *answers, int n)
         f->person.answers[i] = answers[i];
 }
 
-#define SAY(f, ...) \
-    say_all(f, (const char *const[]){ __VA_ARGS__ }, \
+#define SAY(f, ...)                                                                                \
+    say_all(f, (const char *const[]){ __VA_ARGS__ },                                               \
             (int)(sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *)))
 
 /* The password never reaches a log line, a prompt or a message. */
@@ -548,8 +576,9 @@ static void test_password(void **state)
     password_account(f, NULL);
     SAY(f, "Wrong-one", PW);
     assert_int_equal(login(f), EXTID_OK);
-    assert_string_equal(f->person.prompts, "Password for " FX_EMAIL ": \n"
-                                           "Password for " FX_EMAIL ": \n");
+    assert_string_equal(f->person.prompts,
+                        "Password for " FX_EMAIL ": \n"
+                        "Password for " FX_EMAIL ": \n");
     assert_string_equal(f->person.shown, "Wrong password, try again.\n");
     assert_int_equal(f->tenant.passwords_sent, 2);
     assert_int_equal(f->tenant.calls[FAKE_CHALLENGE], 1);
@@ -568,9 +597,10 @@ static void test_password_max_attempts(void **state)
     assert_int_equal(login(f), EXTID_MAXTRIES);
     assert_int_equal(f->person.asked, 3);
     assert_int_equal(f->tenant.passwords_sent, 2); /* the empty one was not sent */
-    assert_string_equal(f->person.shown, "Wrong password, try again.\n"
-                                         "Wrong password, try again.\n"
-                                         "Too many wrong passwords.\n");
+    assert_string_equal(f->person.shown,
+                        "Wrong password, try again.\n"
+                        "Wrong password, try again.\n"
+                        "Too many wrong passwords.\n");
     assert_logged(&f->d.cap, "password entry 2 of 3: empty, not sent");
     assert_password_kept(f);
 }
@@ -585,8 +615,9 @@ static void test_password_not_offered(void **state)
     assert_int_equal(login(f), EXTID_AUTH_ERR);
     assert_int_equal(f->person.asked, 0);
     assert_int_equal(f->tenant.calls[FAKE_TOKEN], 0);
-    assert_logged(&f->d.cap, "the account signs in with a password, which methods does not "
-                             "offer");
+    assert_logged(&f->d.cap,
+                  "the account signs in with a password, which methods does not "
+                  "offer");
 }
 
 static void test_password_then_emailed_code(void **state)
@@ -596,10 +627,11 @@ static void test_password_then_emailed_code(void **state)
     password_account(f, "[" EMAIL_METHOD "]");
     SAY(f, PW, "000000", "654321");
     assert_int_equal(login(f), EXTID_OK);
-    assert_string_equal(f->person.prompts,
-                        "Password for " FX_EMAIL ": \n"
-                        "Code emailed to a***e@c***o.com (6 digits; empty line for a new code): \n"
-                        "Code emailed to a***e@c***o.com (6 digits; empty line for a new code): \n");
+    assert_string_equal(
+        f->person.prompts,
+        "Password for " FX_EMAIL ": \n"
+        "Code emailed to a***e@c***o.com (6 digits; empty line for a new code): \n"
+        "Code emailed to a***e@c***o.com (6 digits; empty line for a new code): \n");
     assert_string_equal(f->person.shown, "Wrong code, try again.\n");
     assert_string_equal(f->tenant.method_id, "m-email");
     assert_int_equal(f->tenant.calls[FAKE_INTROSPECT], 1);
@@ -678,35 +710,75 @@ static void test_second_factor_refusals(void **state)
         enum extid_result want;
         const char *logged;
     } cases[] = {
-        { "nothing registered", "[]", FAKE_CALLS, 0, { 0, NULL }, EXTID_AUTH_ERR,
+        { "nothing registered",
+          "[]",
+          FAKE_CALLS,
+          0,
+          { 0, NULL },
+          EXTID_AUTH_ERR,
           "no second-factor method registered" },
         { "only a kind the module cannot ask for",
           "[{\"id\":\"v\",\"challenge_type\":\"oob\",\"challenge_channel\":\"voice\"}]",
-          FAKE_CALLS, 0, { 0, NULL }, EXTID_AUTH_ERR, "challenge_channel=voice" },
-        { "registration required", "[" EMAIL_METHOD "]", FAKE_TOKEN, 0,
+          FAKE_CALLS,
+          0,
+          { 0, NULL },
+          EXTID_AUTH_ERR,
+          "challenge_channel=voice" },
+        { "registration required",
+          "[" EMAIL_METHOD "]",
+          FAKE_TOKEN,
+          0,
           { 400, "{\"error\":\"invalid_grant\",\"suberror\":\"registration_required\"}" },
-          EXTID_AUTH_ERR, "register a second factor in a browser first" },
-        { "redirect at introspect", "[" EMAIL_METHOD "]", FAKE_INTROSPECT, 0,
+          EXTID_AUTH_ERR,
+          "register a second factor in a browser first" },
+        { "redirect at introspect",
+          "[" EMAIL_METHOD "]",
+          FAKE_INTROSPECT,
+          0,
           { 200, "{\"challenge_type\":\"redirect\",\"redirect_reason\":\"needs more\"}" },
-          EXTID_AUTH_ERR, "introspect: redirect_reason: needs more" },
-        { "redirect instead of tokens", "[" EMAIL_METHOD "]", FAKE_TOKEN, 0,
-          { 200, "{\"challenge_type\":\"redirect\",\"redirect_reason\":\"Client is not "
-                 "capable: missing mfa_required capability\"}" },
-          EXTID_AUTH_ERR, "missing mfa_required capability" },
-        { "mfa_required without a token", "[" EMAIL_METHOD "]", FAKE_TOKEN, 0,
+          EXTID_AUTH_ERR,
+          "introspect: redirect_reason: needs more" },
+        { "redirect instead of tokens",
+          "[" EMAIL_METHOD "]",
+          FAKE_TOKEN,
+          0,
+          { 200,
+            "{\"challenge_type\":\"redirect\",\"redirect_reason\":\"Client is not "
+            "capable: missing mfa_required capability\"}" },
+          EXTID_AUTH_ERR,
+          "missing mfa_required capability" },
+        { "mfa_required without a token",
+          "[" EMAIL_METHOD "]",
+          FAKE_TOKEN,
+          0,
           { 400, "{\"error\":\"invalid_grant\",\"suberror\":\"mfa_required\"}" },
-          EXTID_UNAVAILABLE, NULL },
-        { "second code by an unknown channel", "[" EMAIL_METHOD "]", FAKE_CHALLENGE, 1,
-          { 200, "{\"continuation_token\":\"c\",\"challenge_type\":\"oob\","
-                 "\"code_length\":6,\"challenge_channel\":\"pigeon\"}" },
-          EXTID_AUTH_ERR, "\"pigeon\"" },
-        { "a password asked as the second factor", "[" EMAIL_METHOD "]", FAKE_CHALLENGE, 1,
+          EXTID_UNAVAILABLE,
+          NULL },
+        { "second code by an unknown channel",
+          "[" EMAIL_METHOD "]",
+          FAKE_CHALLENGE,
+          1,
+          { 200,
+            "{\"continuation_token\":\"c\",\"challenge_type\":\"oob\","
+            "\"code_length\":6,\"challenge_channel\":\"pigeon\"}" },
+          EXTID_AUTH_ERR,
+          "\"pigeon\"" },
+        { "a password asked as the second factor",
+          "[" EMAIL_METHOD "]",
+          FAKE_CHALLENGE,
+          1,
           { 200, "{\"continuation_token\":\"c\",\"challenge_type\":\"password\"}" },
-          EXTID_UNAVAILABLE, NULL },
-        { "second factor wants a third", "[" EMAIL_METHOD "]", FAKE_TOKEN, 1,
-          { 400, "{\"error\":\"invalid_grant\",\"suberror\":\"mfa_required\","
-                 "\"continuation_token\":\"again\"}" },
-          EXTID_AUTH_ERR, NULL },
+          EXTID_UNAVAILABLE,
+          NULL },
+        { "second factor wants a third",
+          "[" EMAIL_METHOD "]",
+          FAKE_TOKEN,
+          1,
+          { 400,
+            "{\"error\":\"invalid_grant\",\"suberror\":\"mfa_required\","
+            "\"continuation_token\":\"again\"}" },
+          EXTID_AUTH_ERR,
+          NULL },
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -757,8 +829,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redirect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unavailable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_cannot_open, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_address_refused_before_any_request, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_address_refused_before_any_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conversation_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unlisted_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_refuses_before_initiate, setup, teardown),
@@ -769,8 +840,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_password_not_offered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_then_emailed_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_factor_choice, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_second_factor_resend_uses_the_method, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_second_factor_resend_uses_the_method, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emailed_code_then_text_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_and_second_factor_take_one_send, setup,
                                         teardown),

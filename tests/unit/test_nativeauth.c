@@ -80,10 +80,10 @@ static void test_error_refused_shapes(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "",                                  /* empty */
+        "", /* empty */
         "<html><body>Bad Request</body></html>",
-        "{\"error\":",                       /* truncated */
-        "{}",                                /* no error */
+        "{\"error\":", /* truncated */
+        "{}",          /* no error */
         "{\"suberror\":\"invalid_oob_value\"}",
         "{\"error\":null}",
         "{\"error\":42}",
@@ -218,7 +218,7 @@ static enum extid_result interpret(long status, const char *body, long retry_aft
     memcpy(r.body, body ? body : "", n + 1);
     r.len = n;
     r.retry_after = retry_after;
-    opening = (enum extid_na_opening)-1; /* must be set by the call */
+    opening = (enum extid_na_opening) - 1; /* must be set by the call */
     enum extid_result rc = extid_na_interpret("token", &r, j, &opening, &tlog);
     free(r.body);
     return rc;
@@ -286,9 +286,10 @@ static void test_interpret_redirect(void **state)
 static void test_interpret_200_not_object(void **state)
 {
     (void)state;
-    static const char *const bodies[] = { "", "[]", "[{\"continuation_token\":\"x\"}]",
-                                          "\"text\"", "42", "null", "not json",
-                                          "{\"continuation_token\":", "{} {}" };
+    static const char *const bodies[] = {
+        "",     "[]",       "[{\"continuation_token\":\"x\"}]", "\"text\"", "42",
+        "null", "not json", "{\"continuation_token\":",         "{} {}"
+    };
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
         expect_failure(200, bodies[i], EXTID_UNAVAILABLE);
 }
@@ -340,13 +341,14 @@ static void test_interpret_400_errors(void **state)
                      "\"error_codes\":[1234],\"trace_id\":\"tr-%zu\",\"correlation_id\":\"co-%zu\","
                      "\"continuation_token\":\"SECRET-CT\"}",
                      cases[i].error, cases[i].suberror ? ",\"suberror\":\"" : "",
-                     cases[i].suberror ? cases[i].suberror : "", cases[i].suberror ? "\"" : "",
-                     i, i);
+                     cases[i].suberror ? cases[i].suberror : "", cases[i].suberror ? "\"" : "", i,
+                     i);
             expect_failure(statuses[s], body, cases[i].want);
             assert_int_equal(opening, cases[i].opening); /* the others leave nothing open */
-            snprintf(want, sizeof(want), "error=%s suberror=%s error_code=1234 trace_id=tr-%zu "
-                     "correlation_id=co-%zu", cases[i].error,
-                     cases[i].suberror ? cases[i].suberror : "-", i, i);
+            snprintf(want, sizeof(want),
+                     "error=%s suberror=%s error_code=1234 trace_id=tr-%zu "
+                     "correlation_id=co-%zu",
+                     cases[i].error, cases[i].suberror ? cases[i].suberror : "-", i, i);
             assert_logged(&cap, want);
             assert_logged(&cap, "7|token: error_description: AADSTS1: text");
             assert_not_logged(&cap, "SECRET-CT");
@@ -379,12 +381,14 @@ static void test_interpret_codes_first(void **state)
                  "AADSTS700016: Application with identifier '0000aaaa-0000-4000-8000-000000000000' "
                  "was not found in the directory 'contoso.onmicrosoft.com'.",
                  EXTID_CONFIG_ERR, "this client_id does not exist in this tenant");
-    assert_logged(&cap, "3|token: HTTP 400: this client_id does not exist in this tenant: set "
-                        "client_id to the app registration's Application (client) ID");
-    assert_logged(&cap, "error_code=700016 trace_id=tr-1 correlation_id=co-1); Entra says: "
-                        "\"AADSTS700016: Application with identifier "
-                        "'0000aaaa-0000-4000-8000-000000000000' was not found in the directory "
-                        "'contoso.onmicrosoft.com'.\"\n");
+    assert_logged(&cap,
+                  "3|token: HTTP 400: this client_id does not exist in this tenant: set "
+                  "client_id to the app registration's Application (client) ID");
+    assert_logged(&cap,
+                  "error_code=700016 trace_id=tr-1 correlation_id=co-1); Entra says: "
+                  "\"AADSTS700016: Application with identifier "
+                  "'0000aaaa-0000-4000-8000-000000000000' was not found in the directory "
+                  "'contoso.onmicrosoft.com'.\"\n");
     assert_not_logged(&cap, "Trace ID");
     expect_coded("invalid_client", "[700016]", "AADSTS700016: x", EXTID_CONFIG_ERR,
                  "this client_id does not exist in this tenant");
@@ -393,8 +397,9 @@ static void test_interpret_codes_first(void **state)
     /* Consent, at any endpoint, in error_codes (any position) or only in the description. */
     expect_coded("invalid_grant", "[65001]",
                  "AADSTS65001: The user or administrator has not consented to use the application.",
-                 EXTID_CONFIG_ERR, "consent missing: in the app registration's API permissions add "
-                                   "the delegated permissions openid and profile");
+                 EXTID_CONFIG_ERR,
+                 "consent missing: in the app registration's API permissions add "
+                 "the delegated permissions openid and profile");
     expect_coded("invalid_grant", "[50000,65001]", "AADSTS50000: x", EXTID_CONFIG_ERR,
                  "consent missing");
     expect_coded("invalid_request", "[]",
@@ -407,7 +412,8 @@ static void test_interpret_codes_first(void **state)
     assert_not_logged(&cap, "Entra says");
     expect_coded("invalid_client", "[550022]",
                  "AADSTS550022: Confidential Client is not supported in Native Authentication "
-                 "API flow.", EXTID_CONFIG_ERR, "'Allow public client flows' to Yes");
+                 "API flow.",
+                 EXTID_CONFIG_ERR, "'Allow public client flows' to Yes");
     expect_coded("invalid_request", "[500210]", "AADSTS500210: Domain name does not match.",
                  EXTID_CONFIG_ERR, "set authority to https://<custom domain>/<tenant ID>");
     /* Locked: the login ends, said plainly. */
@@ -473,8 +479,12 @@ static void test_interpret_429_retry_after(void **state)
 static void test_interpret_400_not_an_error_object(void **state)
 {
     (void)state;
-    static const char *const bodies[] = { "", "Bad Request", "<html>400</html>", "{}",
-                                          "{\"error\":5}", "[\"invalid_grant\"]",
+    static const char *const bodies[] = { "",
+                                          "Bad Request",
+                                          "<html>400</html>",
+                                          "{}",
+                                          "{\"error\":5}",
+                                          "[\"invalid_grant\"]",
                                           "{\"error\":\"invalid_grant\"" };
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         expect_failure(400, bodies[i], EXTID_UNAVAILABLE);
@@ -582,9 +592,9 @@ static void test_challenge_password_and_sms(void **state)
 {
     (void)state;
     struct extid_challenge c;
-    assert_int_equal(challenge("{\"continuation_token\":\"CT-P\",\"challenge_type\":\"password\"}",
-                               &c),
-                     EXTID_OK);
+    assert_int_equal(
+        challenge("{\"continuation_token\":\"CT-P\",\"challenge_type\":\"password\"}", &c),
+        EXTID_OK);
     assert_int_equal(c.kind, EXTID_CHALLENGE_PASSWORD);
     assert_string_equal(c.continuation_token, "CT-P");
     assert_null(c.target_label);
@@ -607,7 +617,8 @@ static void test_challenge_password_and_sms(void **state)
     extid_challenge_free(&c);
     /* The first factor's email answer, as before. */
     assert_int_equal(challenge("{\"continuation_token\":\"x\",\"challenge_type\":\"oob\","
-                               "\"code_length\":8}", &c),
+                               "\"code_length\":8}",
+                               &c),
                      EXTID_OK);
     assert_int_equal(c.channel, EXTID_CHANNEL_EMAIL);
     extid_challenge_free(&c);
@@ -662,18 +673,21 @@ static void test_introspect_methods(void **state)
         { "{\"continuation_token\":\"c\",\"methods\":[]}", EXTID_AUTH_ERR,
           "no second-factor method registered" },
         { "{\"continuation_token\":\"c\",\"methods\":[{\"id\":\"v\",\"challenge_type\":"
-          "\"oob\",\"challenge_channel\":\"voice\"}]}", EXTID_AUTH_ERR,
-          "no second-factor method the module can ask for" },
+          "\"oob\",\"challenge_channel\":\"voice\"}]}",
+          EXTID_AUTH_ERR, "no second-factor method the module can ask for" },
         { "{\"methods\":[{\"id\":\"E1\",\"challenge_type\":\"oob\","
-          "\"challenge_channel\":\"email\"}]}", EXTID_UNAVAILABLE, "lacks continuation_token" },
+          "\"challenge_channel\":\"email\"}]}",
+          EXTID_UNAVAILABLE, "lacks continuation_token" },
         { "{\"continuation_token\":\"c\"}", EXTID_UNAVAILABLE, "lacks continuation_token" },
         { "{\"continuation_token\":\"c\",\"methods\":{}}", EXTID_UNAVAILABLE, "methods" },
         { "{\"continuation_token\":\"c\",\"methods\":[{\"challenge_type\":\"oob\","
-          "\"challenge_channel\":\"email\"}]}", EXTID_UNAVAILABLE, "without a usable id" },
+          "\"challenge_channel\":\"email\"}]}",
+          EXTID_UNAVAILABLE, "without a usable id" },
         { "{\"continuation_token\":\"c\",\"methods\":[\"email\"]}", EXTID_UNAVAILABLE,
           "without a usable id" },
         { "{\"continuation_token\":\"c\",\"methods\":[{\"id\":\"a\\nb\",\"challenge_type\":"
-          "\"oob\",\"challenge_channel\":\"email\"}]}", EXTID_UNAVAILABLE, "control characters" },
+          "\"oob\",\"challenge_channel\":\"email\"}]}",
+          EXTID_UNAVAILABLE, "control characters" },
         { "[]", EXTID_UNAVAILABLE, "lacks" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -693,14 +707,14 @@ static void test_interpret_wrong_password(void **state)
 {
     (void)state;
     /* No suberror: only the code tells a wrong password from another refused grant. */
-    expect_failure(400, "{\"error\":\"invalid_grant\",\"error_description\":\"AADSTS50126: "
-                        "Error validating credentials due to invalid username or password.\","
-                        "\"error_codes\":[50126]}",
+    expect_failure(400,
+                   "{\"error\":\"invalid_grant\",\"error_description\":\"AADSTS50126: "
+                   "Error validating credentials due to invalid username or password.\","
+                   "\"error_codes\":[50126]}",
                    EXTID_AUTH_ERR);
     assert_int_equal(opening, EXTID_NA_WRONG_SECRET);
     assert_logged(&cap, "wrong password");
-    expect_failure(400, "{\"error\":\"invalid_grant\",\"error_codes\":[50034]}",
-                   EXTID_AUTH_ERR);
+    expect_failure(400, "{\"error\":\"invalid_grant\",\"error_codes\":[50034]}", EXTID_AUTH_ERR);
     expect_failure(400, "{\"error\":\"invalid_grant\",\"suberror\":\"registration_required\"}",
                    EXTID_AUTH_ERR);
     assert_logged(&cap, "register a second factor in a browser first");
@@ -740,9 +754,11 @@ static void test_challenge_refused(void **state)
         /* challenge_type */
         { "{\"challenge_type\":\"password\"}", EXTID_UNAVAILABLE }, /* no token */
         { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":6,"
-          "\"challenge_channel\":\"voice\"}", EXTID_AUTH_ERR },
+          "\"challenge_channel\":\"voice\"}",
+          EXTID_AUTH_ERR },
         { "{\"continuation_token\":\"x\",\"challenge_type\":\"oob\",\"code_length\":6,"
-          "\"challenge_channel\":7}", EXTID_UNAVAILABLE },
+          "\"challenge_channel\":7}",
+          EXTID_UNAVAILABLE },
         { "{\"continuation_token\":\"x\",\"challenge_type\":\"redirect\"}", EXTID_AUTH_ERR },
         { "{\"continuation_token\":\"x\",\"code_length\":6}", EXTID_UNAVAILABLE },
         { "{\"continuation_token\":\"x\",\"challenge_type\":\"otp\",\"code_length\":6}",

@@ -53,8 +53,7 @@ static void test_reads_private_and_readonly(void **state)
     size_t len = 0;
 
     /* A group other than root does not matter: only writes by others are a risk. */
-    assert_int_equal(extid_safefile_read(make_file(f, "a", "x", 1, 0, 0400), &out, &len,
-                                         &f->log),
+    assert_int_equal(extid_safefile_read(make_file(f, "a", "x", 1, 0, 0400), &out, &len, &f->log),
                      EXTID_OK);
     assert_string_equal(out, "x");
     free(out);
@@ -73,9 +72,8 @@ static void test_reads_empty_file(void **state)
     char *out = NULL;
     size_t len = 7;
 
-    assert_int_equal(extid_safefile_read(make_file(f, "empty", "", 0, 0, 0600), &out, &len,
-                                         &f->log),
-                     EXTID_OK);
+    assert_int_equal(
+        extid_safefile_read(make_file(f, "empty", "", 0, 0, 0600), &out, &len, &f->log), EXTID_OK);
     assert_non_null(out);
     assert_int_equal(len, 0);
     assert_string_equal(out, "");
@@ -174,8 +172,7 @@ static void test_refuses_nul_byte(void **state)
 {
     struct ufx_dir *f = *state;
 
-    expect_refused(f, make_file(f, "nul", "a = b\n\0c = d\n", 13, 0, 0644),
-                   "contains a NUL byte");
+    expect_refused(f, make_file(f, "nul", "a = b\n\0c = d\n", 13, 0, 0644), "contains a NUL byte");
 }
 
 static void test_refuses_missing(void **state)
@@ -266,8 +263,7 @@ static void test_directories_are_checked_where_links_lead(void **state)
     free(out);
     /* The same link to a directory anyone may write is refused, naming that directory. */
     assert_int_equal(chmod(target, 0777), 0);
-    snprintf(want, sizeof want, "directory %s is writable by group or others (mode 0777)",
-             target);
+    snprintf(want, sizeof want, "directory %s is writable by group or others (mode 0777)", target);
     expect_refused(f, f->path, want);
 }
 

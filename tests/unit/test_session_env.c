@@ -13,8 +13,7 @@
 #define OID "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 #define TID "11112222-bbbb-3333-cccc-4444dddd5555"
 
-static void build(const char *json, const char *email, struct extid_env *env,
-                  struct ufx_log *cap)
+static void build(const char *json, const char *email, struct extid_env *env, struct ufx_log *cap)
 {
     struct extid_log log = ufx_log_sink(cap, false);
     cJSON *claims = cJSON_Parse(json);

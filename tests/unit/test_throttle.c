@@ -103,12 +103,14 @@ static void test_give_back(void **state)
 
     assert_int_equal(take(d, "a@example.com", 1, 0, NOW, &wait), EXTID_THROTTLE_GO);
     assert_int_equal(take(d, "a@example.com", 1, 0, NOW + 1, &wait), EXTID_THROTTLE_REFUSED);
-    assert_int_equal(extid_throttle_give_back(d->dir, "A@example.com", &policy, NOW, NOW + 2,
-                                              &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(
+        extid_throttle_give_back(d->dir, "A@example.com", &policy, NOW, NOW + 2, &d->log),
+        EXTID_THROTTLE_GO);
     assert_int_equal(take(d, "a@example.com", 1, 0, NOW + 3, &wait), EXTID_THROTTLE_GO);
     /* A time never taken gives nothing back. */
-    assert_int_equal(extid_throttle_give_back(d->dir, "a@example.com", &policy, NOW + 99,
-                                              NOW + 4, &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(
+        extid_throttle_give_back(d->dir, "a@example.com", &policy, NOW + 99, NOW + 4, &d->log),
+        EXTID_THROTTLE_GO);
     assert_int_equal(take(d, "a@example.com", 1, 0, NOW + 5, &wait), EXTID_THROTTLE_REFUSED);
 }
 
@@ -124,27 +126,32 @@ static void test_failure_budget(void **state)
                      EXTID_THROTTLE_GO);
     assert_int_equal(extid_fails_reserve(d->dir, "a@example.com", 2, 3600, NOW, &wait, &d->log),
                      EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_reserve(d->dir, "A@EXAMPLE.COM", 2, 3600, NOW + 100, &wait,
-                                         &d->log), EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_reserve(d->dir, "a@example.com", 2, 3600, NOW + 100, &wait,
-                                         &d->log), EXTID_THROTTLE_REFUSED);
+    assert_int_equal(
+        extid_fails_reserve(d->dir, "A@EXAMPLE.COM", 2, 3600, NOW + 100, &wait, &d->log),
+        EXTID_THROTTLE_GO);
+    assert_int_equal(
+        extid_fails_reserve(d->dir, "a@example.com", 2, 3600, NOW + 100, &wait, &d->log),
+        EXTID_THROTTLE_REFUSED);
     assert_int_equal(wait, 3600 - 100);
-    assert_int_equal(extid_fails_give_back(d->dir, "a@example.com", 2, 3600, NOW + 100,
-                                           NOW + 150, &d->log), EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 150, &wait,
-                                       &d->log), EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_reserve(d->dir, "a@example.com", 2, 3600, NOW + 100, &wait,
-                                         &d->log), EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 200, &wait,
-                                       &d->log), EXTID_THROTTLE_REFUSED);
+    assert_int_equal(
+        extid_fails_give_back(d->dir, "a@example.com", 2, 3600, NOW + 100, NOW + 150, &d->log),
+        EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 150, &wait, &d->log),
+                     EXTID_THROTTLE_GO);
+    assert_int_equal(
+        extid_fails_reserve(d->dir, "a@example.com", 2, 3600, NOW + 100, &wait, &d->log),
+        EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 200, &wait, &d->log),
+                     EXTID_THROTTLE_REFUSED);
     assert_int_equal(wait, 3600 - 200);
-    assert_int_equal(extid_fails_check(d->dir, "b@example.com", 2, 3600, NOW + 200, &wait,
-                                       &d->log), EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 3600, &wait,
-                                       &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_check(d->dir, "b@example.com", 2, 3600, NOW + 200, &wait, &d->log),
+                     EXTID_THROTTLE_GO);
+    assert_int_equal(
+        extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 3600, &wait, &d->log),
+        EXTID_THROTTLE_GO);
     assert_int_equal(extid_fails_clear(d->dir, "a@example.com", &d->log), EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 200, &wait,
-                                       &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 2, 3600, NOW + 200, &wait, &d->log),
+                     EXTID_THROTTLE_GO);
     assert_int_equal(extid_fails_reserve(d->dir, "c@example.com", 0, 3600, NOW, &wait, &d->log),
                      EXTID_THROTTLE_GO);
     assert_int_equal(extid_fails_check(d->dir, "c@example.com", 0, 3600, NOW, &wait, &d->log),
@@ -165,8 +172,8 @@ static void test_address_reset(void **state)
                      EXTID_THROTTLE_REFUSED);
     assert_int_equal(extid_address_reset(d->dir, "A@example.com", &d->log), EXTID_THROTTLE_GO);
     assert_int_equal(take(d, "a@example.com", 1, 0, NOW + 1, &wait), EXTID_THROTTLE_GO);
-    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 1, 3600, NOW + 1, &wait,
-                                       &d->log), EXTID_THROTTLE_GO);
+    assert_int_equal(extid_fails_check(d->dir, "a@example.com", 1, 3600, NOW + 1, &wait, &d->log),
+                     EXTID_THROTTLE_GO);
     assert_int_equal(take(d, "b@example.com", 1, 0, NOW + 1, &wait), EXTID_THROTTLE_REFUSED);
     /* Nothing there to remove is not an error. */
     assert_int_equal(extid_address_reset(d->dir, "z@example.com", &d->log), EXTID_THROTTLE_GO);

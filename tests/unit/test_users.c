@@ -34,21 +34,21 @@ static void assert_empty(const struct extid_identities *ids)
     assert_int_equal(ids->count, 0);
 }
 
-static const char sample[] =
-    "# local account   identities\n"
-    "alice    alice@contoso.com\n"
-    "\n"
-    "ops      alice@contoso.com\tBob@Contoso.com   \r\n"
-    "   # indented comment\n"
-    "kiosk    *@contoso.com\n"
-    "mixed    carol@fabrikam.com *@contoso.com\n"
-    "_svc.x-1 svc@example.org";
+static const char sample[] = "# local account   identities\n"
+                             "alice    alice@contoso.com\n"
+                             "\n"
+                             "ops      alice@contoso.com\tBob@Contoso.com   \r\n"
+                             "   # indented comment\n"
+                             "kiosk    *@contoso.com\n"
+                             "mixed    carol@fabrikam.com *@contoso.com\n"
+                             "_svc.x-1 svc@example.org";
 
 static void test_single_literal(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(extid_users_parse(sample, "users", "alice", true, &f->ids, &f->d.log), EXTID_OK);
+    assert_int_equal(extid_users_parse(sample, "users", "alice", true, &f->ids, &f->d.log),
+                     EXTID_OK);
     assert_int_equal(f->ids.count, 1);
     assert_string_equal(f->ids.items[0], "alice@contoso.com");
     assert_string_equal(extid_identities_single(&f->ids), "alice@contoso.com");
@@ -73,7 +73,8 @@ static void test_wildcard_line(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(extid_users_parse(sample, "users", "kiosk", true, &f->ids, &f->d.log), EXTID_OK);
+    assert_int_equal(extid_users_parse(sample, "users", "kiosk", true, &f->ids, &f->d.log),
+                     EXTID_OK);
     assert_int_equal(f->ids.count, 1);
     assert_string_equal(f->ids.items[0], "*@contoso.com");
     /* A lone wildcard is not an address to use without asking. */
@@ -106,9 +107,9 @@ static void test_unknown_account(void **state)
                      EXTID_USER_UNKNOWN);
     assert_int_equal(extid_users_parse("", "users", "alice", true, &f->ids, &f->d.log),
                      EXTID_USER_UNKNOWN);
-    assert_int_equal(extid_users_parse("# only comments\n\n", "users", "alice", true, &f->ids,
-                                       &f->d.log),
-                     EXTID_USER_UNKNOWN);
+    assert_int_equal(
+        extid_users_parse("# only comments\n\n", "users", "alice", true, &f->ids, &f->d.log),
+        EXTID_USER_UNKNOWN);
     assert_empty(&f->ids);
 }
 
@@ -196,7 +197,8 @@ static const struct bad_case bad_cases[] = {
     { "bob b@contoso.com :x", "':' is not a known requirement" },
     { "bob b@contoso.com role:x c@contoso.com", "identity 'c@contoso.com' after a requirement" },
     { "* b@contoso.com", "'b@contoso.com': a '*' line takes only *@domain identities" },
-    { "* *@contoso.com b@contoso.com role:x", "'b@contoso.com': a '*' line takes only *@domain identities" },
+    { "* *@contoso.com b@contoso.com role:x",
+      "'b@contoso.com': a '*' line takes only *@domain identities" },
     { "* role:x", "account '*' has requirements but no identity" },
     { "**  *@contoso.com", "'**' is not a valid account name" },
 };
@@ -214,9 +216,9 @@ static void test_bad_lines_fail_closed(void **state)
                  bad_cases[i].line);
         ufx_log_clear(&f->d.cap);
         for (a = 0; a < sizeof accounts / sizeof accounts[0]; a++) {
-            assert_int_equal(extid_users_parse(text, "/etc/x.users", accounts[a], true, &f->ids,
-                                               &f->d.log),
-                             EXTID_CONFIG_ERR);
+            assert_int_equal(
+                extid_users_parse(text, "/etc/x.users", accounts[a], true, &f->ids, &f->d.log),
+                EXTID_CONFIG_ERR);
             assert_empty(&f->ids);
         }
         assert_logged_at(&f->d.cap, "/etc/x.users:3: ", bad_cases[i].reason);
@@ -230,9 +232,9 @@ static void test_good_edge_cases(void **state)
                        "9lives n@x-y.example.org *@a-b.c1.example\n"
                        "alice\talice@contoso.com\t*@fabrikam.com\r\n";
 
-    assert_int_equal(extid_users_parse(text, "u", "abcdefghijklmnopqrstuvwxyz012345", true, &f->ids,
-                                       &f->d.log),
-                     EXTID_OK);
+    assert_int_equal(
+        extid_users_parse(text, "u", "abcdefghijklmnopqrstuvwxyz012345", true, &f->ids, &f->d.log),
+        EXTID_OK);
     extid_identities_free(&f->ids);
     assert_int_equal(extid_users_parse(text, "u", "9lives", true, &f->ids, &f->d.log), EXTID_OK);
     assert_true(extid_identities_allow(&f->ids, "q@A-B.c1.example"));
@@ -244,13 +246,13 @@ static void test_good_edge_cases(void **state)
     assert_int_equal(f->d.cap.len, 0);
 }
 
-static const char authz_sample[] =
-    "ops   alice@contoso.com\n"
-    "ops   *@contoso.com bob@fabrikam.com role:Linux.Ops group:0F0E0D0C-0B0A-0908-0706-05040302010F\n"
-    "ops   carol@contoso.com   role:a role:b\n"
-    "*     *@contoso.com *@fabrikam.com role:Shell.User\n"
-    "*     *@example.org\n"
-    "bob   bob@contoso.com\n";
+static const char authz_sample[] = "ops   alice@contoso.com\n"
+                                   "ops   *@contoso.com bob@fabrikam.com role:Linux.Ops "
+                                   "group:0F0E0D0C-0B0A-0908-0706-05040302010F\n"
+                                   "ops   carol@contoso.com   role:a role:b\n"
+                                   "*     *@contoso.com *@fabrikam.com role:Shell.User\n"
+                                   "*     *@example.org\n"
+                                   "bob   bob@contoso.com\n";
 
 /* Several lines for one account are alternatives, each with its own requirements. */
 static void test_lines_are_alternatives(void **state)
@@ -290,8 +292,8 @@ static void test_same_address_on_two_lines_is_single(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(extid_users_parse("a a@contoso.com\na A@Contoso.com role:x\n", "u", "a",
-                                       true, &f->ids, &f->d.log),
+    assert_int_equal(extid_users_parse("a a@contoso.com\na A@Contoso.com role:x\n", "u", "a", true,
+                                       &f->ids, &f->d.log),
                      EXTID_OK);
     assert_int_equal(f->ids.nlines, 2);
     assert_string_equal(extid_identities_single(&f->ids), "a@contoso.com");
@@ -336,9 +338,9 @@ static void test_star_lines(void **state)
     assert_int_equal(extid_users_parse(authz_sample, "u", "*", true, &f->ids, &f->d.log),
                      EXTID_USER_UNKNOWN);
     /* One domain: the one address is used without asking. */
-    assert_int_equal(extid_users_parse("* *@example.org role:r\n", "u", "dave", true, &f->ids,
-                                       &f->d.log),
-                     EXTID_OK);
+    assert_int_equal(
+        extid_users_parse("* *@example.org role:r\n", "u", "dave", true, &f->ids, &f->d.log),
+        EXTID_OK);
     assert_string_equal(extid_identities_single(&f->ids), "dave@example.org");
     extid_identities_free(&f->ids);
 }
@@ -379,8 +381,9 @@ static void test_every_bad_line_is_reported(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(extid_users_parse("a\nb b@x.test\nc nope\n", "u", "b", true, &f->ids, &f->d.log),
-                     EXTID_CONFIG_ERR);
+    assert_int_equal(
+        extid_users_parse("a\nb b@x.test\nc nope\n", "u", "b", true, &f->ids, &f->d.log),
+        EXTID_CONFIG_ERR);
     assert_logged(&f->d.cap, "u:1: account 'a' has no identity");
     assert_logged(&f->d.cap, "u:3: 'nope' is neither");
 }

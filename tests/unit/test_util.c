@@ -16,14 +16,27 @@
 
 static void test_email_valid(void **state)
 {
-    static const char *good[] = { "alice@example.com", "a.b+tag@sub.example.co.uk",
-                                  "x@y.z", "O'Neil@Example.COM", "a*b@example.com" };
-    static const char *bad[] = { "", "alice", "@example.com", "alice@", "alice@example",
-                                 "alice@@example.com", "a@b@example.com", "alice @example.com",
-                                 "alice@exa mple.com", "alice@.example.com", "alice@example.com.",
-                                 "alice@example..com", "al\"ice@example.com", "al<ice@example.com",
-                                 "alice@example.com\n", "\talice@example.com", "al\x7fice@x.com",
-                                 "alice@ex(ample).com", "ali\xc3\xa9@example.com",
+    static const char *good[] = { "alice@example.com", "a.b+tag@sub.example.co.uk", "x@y.z",
+                                  "O'Neil@Example.COM", "a*b@example.com" };
+    static const char *bad[] = { "",
+                                 "alice",
+                                 "@example.com",
+                                 "alice@",
+                                 "alice@example",
+                                 "alice@@example.com",
+                                 "a@b@example.com",
+                                 "alice @example.com",
+                                 "alice@exa mple.com",
+                                 "alice@.example.com",
+                                 "alice@example.com.",
+                                 "alice@example..com",
+                                 "al\"ice@example.com",
+                                 "al<ice@example.com",
+                                 "alice@example.com\n",
+                                 "\talice@example.com",
+                                 "al\x7fice@x.com",
+                                 "alice@ex(ample).com",
+                                 "ali\xc3\xa9@example.com",
                                  "*@example.com" /* a users-file wildcard */ };
     char long_addr[300];
 
@@ -72,10 +85,13 @@ static void test_strip_controls(void **state)
     {
         /* C1 controls as UTF-8 (CSI is U+009B), and bytes that are not UTF-8 at all, go too;
          * letters from beyond ASCII stay. */
-        char c1[] = "a\xc2\x9b[2J\xc2\x85" "b\x9b[1m\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x91"
+        char c1[] = "a\xc2\x9b[2J\xc2\x85"
+                    "b\x9b[1m\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x91"
                     "\xc0\xaf\xed\xa0\x80\xe2\x82";
         extid_strip_controls_inplace(c1);
-        assert_string_equal(c1, "a??[2J??b?[1m\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x91" "???????");
+        assert_string_equal(c1,
+                            "a??[2J??b?[1m\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x91"
+                            "???????");
     }
 }
 
@@ -84,7 +100,7 @@ static void test_str_ieq(void **state)
     (void)state;
     assert_true(extid_str_ieq("Alice@Example.COM", "alice@example.com"));
     assert_false(extid_str_ieq("alice@example.com", "alice@example.co"));
-    assert_false(extid_str_ieq("\xdd", "i"));   /* no locale folding of non-ASCII bytes */
+    assert_false(extid_str_ieq("\xdd", "i"));     /* no locale folding of non-ASCII bytes */
     assert_false(extid_str_ieq("I", "\xc4\xb1")); /* dotless i is not i */
     assert_false(extid_str_ieq("abc", "ab"));
     assert_true(extid_str_ieq("", ""));
@@ -102,8 +118,8 @@ static void test_uuid4(void **state)
     assert_int_equal(strlen(a), 36);
     assert_string_not_equal(a, b);
     assert_int_equal(a[8], '-');
-    assert_int_equal(a[14], '4');                 /* version 4 */
-    assert_non_null(strchr("89ab", a[19]));      /* RFC 4122 variant */
+    assert_int_equal(a[14], '4');           /* version 4 */
+    assert_non_null(strchr("89ab", a[19])); /* RFC 4122 variant */
 }
 
 static void test_free_secret_handles_null(void **state)

@@ -142,8 +142,7 @@ static inline bool fx_logged(const struct fx_log *l, const char *needle)
 
 static inline char *fx_b64url(const void *data, size_t len)
 {
-    static const char abc[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     const unsigned char *p = data;
     char *out = malloc(len / 3 * 4 + 5), *o = out;
     size_t i;
@@ -325,8 +324,8 @@ static inline char *fx_sign(const char *header, const char *payload, EVP_PKEY *k
 }
 
 /* HS256 with the given secret: what an attacker does with alg confusion. */
-static inline char *fx_sign_hs256(const char *header, const char *payload,
-                                  const void *secret, size_t secret_len)
+static inline char *fx_sign_hs256(const char *header, const char *payload, const void *secret,
+                                  size_t secret_len)
 {
     char *input = fx_signing_input(header, payload);
     unsigned char mac[EVP_MAX_MD_SIZE];

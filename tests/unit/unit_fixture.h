@@ -30,7 +30,7 @@
 struct ufx_log {
     char buf[32768]; /* a line that does not fit is dropped */
     size_t len;
-    int lines;       /* lines above LOG_DEBUG */
+    int lines; /* lines above LOG_DEBUG */
     int debug_lines;
 };
 
@@ -80,15 +80,13 @@ static inline void ufx_check_text(const char *text, const char *prefix, const ch
     }
 }
 
-#define assert_logged(cap, needle) \
-    ufx_check_text((cap)->buf, NULL, (needle), __FILE__, __LINE__)
+#define assert_logged(cap, needle) ufx_check_text((cap)->buf, NULL, (needle), __FILE__, __LINE__)
 /* "<path><rest>", e.g. assert_logged_at(cap, path, ":3: unknown key"). */
-#define assert_logged_at(cap, path, rest) \
+#define assert_logged_at(cap, path, rest)                                                          \
     ufx_check_text((cap)->buf, (path), (rest), __FILE__, __LINE__)
 #define assert_not_logged(cap, needle) assert_null(strstr((cap)->buf, (needle)))
 /* For logs kept as plain text (token_fixture.h's struct fx_log). */
-#define assert_text_logged(text, needle) \
-    ufx_check_text((text), NULL, (needle), __FILE__, __LINE__)
+#define assert_text_logged(text, needle) ufx_check_text((text), NULL, (needle), __FILE__, __LINE__)
 
 /* ---- files ---- */
 
@@ -149,8 +147,8 @@ static inline void ufx_set_mtime(const char *path, time_t when)
 
 /* The start of a fixture: a fresh directory under /tmp and a log sink. */
 struct ufx_dir {
-    char dir[64];         /* /tmp/<test program>-XXXXXX */
-    char path[256];       /* scratch for the file a test works on */
+    char dir[64];   /* /tmp/<test program>-XXXXXX */
+    char path[256]; /* scratch for the file a test works on */
     struct ufx_log cap;
     struct extid_log log; /* writes into cap */
 };
@@ -223,8 +221,8 @@ static inline int ufx_run_group_as_root(const char *name, const struct CMUnitTes
 }
 
 /* cmocka_run_group_tests for a group whose tests all need root. */
-#define ufx_run_root_group_tests(tests, group_setup, group_teardown)                             \
-    ufx_run_group_as_root(#tests, tests, sizeof(tests) / sizeof((tests)[0]), group_setup,        \
+#define ufx_run_root_group_tests(tests, group_setup, group_teardown)                               \
+    ufx_run_group_as_root(#tests, tests, sizeof(tests) / sizeof((tests)[0]), group_setup,          \
                           group_teardown)
 
 #endif

@@ -95,12 +95,12 @@ static void record(struct tally *t, const char *where, long id, const char *what
     }
     if (!ok) {
         t->mismatches++;
-        fprintf(stderr, "vectors: MISMATCH %s #%ld (%s): expected %s, the module %s%s%s\n",
-                where, id, what && *what ? what : "-",
-                !applicable ? "refusal (not applicable)" :
-                expect == EXPECT_VALID ? "acceptance" : "refusal",
-                accepted ? "accepted it" : "refused it",
-                t->last_log[0] ? ": " : "", t->last_log);
+        fprintf(stderr, "vectors: MISMATCH %s #%ld (%s): expected %s, the module %s%s%s\n", where,
+                id, what && *what ? what : "-",
+                !applicable                  ? "refusal (not applicable)"
+                    : expect == EXPECT_VALID ? "acceptance"
+                                             : "refusal",
+                accepted ? "accepted it" : "refused it", t->last_log[0] ? ": " : "", t->last_log);
     }
 }
 
@@ -109,8 +109,9 @@ static enum expect expectation(const cJSON *test)
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(test, "result");
     const char *s = cJSON_IsString(r) ? r->valuestring : "";
 
-    return strcmp(s, "valid") == 0 ? EXPECT_VALID :
-           strcmp(s, "acceptable") == 0 ? EXPECT_EITHER : EXPECT_INVALID;
+    return strcmp(s, "valid") == 0     ? EXPECT_VALID
+        : strcmp(s, "acceptable") == 0 ? EXPECT_EITHER
+                                       : EXPECT_INVALID;
 }
 
 static const char *str_member(const cJSON *obj, const char *name)
@@ -148,9 +149,9 @@ static bool rs256_key(const cJSON *jwk)
     const char *kty = str_member(jwk, "kty"), *alg = str_member(jwk, "alg");
     int bits = b64url_bits(str_member(jwk, "n"));
 
-    return kty && strcmp(kty, "RSA") == 0 && (!cJSON_GetObjectItemCaseSensitive(jwk, "alg")
-                                              || (alg && strcmp(alg, "RS256") == 0))
-           && bits >= RSA_MIN_BITS && bits <= RSA_MAX_BITS;
+    return kty && strcmp(kty, "RSA") == 0
+        && (!cJSON_GetObjectItemCaseSensitive(jwk, "alg") || (alg && strcmp(alg, "RS256") == 0))
+        && bits >= RSA_MIN_BITS && bits <= RSA_MAX_BITS;
 }
 
 /* The vector's keys as the JWKS text the module receives: a key set as it is, one JWK as a
@@ -163,8 +164,7 @@ static char *as_key_set(const cJSON *key, bool *applicable)
 
     *applicable = false;
     if (cJSON_IsArray(keys)) {
-        cJSON_ArrayForEach(k, keys)
-            *applicable = *applicable || rs256_key(k);
+        cJSON_ArrayForEach(k, keys) *applicable = *applicable || rs256_key(k);
         return cJSON_PrintUnformatted(key);
     }
     set = cJSON_CreateObject();
@@ -200,8 +200,10 @@ static bool module_accepts_signature(const cJSON *jwk, const unsigned char *msg,
 {
     struct extid_log log = module_log(t);
     EVP_PKEY *key = extid_jwk_import(jwk, &log);
-    struct extid_jwt jwt = { .signing_input = (char *)msg, .signing_input_len = msg_len,
-                             .signature = (unsigned char *)sig, .signature_len = sig_len };
+    struct extid_jwt jwt = { .signing_input = (char *)msg,
+                             .signing_input_len = msg_len,
+                             .signature = (unsigned char *)sig,
+                             .signature_len = sig_len };
     bool ok = key && extid_jwt_verify_rs256(&jwt, key, &log) == EXTID_OK;
 
     EVP_PKEY_free(key);
@@ -250,8 +252,8 @@ static bool run_wycheproof_file(const char *dir, const char *name, struct tally 
 
     if (!doc)
         return false;
-    cJSON_ArrayForEach(group, cJSON_GetObjectItemCaseSensitive(doc, "testGroups"))
-        seen += run_group(group, name, t);
+    cJSON_ArrayForEach(group, cJSON_GetObjectItemCaseSensitive(doc, "testGroups")) seen +=
+        run_group(group, name, t);
     cJSON_Delete(doc);
     if (seen == 0)
         fprintf(stderr, "vectors: no tests in %s\n", name);
@@ -271,13 +273,14 @@ static int run_jose_group(const cJSON *group, const char *name, struct tally *t)
     if (!key)
         key = cJSON_GetObjectItemCaseSensitive(group, "private");
     jwks = as_key_set(key, &key_applicable);
-    cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests")) {
+    cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests"))
+    {
         const cJSON *jws = cJSON_GetObjectItemCaseSensitive(test, "jws");
         const cJSON *jwe = cJSON_GetObjectItemCaseSensitive(test, "jwe");
         const cJSON *item = jws ? jws : jwe;
         /* The JSON serialization reaches the module as the text it is. */
-        char *token = cJSON_IsString(item) ? strdup(item->valuestring)
-                                           : cJSON_PrintUnformatted(item);
+        char *token =
+            cJSON_IsString(item) ? strdup(item->valuestring) : cJSON_PrintUnformatted(item);
         bool accepted = token && module_accepts_token(token, jwks, t);
 
         record_test(t, name, test, key_applicable && jws != NULL, accepted);
@@ -338,19 +341,19 @@ static int run_rsa_group(const cJSON *group, const char *name, struct tally *t)
     const cJSON *given = cJSON_GetObjectItemCaseSensitive(group, "keyJwk");
     const cJSON *numbers = cJSON_GetObjectItemCaseSensitive(group, "publicKey");
     const char *sha = str_member(group, "sha");
-    cJSON *jwk = given ? cJSON_Duplicate(given, true)
-                       : jwk_from_hex(numbers ? numbers
-                                      : cJSON_GetObjectItemCaseSensitive(group, "privateKey"));
+    cJSON *jwk = given
+        ? cJSON_Duplicate(given, true)
+        : jwk_from_hex(numbers ? numbers : cJSON_GetObjectItemCaseSensitive(group, "privateKey"));
     bool applicable = rs256_key(jwk) && sha && strcmp(sha, "SHA-256") == 0;
     const cJSON *test;
     int seen = 0;
 
-    cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests")) {
+    cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests"))
+    {
         size_t msg_len = 0, sig_len = 0;
         unsigned char *msg = hex_decode(str_member(test, "msg"), &msg_len);
         unsigned char *sig = hex_decode(str_member(test, "sig"), &sig_len);
-        bool accepted = msg && sig
-                        && module_accepts_signature(jwk, msg, msg_len, sig, sig_len, t);
+        bool accepted = msg && sig && module_accepts_signature(jwk, msg, msg_len, sig, sig_len, t);
 
         record_test(t, name, test, applicable, accepted);
         free(msg);
@@ -368,7 +371,8 @@ static void run_example_keys(const cJSON *set, const char *where, struct tally *
     const cJSON *jwk;
     long i = 0;
 
-    cJSON_ArrayForEach(jwk, cJSON_GetObjectItemCaseSensitive(set, "keys")) {
+    cJSON_ArrayForEach(jwk, cJSON_GetObjectItemCaseSensitive(set, "keys"))
+    {
         record(t, where, i++, str_member(jwk, "kid"), EXPECT_VALID, rs256_key(jwk),
                module_accepts_key(jwk, t));
     }
@@ -386,8 +390,8 @@ static bool run_examples(const char *dir, struct tally *t)
         const cJSON *a2 = cJSON_GetObjectItemCaseSensitive(rfc, "rfc7515_a2");
         const char *compact = str_member(a2, "compact");
         const cJSON *a2_key = cJSON_GetObjectItemCaseSensitive(a2, "jwk");
-        const char *cookbook = str_member(cJSON_GetObjectItemCaseSensitive(jws, "output"),
-                                          "compact");
+        const char *cookbook =
+            str_member(cJSON_GetObjectItemCaseSensitive(jws, "output"), "compact");
         const char *dot = compact ? strrchr(compact, '.') : NULL;
         bool applicable;
         char *set;
@@ -405,9 +409,9 @@ static bool run_examples(const char *dir, struct tally *t)
             free(set);
             if (!extid_b64url_decode(dot + 1, strlen(dot + 1), &sig, &sig_len))
                 sig = NULL;
-            record(t, "RFC 7515 A.2 signature", 1, "signing input", EXPECT_VALID,
-                   rs256_key(a2_key),
-                   sig && module_accepts_signature(a2_key, (const unsigned char *)compact,
+            record(t, "RFC 7515 A.2 signature", 1, "signing input", EXPECT_VALID, rs256_key(a2_key),
+                   sig
+                       && module_accepts_signature(a2_key, (const unsigned char *)compact,
                                                    (size_t)(dot - compact), sig, sig_len, t));
             free(sig);
             /* RFC 7520 4.1 is signed with the key of 3.3. */
@@ -415,14 +419,14 @@ static bool run_examples(const char *dir, struct tally *t)
             record(t, "RFC 7520 4.1 token", 1, "RS256", EXPECT_VALID, applicable,
                    module_accepts_token(cookbook, set, t));
             free(set);
-            record(t, "RFC 7520 3.3 key", 1, str_member(pub, "kid"), EXPECT_VALID,
-                   rs256_key(pub), module_accepts_key(pub, t));
+            record(t, "RFC 7520 3.3 key", 1, str_member(pub, "kid"), EXPECT_VALID, rs256_key(pub),
+                   module_accepts_key(pub, t));
             run_example_keys(cJSON_GetObjectItemCaseSensitive(rfc, "rfc7517_a1"),
                              "RFC 7517 A.1 key", t);
             run_example_keys(cJSON_GetObjectItemCaseSensitive(rfc, "rfc7517_a3"),
                              "RFC 7517 A.3 key", t);
-            run_example_keys(cJSON_GetObjectItemCaseSensitive(rfc, "rfc7517_b"),
-                             "RFC 7517 B key", t);
+            run_example_keys(cJSON_GetObjectItemCaseSensitive(rfc, "rfc7517_b"), "RFC 7517 B key",
+                             t);
         } else {
             fprintf(stderr, "vectors: the RFC or cookbook examples lack a compact JWS\n");
         }
@@ -436,7 +440,8 @@ static bool run_examples(const char *dir, struct tally *t)
 int main(int argc, char **argv)
 {
     static const char *const jose[] = {
-        "wycheproof/json_web_signature_test.json", "wycheproof/json_web_key_test.json",
+        "wycheproof/json_web_signature_test.json",
+        "wycheproof/json_web_key_test.json",
         "wycheproof/json_web_crypto_test.json",
     };
     static const char *const rsa[] = {
@@ -465,11 +470,11 @@ int main(int argc, char **argv)
     complete = run_examples(argv[1], &t) && complete;
 
     total = t.valid_accepted + t.invalid_refused + t.na_refused + t.either_accepted
-            + t.either_refused + t.mismatches;
+        + t.either_refused + t.mismatches;
     printf("vectors: %d checked: %d valid accepted, %d invalid refused, %d not applicable "
            "refused, %d acceptable (%d accepted, %d refused), %d mismatches%s\n",
            total, t.valid_accepted, t.invalid_refused, t.na_refused,
-           t.either_accepted + t.either_refused, t.either_accepted, t.either_refused,
-           t.mismatches, complete ? "" : ", some files missing or unreadable");
+           t.either_accepted + t.either_refused, t.either_accepted, t.either_refused, t.mismatches,
+           complete ? "" : ", some files missing or unreadable");
     return t.mismatches == 0 && complete ? 0 : 1;
 }
