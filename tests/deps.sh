@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config clang libpam0g-dev libcurl4-openssl-dev libcjso
 libcmocka-dev libpam-wrapper pamtester openssh-server openssh-client sudo login util-linux
 python3 python3-pytest python3-pexpect python3-cryptography python3-jwt valgrind curl openssl
 debhelper dpkg-dev fakeroot lintian mandoc groff-base man-db libpam-runtime debconf
-cppcheck clang-tools libclang-rt-dev"
+cppcheck clang-tools clang-format libclang-rt-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
