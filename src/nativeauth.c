@@ -62,7 +62,7 @@ static const char *default_label(enum extid_channel c)
  * member is absent or empty. NULL only when out of memory. */
 static char *label_copy(const cJSON *label, enum extid_channel c)
 {
-    char *s = cJSON_IsString(label) && label->valuestring && *label->valuestring
+    char *s = label && cJSON_IsString(label) && label->valuestring && *label->valuestring
         ? strndup(label->valuestring, EXTID_ENTRA_FIELD_MAX)
         : strdup(default_label(c));
     if (s)
