@@ -21,6 +21,9 @@ static void tell_wait(const struct login *l, const char *what, long wait)
     login_show(l, true, msg);
 }
 
+/* Too many other addresses are counted in this address's part of cache_dir (see throttle.c). */
+#define FULL_MESSAGE "Too many sign-ins for other addresses are under way; try again later."
+
 static struct extid_throttle_policy send_policy(const struct extid_config *cfg)
 {
     struct extid_throttle_policy policy = {
@@ -40,7 +43,12 @@ enum extid_throttle login_may_send_code(struct login *l)
     enum extid_throttle rc =
         extid_throttle_take(l->cfg->cache_dir, l->email, &policy, now, &wait, l->log);
 
-    if (rc == EXTID_THROTTLE_REFUSED)
+    if (rc == EXTID_THROTTLE_FULL) {
+        /* To the steps that send, a full bucket is a refusal like any other; the person is
+         * told what it is. */
+        login_show(l, true, FULL_MESSAGE);
+        rc = EXTID_THROTTLE_REFUSED;
+    } else if (rc == EXTID_THROTTLE_REFUSED)
         tell_wait(l, "Too many codes were sent to this address", wait);
     if (rc == EXTID_THROTTLE_GO) {
         l->send_taken_at = now;
@@ -70,6 +78,10 @@ static enum extid_result budget_result(struct login *l, enum extid_throttle t, l
     case EXTID_THROTTLE_GO: return EXTID_OK;
     case EXTID_THROTTLE_REFUSED:
         tell_wait(l, "Too many wrong codes for this address", wait);
+        l->told = true;
+        return EXTID_AUTH_ERR;
+    case EXTID_THROTTLE_FULL:
+        login_show(l, true, FULL_MESSAGE);
         l->told = true;
         return EXTID_AUTH_ERR;
     case EXTID_THROTTLE_UNSAFE: return EXTID_CONFIG_ERR;
@@ -120,6 +132,8 @@ enum extid_result login_throttle_result(enum extid_throttle t)
 {
     switch (t) {
     case EXTID_THROTTLE_GO: return EXTID_OK;
+    case EXTID_THROTTLE_REFUSED:
+    case EXTID_THROTTLE_FULL: return EXTID_AUTH_ERR;
     case EXTID_THROTTLE_UNSAFE: return EXTID_CONFIG_ERR;
     default: return EXTID_SYSTEM_ERR;
     }

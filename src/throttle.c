@@ -1,7 +1,10 @@
-/* The send throttle: one state file per address (send times, one per line) under a lock bucket;
- * a refusal says how long to wait. */
+/* The send throttle and the failure budget: one state file per address (event times, one per
+ * line) under a lock bucket; a refusal says how long to wait. What strangers can make is bounded:
+ * a state with no event left in its window is removed, and a bucket keeps at most BUCKET_CAP
+ * addresses of each kind, so cache_dir never holds more than 256 * BUCKET_CAP of them. */
 #include "throttle.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +21,10 @@
 #define LOCK_RETRY_MS 10
 #define MAX_SENDS 1000 /* the largest send_limit and fail_limit accepted by the config */
 #define NAME_LEN 96
+/* Addresses of one kind a lock bucket may count at once. A full bucket refuses new addresses
+ * rather than forget a live count: a flood of strangers' addresses must never reset a
+ * victim's. 256 buckets of 64 hold 16384 addresses, far more than a host's real users. */
+#define BUCKET_CAP 64
 
 /* Times of one identity's events (codes sent, or wrong secrets), oldest first, as the state
  * file holds them: one decimal Unix time per line. */
@@ -128,6 +135,20 @@ struct state_op {
     long long arg; /* the op's own argument (a time to remove, say) */
 };
 
+static int unlink_state(const char *cache_dir, const char *name, const struct state_op *op,
+                        const struct extid_log *log)
+{
+    char path[4096];
+
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", cache_dir, name) >= sizeof path)
+        return -1;
+    if (unlink(path) != 0 && errno != ENOENT) {
+        extid_log(log, LOG_ERR, "%s: cannot remove %s: %s", op->what, path, EXTID_STRERROR(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static bool state_name(const char *kind, const char *email, char key[EXTID_CACHE_KEY_LEN],
                        char name[NAME_LEN])
 {
@@ -142,6 +163,55 @@ static bool state_name(const char *kind, const char *email, char key[EXTID_CACHE
         return false;
     snprintf(name, NAME_LEN, "%s-%s", kind, key);
     return true;
+}
+
+/* Whether one more address of op's kind fits in the bucket `key` falls in. Under the bucket's
+ * lock: states of the bucket with no event left in the window are removed on the way; one that
+ * cannot be read counts as live (it may hold events that count). */
+static bool bucket_has_room(const char *cache_dir, const char *key, const char *own_name,
+                            const struct state_op *op, const char *email,
+                            const struct extid_log *log)
+{
+    char prefix[NAME_LEN];
+    size_t prefix_len, name_len = strlen(own_name);
+    struct sends *s = malloc(sizeof *s);
+    DIR *dir = opendir(cache_dir);
+    struct dirent *e;
+    int live = 0;
+
+    snprintf(prefix, sizeof prefix, "%s-%.2s", op->kind, key);
+    prefix_len = strlen(prefix);
+    while (s && dir && live < BUCKET_CAP && (e = readdir(dir))) {
+        char *text = NULL, path[4096];
+        size_t len = 0;
+        enum extid_cache_read r;
+
+        if (strlen(e->d_name) != name_len || strncmp(e->d_name, prefix, prefix_len) != 0
+            || strcmp(e->d_name, own_name) == 0)
+            continue;
+        r = extid_cache_read(cache_dir, e->d_name, op->window, &text, &len, log);
+        s->count = 0;
+        if (r == EXTID_CACHE_HIT && parse_sends(text, s))
+            prune(s, op->now, op->window, op->keep);
+        free(text);
+        if (r == EXTID_CACHE_ERROR || s->count > 0) {
+            live++;
+            continue;
+        }
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", cache_dir, e->d_name) < sizeof path)
+            unlink(path); /* expired or unusable: nothing in it counts any more */
+    }
+    if (!s || !dir)
+        extid_log(log, LOG_ERR, "%s: cannot look through %s", op->what, cache_dir);
+    else if (live >= BUCKET_CAP)
+        extid_log(log, LOG_WARNING,
+                  "%s: %d other addresses of bucket %.2s are counted; the new address %s is "
+                  "refused until one of them leaves its window (a flood of typed addresses?)",
+                  op->what, live, key, email);
+    if (dir)
+        closedir(dir);
+    free(s);
+    return s && dir && live < BUCKET_CAP;
 }
 
 static enum extid_throttle with_state(const char *cache_dir, const char *email,
@@ -185,8 +255,18 @@ static enum extid_throttle with_state(const char *cache_dir, const char *email,
     }
     prune(s, op->now, op->window, op->keep);
     rc = op->decide(s, op, &changed, retry_after, email, log);
+    if (s->count == 0) {
+        /* Nothing left that counts: no file, so that strangers' addresses leave nothing. */
+        if (unlink_state(cache_dir, name, op, log) != 0)
+            rc = EXTID_THROTTLE_ERROR;
+        goto out;
+    }
     if (!changed)
         goto out;
+    if (cached != EXTID_CACHE_HIT && !bucket_has_room(cache_dir, key, name, op, email, log)) {
+        rc = EXTID_THROTTLE_FULL;
+        goto out;
+    }
     out_text = format_sends(s);
     if (!out_text
         || extid_cache_write(cache_dir, name, out_text, strlen(out_text), log) != EXTID_OK) {

@@ -17,6 +17,8 @@ struct extid_throttle_policy {
 enum extid_throttle {
     EXTID_THROTTLE_GO,      /* recorded: the code may be sent */
     EXTID_THROTTLE_REFUSED, /* over the policy: nothing recorded, wait *retry_after seconds */
+    EXTID_THROTTLE_FULL,    /* a new address, and its lock bucket already counts as many
+                             * addresses as it may: nothing recorded, try again later */
     EXTID_THROTTLE_UNSAFE,  /* cache_dir is not a safe directory (see extid_cache_dir_check) */
     EXTID_THROTTLE_ERROR,   /* the state could not be read or written safely: fail closed */
 };

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "cache.h"
 #include "throttle.h"
 #include "unit_fixture.h"
 
@@ -179,6 +180,83 @@ static void test_address_reset(void **state)
     assert_int_equal(extid_address_reset(d->dir, "z@example.com", &d->log), EXTID_THROTTLE_GO);
 }
 
+/* Bucket (the first two hex digits of the key) an address's state falls in. */
+static void bucket_of(const char *email, char bucket[3])
+{
+    char key[EXTID_CACHE_KEY_LEN];
+
+    assert_int_equal(extid_cache_key(email, key), EXTID_OK);
+    memcpy(bucket, key, 2);
+    bucket[2] = '\0';
+}
+
+static int count_prefixed(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)))
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* Strangers typing thousands of addresses: cache_dir stays bounded (at most 64 addresses per
+ * lock bucket), a full bucket refuses new addresses instead of forgetting a victim's count,
+ * states with nothing left in the window go, and so does a state given back to zero. */
+static void test_state_strangers_make_is_bounded(void **state)
+{
+    struct ufx_dir *d = *state;
+    char victim_bucket[3], bucket[3], email[64], prefix[16];
+    struct extid_throttle_policy policy = { .limit = 2, .window = 3600, .gap = 0 };
+    int same_bucket = 0, full = 0, i;
+    long wait = 0;
+
+    bucket_of("victim@example.com", victim_bucket);
+    assert_int_equal(take(d, "victim@example.com", 2, 0, NOW, &wait), EXTID_THROTTLE_GO);
+    assert_int_equal(take(d, "victim@example.com", 2, 0, NOW, &wait), EXTID_THROTTLE_GO);
+    for (i = 0; i < 3000 || same_bucket < 100; i++) {
+        snprintf(email, sizeof email, "stranger%06d@example.com", i);
+        bucket_of(email, bucket);
+        if (strcmp(bucket, victim_bucket) == 0)
+            same_bucket++;
+        else if (i >= 3000)
+            continue; /* past the general flood, only the victim's bucket is filled up */
+        switch (take(d, email, 2, 0, NOW + 1, &wait)) {
+        case EXTID_THROTTLE_GO: break;
+        case EXTID_THROTTLE_FULL: full++; break;
+        default: fail_msg("unexpected outcome for %s", email);
+        }
+    }
+    snprintf(prefix, sizeof prefix, "sends-%s", victim_bucket);
+    assert_int_equal(count_prefixed(d->dir, prefix), 64);
+    assert_true(full >= 100 - 63);
+    assert_true(count_prefixed(d->dir, "sends-") <= 256 * 64);
+    assert_true(count_prefixed(d->dir, "lock-") <= 256);
+    assert_logged(&d->cap, "a flood of typed addresses?");
+    /* The flood reset nothing: the victim's two codes still count. */
+    assert_int_equal(take(d, "victim@example.com", 2, 0, NOW + 2, &wait), EXTID_THROTTLE_REFUSED);
+
+    /* A window later nothing counts: the next new address of the bucket gets in, and the
+     * expired states of its bucket are gone. */
+    for (i = 0;; i++) {
+        snprintf(email, sizeof email, "late%06d@example.com", i);
+        bucket_of(email, bucket);
+        if (strcmp(bucket, victim_bucket) == 0)
+            break;
+    }
+    assert_int_equal(take(d, email, 2, 0, NOW + 3602, &wait), EXTID_THROTTLE_GO);
+    assert_int_equal(count_prefixed(d->dir, prefix), 1);
+
+    /* A send given back leaves no state behind. */
+    assert_int_equal(
+        extid_throttle_give_back(d->dir, email, &policy, NOW + 3602, NOW + 3603, &d->log),
+        EXTID_THROTTLE_GO);
+    assert_int_equal(count_prefixed(d->dir, prefix), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +266,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failure_budget, ufx_dir_setup, ufx_dir_teardown),
         cmocka_unit_test_setup_teardown(test_address_reset, ufx_dir_setup, ufx_dir_teardown),
         cmocka_unit_test_setup_teardown(test_off, ufx_dir_setup, ufx_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_strangers_make_is_bounded, ufx_dir_setup,
+                                        ufx_dir_teardown),
         cmocka_unit_test_setup_teardown(test_unsafe_directory, ufx_dir_setup, ufx_dir_teardown),
         cmocka_unit_test_setup_teardown(test_planted_state_is_ignored, ufx_dir_setup,
                                         ufx_dir_teardown),
