@@ -147,7 +147,9 @@ static inline enum extid_result fake_member(cJSON *json, const char *name,
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(json, name);
 
-    if (!cJSON_IsString(m) || !m->valuestring)
+    /* As the module reads Entra's answers: an empty string (a leading \u0000 makes one) is no
+     * value. */
+    if (!cJSON_IsString(m) || !m->valuestring || !*m->valuestring)
         return missing;
     *out = strdup(m->valuestring);
     return *out ? EXTID_OK : EXTID_SYSTEM_ERR;
