@@ -165,12 +165,13 @@ static bool state_name(const char *kind, const char *email, char key[EXTID_CACHE
     return true;
 }
 
-/* Whether one more address of op's kind fits in the bucket `key` falls in. Under the bucket's
- * lock: states of the bucket with no event left in the window are removed on the way; one that
- * cannot be read counts as live (it may hold events that count). */
-static bool bucket_has_room(const char *cache_dir, const char *key, const char *own_name,
-                            const struct state_op *op, const char *email,
-                            const struct extid_log *log)
+/* Whether one more address of op's kind fits in the bucket `key` falls in: GO, FULL, or ERROR
+ * when the directory cannot be looked through. Under the bucket's lock: states of the bucket
+ * with no event left in the window are removed on the way; one that cannot be read counts as
+ * live (it may hold events that count). */
+static enum extid_throttle bucket_room(const char *cache_dir, const char *key, const char *own_name,
+                                       const struct state_op *op, const char *email,
+                                       const struct extid_log *log)
 {
     char prefix[NAME_LEN];
     size_t prefix_len, name_len = strlen(own_name);
@@ -211,7 +212,9 @@ static bool bucket_has_room(const char *cache_dir, const char *key, const char *
     if (dir)
         closedir(dir);
     free(s);
-    return s && dir && live < BUCKET_CAP;
+    if (!s || !dir)
+        return EXTID_THROTTLE_ERROR;
+    return live < BUCKET_CAP ? EXTID_THROTTLE_GO : EXTID_THROTTLE_FULL;
 }
 
 static enum extid_throttle with_state(const char *cache_dir, const char *email,
@@ -263,9 +266,13 @@ static enum extid_throttle with_state(const char *cache_dir, const char *email,
     }
     if (!changed)
         goto out;
-    if (cached != EXTID_CACHE_HIT && !bucket_has_room(cache_dir, key, name, op, email, log)) {
-        rc = EXTID_THROTTLE_FULL;
-        goto out;
+    if (cached != EXTID_CACHE_HIT) {
+        /* A new address: only if its bucket has room (a failure to look is not a full bucket). */
+        enum extid_throttle room = bucket_room(cache_dir, key, name, op, email, log);
+        if (room != EXTID_THROTTLE_GO) {
+            rc = room;
+            goto out;
+        }
     }
     out_text = format_sends(s);
     if (!out_text
